@@ -1,0 +1,105 @@
+"""Warm worker processes for the analysis' CPU-bound step bodies.
+
+Prefect's thread runner keeps orchestration cheap (one process, one API client),
+but Python threads share one core for CPU-bound work. Task bodies therefore hand
+their computation to a *zygote* (:mod:`mltoolkit.zygote`): a process that has
+already imported scikit-learn, matplotlib and the toolkit and forks a fresh child
+per call. Starting it is the first thing our command lines do, so its imports
+run on the second core while the main process imports Prefect; each step then
+starts in milliseconds and the classifiers use every core.
+
+Without an active pool (a unit test, ``--runner process`` or ``dask``),
+:func:`run_in_pool` calls the function in the current process.
+
+This module must not import Prefect.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+from typing import Any, Callable, Iterator, TypeVar
+
+from mltoolkit.zygote import RunningZygote, ZygoteClient, start_zygote
+
+__all__ = ["ComputePool", "PRELOAD_MODULES", "start_pool", "active_pool", "run_in_pool", "pool_for_flow"]
+
+T = TypeVar("T")
+
+#: Imported once by the zygote; every worker inherits them.
+PRELOAD_MODULES = ["mltoolkit.preload"]
+
+
+class ComputePool:
+    """A zygote server plus a client limited to ``workers`` concurrent calls."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._zygote: RunningZygote = start_zygote(PRELOAD_MODULES)
+        self._client: ZygoteClient = self._zygote.client(self.workers)
+
+    @property
+    def socket_path(self) -> str:
+        """The zygote's socket (for the ``python`` shim of spec steps)."""
+        return self._zygote.socket_path
+
+    def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``function`` in a fresh warm child and return its result (re-raising its error)."""
+        return self._client.call(function, *args, **kwargs)
+
+    def shutdown(self) -> None:
+        """Stop the zygote."""
+        self._zygote.stop()
+
+
+_active: ComputePool | None = None
+
+
+def active_pool() -> ComputePool | None:
+    """The pool in use in this process, if any."""
+    return _active
+
+
+def start_pool(workers: int | None = None) -> ComputePool:
+    """Start (once) the process-wide pool; it is stopped when the process exits."""
+    global _active
+    if _active is None:
+        _active = ComputePool(workers)
+        atexit.register(_shutdown_active)
+    return _active
+
+
+def _shutdown_active() -> None:
+    global _active
+    if _active is not None:
+        _active.shutdown()
+        _active = None
+
+
+def run_in_pool(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ``function`` in the active pool, or in this process when there is none."""
+    pool = _active
+    if pool is None:
+        return function(*args, **kwargs)
+    return pool.run(function, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def pool_for_flow(enabled: bool = True) -> Iterator[ComputePool | None]:
+    """Use the process-wide pool, starting one for this block if none is active.
+
+    A pool started here is stopped when the block ends; one started earlier (by
+    a command line) is left running for later flows in the same process.
+    """
+    global _active
+    if not enabled or _active is not None:
+        yield _active
+        return
+    pool = ComputePool()
+    _active = pool
+    try:
+        yield pool
+    finally:
+        _active = None
+        pool.shutdown()

@@ -1,0 +1,55 @@
+"""Typed flow parameters, so the Prefect UI shows a form with validation instead of raw JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mltoolkit.classifiers import ClassifierSpec, registered_names
+
+__all__ = ["ClassifierName", "CustomClassifier", "ClassifierParameter", "to_spec", "to_parameter"]
+
+#: One of the registered classifier names (a drop-down in the UI).
+ClassifierName = Literal[tuple(registered_names())]  # type: ignore[valid-type]
+
+
+class CustomClassifier(BaseModel):
+    """Any scikit-learn classifier, given by import path and constructor parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        description="Label for the figure, the score table and the output file name.",
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        examples=["forest"],
+    )
+    estimator: str = Field(
+        description="Import path of the estimator class.",
+        pattern=r"^[A-Za-z_][\w.]*([.:][A-Za-z_]\w*)$",
+        examples=["sklearn.ensemble.RandomForestClassifier"],
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the estimator's constructor.",
+        examples=[{"n_estimators": 50, "random_state": 0}],
+    )
+
+
+ClassifierParameter = Union[ClassifierName, CustomClassifier]  # type: ignore[valid-type]
+
+
+def to_spec(parameter: "ClassifierParameter | dict[str, Any] | ClassifierSpec") -> ClassifierSpec:
+    """Convert a flow parameter entry into the toolkit's :class:`ClassifierSpec`."""
+    from mltoolkit.classifiers import parse_classifier
+
+    if isinstance(parameter, CustomClassifier):
+        parameter = parameter.model_dump()
+    return parse_classifier(parameter)
+
+
+def to_parameter(spec: ClassifierSpec) -> "str | dict[str, Any]":
+    """Convert a :class:`ClassifierSpec` into a JSON-ready flow parameter entry."""
+    if spec.estimator is None:
+        return spec.name
+    return {"name": spec.name, "estimator": spec.estimator, "params": dict(spec.params)}

@@ -1,0 +1,181 @@
+"""Intermediate files: atomic writes, sha256 sidecars and checked unpickling.
+
+Every file the toolkit writes goes to a temporary file in the same folder and is
+renamed into place, so a crash never leaves a half-written file under the final
+name. Pickles get a ``<file>.sha256`` sidecar (``sha256sum`` format) written after
+the pickle itself; :func:`load_pickle` checks the content against it (or against a
+hash the caller recorded) before unpickling anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from mltoolkit.errors import ArtifactError, IntegrityError
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_output",
+    "save_pickle",
+    "load_pickle",
+    "sha256_bytes",
+    "sha256_file",
+    "sidecar_path",
+    "read_sidecar",
+]
+
+SIDECAR_SUFFIX = ".sha256"
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.chmod(temporary_path, 0o644)
+        os.replace(temporary_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary_path.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically (fsynced temp file + rename); return its sha256."""
+    with atomic_output(path) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return sha256_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> str:
+    """Write UTF-8 ``text`` atomically; return its sha256."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any) -> str:
+    """Write ``value`` as indented JSON atomically; return its sha256."""
+    return atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """Where the sha256 sidecar of ``path`` lives."""
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(path: str | os.PathLike[str]) -> str | None:
+    """The sha256 recorded in ``path``'s sidecar, or ``None`` if there is none."""
+    sidecar = sidecar_path(path)
+    try:
+        text = sidecar.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    digest = text.split()[0] if text else ""
+    if len(digest) != 64:
+        raise IntegrityError(
+            f"{sidecar}: malformed sha256 sidecar {text[:80]!r}; delete {path} and its "
+            "sidecar and re-run the step that writes it"
+        )
+    return digest
+
+
+def save_pickle(obj: Any, path: str | os.PathLike[str]) -> str:
+    """Pickle ``obj`` with cloudpickle to ``path`` atomically, write its sidecar; return sha256."""
+    import cloudpickle
+
+    buffer = io.BytesIO()
+    cloudpickle.dump(obj, buffer)
+    data = buffer.getvalue()
+    digest = atomic_write_bytes(path, data)
+    atomic_write_text(sidecar_path(path), f"{digest}  {Path(path).name}\n")
+    return digest
+
+
+def load_pickle(
+    path: str | os.PathLike[str],
+    *,
+    expected_sha256: str | None = None,
+    require_hash: bool = False,
+) -> Any:
+    """Unpickle ``path`` after checking its content hash.
+
+    The hash to check is ``expected_sha256`` when given, else the file's sidecar.
+
+    Args:
+        path: the pickle file.
+        expected_sha256: hash recorded when the file was written.
+        require_hash: refuse files with no known hash at all (no argument, no sidecar).
+
+    Raises:
+        ArtifactError: the file is missing or unreadable, or has no known hash
+            while ``require_hash`` is set.
+        IntegrityError: the content differs from the known hash, or the file is
+            truncated / not a pickle.
+    """
+    import pickle
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: intermediate file does not exist; re-run the step that writes it"
+        ) from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc.strerror})") from None
+    known = expected_sha256 or read_sidecar(path)
+    if known is None and require_hash:
+        raise ArtifactError(
+            f"{path}: no known sha256 for this pickle (no {SIDECAR_SUFFIX} sidecar, not in the "
+            "run record); refusing to unpickle a file of unknown origin"
+        )
+    if known is not None:
+        actual = sha256_bytes(data)
+        if actual != known:
+            raise IntegrityError(
+                f"{path}: sha256 is {actual}, expected {known} as recorded when it was "
+                "written; the file was modified or truncated: re-run the step that writes it"
+            )
+    try:
+        return pickle.loads(data)
+    except Exception as exc:
+        raise IntegrityError(
+            f"{path}: not a readable pickle ({type(exc).__name__}); the file is truncated "
+            "or corrupt: re-run the step that writes it"
+        ) from None

@@ -1,0 +1,100 @@
+"""Exceptions raised by mltoolkit.
+
+Every error the toolkit raises on bad input derives from :class:`MLToolkitError`.
+Messages follow one pattern so a command line can print them as a single line:
+*where* (file, stage, key), *what was found*, *what was expected*, *how to fix it*.
+Subclasses also inherit the matching built-in exception (``ValueError``,
+``KeyError``, ``FileNotFoundError``...) so callers that catch those still work.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MLToolkitError",
+    "InputsError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DatasetDownloadError",
+    "ChecksumMismatchError",
+    "UnknownClassifierError",
+    "ClassifierConfigError",
+    "ArtifactError",
+    "IntegrityError",
+    "SpecError",
+    "UnsupportedFeatureError",
+    "StepFailedError",
+    "WorkdirError",
+    "WorkdirLockedError",
+    "CommandLineError",
+]
+
+
+class MLToolkitError(Exception):
+    """Base class of every error mltoolkit raises on purpose.
+
+    ``str(error)`` is one line meant for a user: where, what was found, what was
+    expected and how to fix it.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() its message
+        return " ".join(str(arg) for arg in self.args).replace("\n", " ")
+
+
+class InputsError(MLToolkitError, ValueError):
+    """The inputs file or a ``-p key=value`` override is malformed."""
+
+
+class DatasetError(MLToolkitError, ValueError):
+    """A dataset could not be parsed or is unusable for classification."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset path does not exist."""
+
+
+class DatasetDownloadError(DatasetError, OSError):
+    """A dataset URL could not be fetched."""
+
+
+class ChecksumMismatchError(DatasetError):
+    """A file's sha256 differs from the expected one."""
+
+
+class UnknownClassifierError(MLToolkitError, KeyError):
+    """A classifier name is not in the registry."""
+
+
+class ClassifierConfigError(MLToolkitError, ValueError):
+    """A classifier given by import path cannot be built."""
+
+
+class ArtifactError(MLToolkitError, OSError):
+    """An intermediate file is missing or cannot be read."""
+
+
+class IntegrityError(ArtifactError):
+    """An intermediate file's content differs from the hash recorded when it was written."""
+
+
+class SpecError(MLToolkitError, ValueError):
+    """A yadage spec (workflow, steps or inputs) is malformed."""
+
+
+class UnsupportedFeatureError(SpecError):
+    """A yadage spec uses a feature this loader does not implement."""
+
+
+class StepFailedError(MLToolkitError, RuntimeError):
+    """A workflow step's process exited with an error."""
+
+
+class WorkdirError(MLToolkitError, OSError):
+    """A work directory cannot be used (not a directory, not writable...)."""
+
+
+class WorkdirLockedError(WorkdirError):
+    """Another run holds the lock on the work directory."""
+
+
+class CommandLineError(MLToolkitError, ValueError):
+    """A command-line argument is malformed."""

@@ -1,0 +1,170 @@
+"""The seed's analysis as plain functions: prepare data, train one classifier, plot all.
+
+These are the units the Prefect flow wraps as tasks; they can be called
+directly (in a notebook, a test, a script) without Prefect::
+
+    from mltoolkit import data_prep, classify, merge_and_plot
+    prepped = data_prep("data/moon.txt")
+    results = [classify(prepped, name) for name in ["rbf_svm", "decision_tree"]]
+    merge_and_plot(prepped, results, "ml_results.png")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from mltoolkit.classifiers import ClassifierSpec, build_estimator, parse_classifier
+from mltoolkit.data import load_table, resolve_dataset, sha256_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "TEST_SIZE",
+    "RANDOM_STATE",
+    "PreppedData",
+    "ClassifierResult",
+    "data_prep",
+    "classify",
+    "merge_and_plot",
+    "scores_of",
+]
+
+#: Share of rows held out for scoring, as in the seed.
+TEST_SIZE = 0.4
+#: Seed of the train/test split, as in the seed.
+RANDOM_STATE = 42
+
+
+@dataclass
+class PreppedData:
+    """Standardised data and its train/test split.
+
+    Attributes:
+        X: all rows, standardised (``(n, 2)``).
+        y: all labels.
+        X_train, X_test, y_train, y_test: the split of ``X``/``y``.
+        source: the dataset file the data came from.
+        source_sha256: that file's sha256.
+    """
+
+    X: "np.ndarray"
+    y: "np.ndarray"
+    X_train: "np.ndarray"
+    X_test: "np.ndarray"
+    y_train: "np.ndarray"
+    y_test: "np.ndarray"
+    source: str = ""
+    source_sha256: str = ""
+
+
+@dataclass
+class ClassifierResult:
+    """One trained classifier.
+
+    Attributes:
+        name: the classifier's name (registry name or the name given in inputs).
+        estimator: the fitted scikit-learn estimator.
+        score: accuracy on the test split.
+        display_name: title used in the figure.
+        spec: what was asked for (name, import path, params).
+        surface: decision values over the figure's mesh, if already computed
+            (the pipeline computes them in the classification step, so they are
+            computed in parallel; :func:`merge_and_plot` computes missing ones).
+    """
+
+    name: str
+    estimator: Any
+    score: float
+    display_name: str = ""
+    spec: ClassifierSpec | None = field(default=None, repr=False)
+    surface: "np.ndarray | None" = field(default=None, repr=False)
+
+
+def data_prep(
+    dataset: str | os.PathLike[str],
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    sha256: str | None = None,
+) -> PreppedData:
+    """Load a dataset, standardise it and split it (``test_size=0.4, random_state=42``).
+
+    Args:
+        dataset: path, ``file://`` or ``http(s)://`` URL, or a known dataset URL
+            (see :func:`mltoolkit.data.resolve_dataset`).
+        base_dir: folder relative paths resolve against.
+        sha256: expected sha256 of the dataset file.
+
+    Raises:
+        DatasetError: (and subclasses) for missing, unreachable or malformed data.
+    """
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    path = resolve_dataset(dataset, base_dir=base_dir, sha256=sha256)
+    features, labels = load_table(path)
+    standardised = StandardScaler().fit_transform(features)
+    X_train, X_test, y_train, y_test = train_test_split(
+        standardised, labels, test_size=TEST_SIZE, random_state=RANDOM_STATE
+    )
+    return PreppedData(
+        X=standardised,
+        y=labels,
+        X_train=X_train,
+        X_test=X_test,
+        y_train=y_train,
+        y_test=y_test,
+        source=str(path),
+        source_sha256=sha256_of(path),
+    )
+
+
+def classify(
+    prepped: PreppedData,
+    classifier: str | ClassifierSpec | Mapping[str, Any],
+) -> ClassifierResult:
+    """Fit one classifier on the training split and score it on the test split.
+
+    Args:
+        prepped: output of :func:`data_prep`.
+        classifier: a registered name or display name (``"rbf_svm"``,
+            ``"RBF SVM"``), a :class:`ClassifierSpec`, or a mapping
+            ``{name, estimator, params}``.
+
+    Raises:
+        UnknownClassifierError: unknown name (lists the known ones).
+        ClassifierConfigError: bad import path or parameters.
+    """
+    spec = parse_classifier(classifier)
+    estimator = build_estimator(spec)
+    estimator.fit(prepped.X_train, prepped.y_train)
+    score = float(estimator.score(prepped.X_test, prepped.y_test))
+    return ClassifierResult(
+        name=spec.name,
+        estimator=estimator,
+        score=score,
+        display_name=spec.display_name,
+        spec=spec,
+    )
+
+
+def scores_of(results: Sequence[ClassifierResult]) -> dict[str, float]:
+    """``{name: test score}`` in the results' order."""
+    return {result.name: result.score for result in results}
+
+
+def merge_and_plot(
+    prepped: PreppedData,
+    results: Sequence[ClassifierResult],
+    outfile: str | os.PathLike[str],
+) -> Path:
+    """Draw the seed's figure (input data, then one decision surface per classifier).
+
+    The PNG is written atomically. Returns the path written.
+    """
+    from mltoolkit.plotting import save_figure
+
+    return save_figure(prepped, results, outfile)

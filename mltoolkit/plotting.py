@@ -1,0 +1,103 @@
+"""The seed's side-by-side figure: the input data, then each classifier's decision surface.
+
+Layout and styling follow scikit-learn's classifier comparison, which the seed
+used: red/blue points, training points solid and test points translucent, the
+surface from ``decision_function`` (or ``predict_proba``) on a 0.02 mesh over the
+data range +/- 0.5, and the test score in the lower right corner.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from mltoolkit.artifacts import atomic_output
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from mltoolkit.ml import ClassifierResult, PreppedData
+
+__all__ = ["MESH_STEP", "MARGIN", "mesh_for", "decision_surface", "build_figure", "save_figure"]
+
+#: Mesh spacing of the decision surface, as in the seed.
+MESH_STEP = 0.02
+#: How far the plotted area extends beyond the data, as in the seed.
+MARGIN = 0.5
+
+
+def mesh_for(X: "np.ndarray", step: float = MESH_STEP) -> tuple["np.ndarray", "np.ndarray"]:
+    """The mesh ``(xx, yy)`` covering ``X``'s range plus :data:`MARGIN`."""
+    import numpy as np
+
+    x_min, x_max = X[:, 0].min() - MARGIN, X[:, 0].max() + MARGIN
+    y_min, y_max = X[:, 1].min() - MARGIN, X[:, 1].max() + MARGIN
+    return np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
+
+
+def decision_surface(estimator: object, xx: "np.ndarray", yy: "np.ndarray") -> "np.ndarray":
+    """The estimator's decision value (or class-1 probability) at every mesh point."""
+    import numpy as np
+
+    points = np.c_[xx.ravel(), yy.ravel()]
+    if hasattr(estimator, "decision_function"):
+        values = estimator.decision_function(points)
+    else:
+        values = estimator.predict_proba(points)[:, 1]
+    return np.asarray(values).reshape(xx.shape)
+
+
+def build_figure(prepped: "PreppedData", results: Sequence["ClassifierResult"]) -> "Figure":
+    """Build the figure: one panel for the input data, then one per classifier."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    panels = 1 + len(results)
+    figure = Figure(figsize=(4.5 * panels, 9 if panels > 1 else 4.5))
+    surface_map = matplotlib.colormaps["RdBu"]
+    point_map = ListedColormap(["#FF0000", "#0000FF"])
+    xx, yy = mesh_for(prepped.X)
+
+    def scatter_points(axes) -> None:
+        axes.scatter(prepped.X_train[:, 0], prepped.X_train[:, 1], c=prepped.y_train,
+                     cmap=point_map, edgecolors="k")
+        axes.scatter(prepped.X_test[:, 0], prepped.X_test[:, 1], c=prepped.y_test,
+                     cmap=point_map, alpha=0.6, edgecolors="k")
+        axes.set_xlim(xx.min(), xx.max())
+        axes.set_ylim(yy.min(), yy.max())
+        axes.set_xticks(())
+        axes.set_yticks(())
+
+    axes = figure.add_subplot(1, panels, 1)
+    axes.set_title("Input data")
+    scatter_points(axes)
+    for index, result in enumerate(results, start=2):
+        axes = figure.add_subplot(1, panels, index)
+        surface = result.surface
+        if surface is None or surface.shape != xx.shape:
+            surface = decision_surface(result.estimator, xx, yy)
+        axes.contourf(xx, yy, surface, cmap=surface_map, alpha=0.8)
+        scatter_points(axes)
+        axes.set_title(result.display_name or result.name)
+        axes.text(xx.max() - 0.3, yy.min() + 0.3, f"{result.score:.2f}".lstrip("0"),
+                  size=15, horizontalalignment="right")
+    figure.tight_layout()
+    return figure
+
+
+def save_figure(
+    prepped: "PreppedData",
+    results: Sequence["ClassifierResult"],
+    outfile: str | os.PathLike[str],
+) -> Path:
+    """Build the figure and write it as PNG atomically; return the path."""
+    target = Path(outfile)
+    figure = build_figure(prepped, results)
+    with atomic_output(target) as temporary:
+        figure.savefig(temporary, format="png")
+    return target
