@@ -9,16 +9,17 @@ errors are rewritten to the same form.
 from __future__ import annotations
 
 import functools
+import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
-import click
 import typer
 
 from flows.startup import set_exit_code
 from mltoolkit.errors import MLToolkitError
 
-__all__ = ["exit_with_error", "one_line_errors", "run_app"]
+__all__ = ["exit_with_error", "one_line_errors", "run_app", "check_workdir"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,17 +58,40 @@ def _run(app: typer.Typer, args: list[str] | None, prog_name: str | None) -> int
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.UsageError as error:
-        where = f"{error.ctx.command_path}: " if error.ctx is not None else ""
-        hint = " (see --help)"
-        typer.echo(f"error: {where}{_one_line(error.format_message())}{hint}", err=True)
-        return 1
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 1
-    except click.exceptions.Exit as exit_:
+    except typer.Exit as exit_:
         return exit_.exit_code
     except MLToolkitError as error:
         typer.echo(f"error: {_one_line(error)}", err=True)
         return 1
+    except Exception as error:
+        # Typer ships its own copy of click; its usage errors are recognised by
+        # their interface (format_message + exit_code) rather than by class.
+        if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+            raise
+        context = getattr(error, "ctx", None)
+        where = f"{context.command_path}: " if context is not None else ""
+        typer.echo(f"error: {where}{_one_line(error.format_message())} (see --help)", err=True)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def check_workdir(workdir: Path) -> Path:
+    """Create ``workdir`` if needed and make sure it is a writable folder; return it resolved.
+
+    Raises:
+        WorkdirError: it is a file, cannot be created or is not writable.
+    """
+    from mltoolkit.errors import WorkdirError
+
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirError(f"--workdir {workdir}: is a file, expected a folder; pick another path")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkdirError(f"--workdir {workdir}: cannot create folder ({exc.strerror}); pick another path") from None
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise WorkdirError(f"--workdir {workdir}: folder is not writable; pick another path")
+    return workdir.resolve()

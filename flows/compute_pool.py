@@ -21,7 +21,8 @@ import contextlib
 import os
 from typing import Any, Callable, Iterator, TypeVar
 
-from mltoolkit.zygote import RunningZygote, ZygoteClient, start_zygote
+from mltoolkit.errors import StepFailedError
+from mltoolkit.zygote import RunningZygote, ZygoteClient, ZygoteTimeout, start_zygote
 
 __all__ = ["ComputePool", "PRELOAD_MODULES", "start_pool", "active_pool", "run_in_pool", "pool_for_flow"]
 
@@ -44,9 +45,16 @@ class ComputePool:
         """The zygote's socket (for the ``python`` shim of spec steps)."""
         return self._zygote.socket_path
 
-    def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run ``function`` in a fresh warm child and return its result (re-raising its error)."""
-        return self._client.call(function, *args, **kwargs)
+    def run(self, function: Callable[..., T], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
+        """Run ``function`` in a fresh warm child and return its result (re-raising its error).
+
+        After ``timeout`` seconds the child and everything it started are killed
+        and :class:`~mltoolkit.errors.StepFailedError` is raised.
+        """
+        try:
+            return self._client.call_with_timeout(function, args, kwargs, timeout)
+        except ZygoteTimeout as error:
+            raise StepFailedError(str(error)) from None
 
     def shutdown(self) -> None:
         """Stop the zygote."""
@@ -77,12 +85,15 @@ def _shutdown_active() -> None:
         _active = None
 
 
-def run_in_pool(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``function`` in the active pool, or in this process when there is none."""
+def run_in_pool(function: Callable[..., T], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
+    """Run ``function`` in the active pool, or in this process when there is none.
+
+    ``timeout`` applies in the pool (in-process calls rely on Prefect's task timeout).
+    """
     pool = _active
     if pool is None:
         return function(*args, **kwargs)
-    return pool.run(function, *args, **kwargs)
+    return pool.run(function, *args, timeout=timeout, **kwargs)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,8 @@ Run it::
 
 Outputs follow yadage's layout: ``WORKDIR/data_prep/prepped_data.pkl``,
 ``WORKDIR/classification_<i>/<name>.pkl``, ``WORKDIR/merge_and_visualize/ml_results.png``
-and ``WORKDIR/scores.json``.
+and ``WORKDIR/scores.json``. Steps are cached in the work directory
+(``flows.caching``), so a second run, or a run after a crash, only redoes what changed.
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
     prepare_cli_process()
 
 import asyncio
-import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from prefect import flow, task, unmapped
+from prefect.context import FlowRunContext
 
-from flows.cli_support import exit_with_error, one_line_errors, run_app
+from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, step_cache_key, write_manifest
+from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app
 from flows.compute_pool import pool_for_flow, run_in_pool
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
+from flows.run_guard import guarded_run
+from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
+from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
 from mltoolkit.classifiers import ClassifierSpec
 from mltoolkit.pipeline import (
     FIGURE_FILE,
@@ -49,37 +54,55 @@ from mltoolkit.pipeline import (
 __all__ = ["data_prep", "classify", "merge_and_plot", "ml_workflow", "app", "main"]
 
 
+def _files_of(value: Any, workdir: str) -> dict[str, str]:
+    """Every :class:`FileRef` inside a step's result, as ``{path: sha256}``."""
+    if isinstance(value, FileRef):
+        return {value.path: value.sha256}
+    found: dict[str, str] = {}
+    for item in getattr(value, "__dataclass_fields__", {}):
+        found.update(_files_of(getattr(value, item), workdir))
+    return found
+
+
+def _run_step(name: str, function: Callable[..., Any], workdir: str, timeout: Optional[float],
+              **inputs: Any) -> Any:
+    """Run a pipeline step (in the warm pool when active) and write its cache manifest."""
+    result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
+    key = step_cache_key(name, definition_of(function), inputs, workdir)
+    write_manifest(workdir, key, _files_of(result, workdir))
+    return result
+
+
+def _timeout() -> Optional[float]:
+    context = FlowRunContext.get()
+    value = context.flow_run.parameters.get("step_timeout") if context and context.flow_run else None
+    return float(value) if value else None
+
+
 @task(name="data_prep", task_run_name="data_prep")
-def data_prep(
-    dataset: str,
-    workdir: str,
-    dataset_sha256: Optional[str] = None,
-) -> FileRef:
+def data_prep(dataset: str, workdir: str, dataset_sha256: Optional[str] = None) -> FileRef:
     """Load, standardise and split the dataset; save ``WORKDIR/data_prep/prepped_data.pkl``."""
-    return run_in_pool(prepare_data_step, dataset, workdir, dataset_sha256=dataset_sha256)
+    return _run_step("data_prep", prepare_data_step, workdir, _timeout(),
+                     dataset=dataset, dataset_sha256=dataset_sha256)
 
 
 @task(name="classify", task_run_name="classify[{classifier.name}]")
-def classify(
-    prepped: FileRef,
-    classifier: ClassifierSpec,
-    workdir: str,
-    index: int,
-) -> ClassificationOutput:
+def classify(prepped: FileRef, classifier: ClassifierSpec, workdir: str, index: int) -> ClassificationOutput:
     """Train and score one classifier; save ``WORKDIR/classification_<index>/<name>.pkl``."""
-    return run_in_pool(classification_step, prepped, classifier, workdir, index)
+    return _run_step("classify", classification_step, workdir, _timeout(),
+                     prepped=prepped, classifier=classifier, index=index)
 
 
 @task(name="merge_and_plot", task_run_name="merge_and_plot")
-def merge_and_plot(
-    prepped: FileRef,
-    classifications: list[ClassificationOutput],
-    workdir: str,
-) -> MergeOutput:
+def merge_and_plot(prepped: FileRef, classifications: list[ClassificationOutput], workdir: str) -> MergeOutput:
     """Draw the side-by-side figure and write ``scores.json``."""
     # Prefect hands mapped results over as a PrefectFutureList; a plain list
     # keeps Prefect out of the worker process that unpickles the arguments.
-    return run_in_pool(merge_step, prepped, list(classifications), workdir)
+    return _run_step("merge_and_plot", merge_step, workdir, _timeout(),
+                     prepped=prepped, classifications=list(classifications))
+
+
+_STEP_FUNCTIONS = {"data_prep": prepare_data_step, "classify": classification_step, "merge_and_plot": merge_step}
 
 
 @flow(
@@ -88,12 +111,18 @@ def merge_and_plot(
         "The seed's ML analysis: prepare the dataset, train each classifier in parallel, "
         "draw the decision surfaces side by side."
     ),
+    task_runner=runner_from_environment(),
 )
 async def ml_workflow(
     dataset: str,
     classifiers: list[ClassifierParameter],
     workdir: str = "workdir",
     dataset_sha256: Optional[str] = None,
+    use_cache: bool = True,
+    refresh_cache: bool = False,
+    retries: int = 0,
+    retry_delay_seconds: float = 0.0,
+    step_timeout: Optional[float] = None,
 ) -> dict[str, float]:
     """Run the analysis and return ``{classifier name: test score}``.
 
@@ -102,17 +131,39 @@ async def ml_workflow(
         classifiers: registered names or ``{name, estimator, params}`` entries.
         workdir: folder for the outputs (yadage's layout).
         dataset_sha256: expected sha256 of the dataset file.
+        use_cache: reuse steps whose inputs and code are unchanged (results kept in the workdir).
+        refresh_cache: run every step again and store the new results.
+        retries: how often a failed step is retried.
+        retry_delay_seconds: pause before each retry.
+        step_timeout: seconds after which a running step is killed and fails.
     """
     specs = [to_spec(entry) for entry in classifiers]
-    workdir = str(Path(workdir).resolve())
-    with pool_for_flow():
-        prepped = data_prep(dataset, workdir, dataset_sha256)
-        classifications = classify.map(
-            unmapped(prepped), specs, workdir=unmapped(workdir), index=range(len(specs))
+    root = str(Path(workdir).resolve())
+    settings = CacheSettings(enabled=use_cache, refresh=refresh_cache)
+    context = FlowRunContext.get()
+    in_pool = uses_compute_pool(context.task_runner) if context else True
+    with guarded_run(root, "ml-workflow"), pool_for_flow(enabled=in_pool):
+        if use_cache:
+            prune_stale_cache(root)
+
+        def configured(step: Any) -> Any:
+            return step.with_options(
+                retries=retries, retry_delay_seconds=retry_delay_seconds,
+                timeout_seconds=step_timeout if not in_pool else None,
+                **cache_options(root, definition_of(_STEP_FUNCTIONS[step.name]), settings),
+            )
+
+        prepped = configured(data_prep)(dataset, root, dataset_sha256)
+        classifications = configured(classify).map(
+            unmapped(prepped), specs, workdir=unmapped(root), index=range(len(specs))
         )
-        merge_and_plot(prepped, classifications, workdir)
+        merged = configured(merge_and_plot)(prepped, classifications, root)
         outputs = classifications.result()
-    return {output.name: output.score for output in outputs}
+        scores = {output.name: output.score for output in outputs}
+        await publish_scores(scores)
+        await publish_figure(merged.figure.resolve(root))
+        await publish_output_files(root, key="ml-output-files")
+    return scores
 
 
 # --- command line -------------------------------------------------------------------
@@ -122,21 +173,6 @@ app = typer.Typer(
     help="Run the seed's ML analysis as a Prefect flow.",
     pretty_exceptions_enable=False,
 )
-
-
-def check_workdir(workdir: Path) -> Path:
-    """Create ``workdir`` if needed and make sure it is a writable folder."""
-    from mltoolkit.errors import WorkdirError
-
-    if workdir.exists() and not workdir.is_dir():
-        raise WorkdirError(f"--workdir {workdir}: is a file, expected a folder; pick another path")
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WorkdirError(f"--workdir {workdir}: cannot create folder ({exc.strerror})") from None
-    if not os.access(workdir, os.W_OK | os.X_OK):
-        raise WorkdirError(f"--workdir {workdir}: folder is not writable; pick another path")
-    return workdir.resolve()
 
 
 def format_scores(scores: dict[str, float], figure: Path) -> str:
@@ -153,15 +189,25 @@ def format_scores(scores: dict[str, float], figure: Path) -> str:
 def main(
     inputs: Annotated[
         Optional[Path],
-        typer.Option("--inputs", "-i", help="YAML file with 'dataset' and 'classifiers'.",
-                     dir_okay=False),
+        typer.Option("--inputs", "-i", help="YAML file with 'dataset' and 'classifiers'.", dir_okay=False),
     ] = None,
-    workdir: Annotated[
-        Path, typer.Option("--workdir", "-w", help="Folder for the outputs.", file_okay=False)
-    ] = Path("workdir"),
+    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Folder for the outputs.")] = Path("workdir"),
     parameter: Annotated[
         Optional[list[str]],
         typer.Option("--parameter", "-p", help="Override an input: key=value (value is YAML)."),
+    ] = None,
+    runner: Annotated[
+        str, typer.Option("--runner", help=f"Task runner: {', '.join(RUNNERS)}.")
+    ] = "thread",
+    dask_address: Annotated[
+        Optional[str], typer.Option("--dask-address", help="Use an existing Dask scheduler (with --runner dask).")
+    ] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Re-run every step, then cache the new results.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither reuse nor store cached steps.")] = False,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step.")] = 0,
+    retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
+    step_timeout: Annotated[
+        Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")
     ] = None,
 ) -> None:
     """Run data_prep -> classify (one task per classifier) -> merge_and_plot."""
@@ -169,6 +215,7 @@ def main(
     from mltoolkit.inputs import load_inputs
     from mltoolkit.yamlfiles import parse_assignments
 
+    task_runner = make_task_runner(runner, dask_address)
     overrides = parse_assignments(parameter or [])
     if inputs is None and not overrides:
         exit_with_error("no inputs: pass --inputs inputs.yml or -p dataset=... -p classifiers=[...]")
@@ -179,14 +226,18 @@ def main(
         temporary_server.wait_until_ready()
     except RuntimeError as exc:
         exit_with_error(exc)
-    parameters = run_inputs.as_parameters()
     try:
         scores = asyncio.run(
-            ml_workflow(
-                dataset=parameters["dataset"],
+            ml_workflow.with_options(task_runner=task_runner)(
+                dataset=run_inputs.dataset,
                 classifiers=[to_parameter(spec) for spec in run_inputs.classifiers],
                 workdir=str(workdir),
-                dataset_sha256=parameters["dataset_sha256"],
+                dataset_sha256=run_inputs.dataset_sha256,
+                use_cache=not no_cache,
+                refresh_cache=refresh,
+                retries=retries,
+                retry_delay_seconds=retry_delay,
+                step_timeout=step_timeout,
             )
         )
     except Exception as exc:  # the flow's own failure, already logged by Prefect

@@ -114,6 +114,7 @@ def _check_sha256(path: Path, expected: str | None, source: str) -> None:
 def _download(url: str, sha256: str | None) -> Path:
     import pooch
 
+    pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." notice is not an error line
     known_hash = f"sha256:{sha256}" if sha256 else None
     try:
         fetched = pooch.retrieve(

@@ -49,19 +49,32 @@ SCORES_FILE = "scores.json"
 
 @dataclass(frozen=True)
 class FileRef:
-    """A file a step wrote, with the sha256 of its content at that time."""
+    """A file a step wrote, with the sha256 of its content at that time.
+
+    ``path`` is relative to the work directory (POSIX separators) when the file
+    is inside it, so references stay valid when a work directory is moved or
+    copied to another machine; otherwise it is absolute.
+    """
 
     path: str
     sha256: str
 
     @classmethod
-    def of(cls, path: str | os.PathLike[str]) -> "FileRef":
-        """Reference an existing file (hashing its current content)."""
-        return cls(str(Path(path).resolve()), sha256_file(path))
+    def of(cls, path: str | os.PathLike[str], workdir: str | os.PathLike[str], sha256: str | None = None) -> "FileRef":
+        """Reference ``path`` (hashing its current content unless ``sha256`` is given)."""
+        absolute = Path(path).resolve()
+        root = Path(workdir).resolve()
+        stored = absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else str(absolute)
+        return cls(stored, sha256 or sha256_file(absolute))
 
-    def load(self) -> Any:
+    def resolve(self, workdir: str | os.PathLike[str]) -> Path:
+        """The file's absolute path for a work directory."""
+        path = Path(self.path)
+        return path if path.is_absolute() else Path(workdir).resolve() / path
+
+    def load(self, workdir: str | os.PathLike[str]) -> Any:
         """Unpickle the file after checking its content against :attr:`sha256`."""
-        return load_pickle(self.path, expected_sha256=self.sha256)
+        return load_pickle(self.resolve(workdir), expected_sha256=self.sha256)
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ def prepare_data_step(
 
     prepped = data_prep(dataset, sha256=dataset_sha256)
     path = Path(workdir).resolve() / DATA_PREP_DIR / PREPPED_FILE
-    return FileRef(str(path), save_pickle(prepped, path))
+    return FileRef.of(path, workdir, save_pickle(prepped, path))
 
 
 def classification_step(
@@ -111,12 +124,13 @@ def classification_step(
     from mltoolkit.ml import classify
     from mltoolkit.plotting import decision_surface, mesh_for
 
-    data = prepped.load()
+    data = prepped.load(workdir)
     result = classify(data, classifier)
     result.surface = decision_surface(result.estimator, *mesh_for(data.X))
     path = classification_dir(Path(workdir).resolve(), index) / f"{result.name}.pkl"
     return ClassificationOutput(
-        name=result.name, index=index, score=result.score, result=FileRef(str(path), save_pickle(result, path))
+        name=result.name, index=index, score=result.score,
+        result=FileRef.of(path, workdir, save_pickle(result, path)),
     )
 
 
@@ -129,11 +143,11 @@ def merge_step(
     from mltoolkit.ml import merge_and_plot
 
     workdir = Path(workdir).resolve()
-    results = [output.result.load() for output in classifications]
-    figure = merge_and_plot(prepped.load(), results, workdir / MERGE_DIR / FIGURE_FILE)
+    results = [output.result.load(workdir) for output in classifications]
+    figure = merge_and_plot(prepped.load(workdir), results, workdir / MERGE_DIR / FIGURE_FILE)
     scores_path = workdir / SCORES_FILE
     scores_digest = atomic_write_json(scores_path, {output.name: output.score for output in classifications})
-    return MergeOutput(figure=FileRef.of(figure), scores=FileRef(str(scores_path), scores_digest))
+    return MergeOutput(figure=FileRef.of(figure, workdir), scores=FileRef.of(scores_path, workdir, scores_digest))
 
 
 def run_sequential(inputs: RunInputs, workdir: str | os.PathLike[str]) -> dict[str, float]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from mltoolkit.ml import ClassifierResult, PreppedData
 
-__all__ = ["MESH_STEP", "MARGIN", "mesh_for", "decision_surface", "build_figure", "save_figure"]
+__all__ = ["MESH_STEP", "MARGIN", "mesh_for", "decision_surface", "build_figure", "save_figure", "preview_png_base64"]
 
 #: Mesh spacing of the decision surface, as in the seed.
 MESH_STEP = 0.02
@@ -101,3 +101,19 @@ def save_figure(
     with atomic_output(target) as temporary:
         figure.savefig(temporary, format="png")
     return target
+
+
+def preview_png_base64(path: str | os.PathLike[str], width: int = 900) -> str:
+    """A downscaled copy of a PNG, base64-encoded (for embedding in a markdown page)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if image.width > width:
+            height = max(1, round(image.height * width / image.width))
+            image = image.resize((width, height), Image.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

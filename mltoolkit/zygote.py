@@ -44,6 +44,7 @@ __all__ = [
     "ZygoteServer",
     "ZygoteClient",
     "ZygoteError",
+    "ZygoteTimeout",
     "start_zygote",
     "write_python_shim",
     "run_script_via_zygote",
@@ -55,6 +56,10 @@ _MAX_FDS = 3
 
 class ZygoteError(RuntimeError):
     """The zygote cannot be reached or a child died without answering."""
+
+
+class ZygoteTimeout(ZygoteError, TimeoutError):
+    """A call ran longer than its timeout; its process group was killed."""
 
 
 # --- framing ---------------------------------------------------------------------------
@@ -173,6 +178,8 @@ def _serve_child(connection: socket.socket) -> None:
     request, fds = _recv_message(connection, with_fds=True)
     kind = request.get("kind")
     if kind == "call":
+        # its own process group, so a timeout kills whatever the call started too
+        os.setpgid(0, 0)
         _send_message(connection, {"pid": os.getpid()})
         _exit_when_caller_leaves(connection)
         try:
@@ -246,6 +253,15 @@ class ZygoteClient:
 
         ``function`` must be importable by module and qualified name.
         """
+        return self.call_with_timeout(function, args, kwargs, None)
+
+    def call_with_timeout(self, function: Callable[..., Any] | str, args: tuple, kwargs: dict,
+                          timeout: float | None) -> Any:
+        """Like :meth:`call`; after ``timeout`` seconds the child's process group is killed.
+
+        Raises:
+            ZygoteTimeout: the call did not finish in time.
+        """
         if callable(function):
             name = f"{function.__module__}:{function.__qualname__}"
         else:
@@ -256,11 +272,18 @@ class ZygoteClient:
             except OSError as error:
                 raise ZygoteError(f"cannot reach the zygote at {self.socket_path}: {error}") from None
             _send_message(sock, {"kind": "call", "function": name, "args": args, "kwargs": kwargs})
+            child_pid = None
             try:
-                _recv_message(sock)  # the child's pid
+                child_pid = _recv_message(sock)[0]["pid"]
+                sock.settimeout(timeout)
                 reply, _ = _recv_message(sock)
             except EOFError:
                 raise ZygoteError(f"the worker running {name} died without answering") from None
+            except socket.timeout:
+                if child_pid is not None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child_pid, signal.SIGKILL)
+                raise ZygoteTimeout(f"{name} did not finish within {timeout:g} s; its processes were killed") from None
         if reply["ok"]:
             return reply["value"]
         raise reply["error"]

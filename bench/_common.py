@@ -1,0 +1,95 @@
+"""Shared helpers of the benchmark scripts: timing commands, isolated Prefect homes, servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = ["REPO_ROOT", "base_env", "time_command", "median_time", "prefect_server", "free_port"]
+
+
+def base_env(prefect_home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for a benchmarked command: its own Prefect home, no configured API."""
+    environment = {
+        key: value for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "MLTOOLKIT_"))
+    }
+    environment.update(
+        PREFECT_HOME=str(prefect_home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    environment.update(extra)
+    return environment
+
+
+def time_command(command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> float:
+    """Wall time of one run of ``command``; raises if it fails."""
+    start = time.perf_counter()
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def median_time(command: list[str], env: dict[str, str], repeats: int) -> float:
+    """Median wall time over ``repeats`` runs."""
+    return statistics.median(time_command(command, env) for _ in range(repeats))
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
+    """Run ``prefect server start`` on 127.0.0.1; yield its API URL; stop it afterwards."""
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=log, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"prefect server exited: {log.read()[-2000:]!r}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("prefect server did not start in time")
+            time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()

@@ -1,0 +1,70 @@
+"""Prefect's overhead on the native workflow, as ratios against plain Python measured in the same run.
+
+(a)  the analysis as plain sequential calls of the pure functions, fresh process
+     (`mltoolkit.pipeline.run_sequential`: same steps, same files);
+(b)  `python -m flows.ml_workflow --inputs inputs.yml`, fresh process, default
+     configuration (no PREFECT_API_URL): the temporary API server left by the
+     previous command is reused (the steady state from the second run on);
+(b1) the same with no server left running (`MLTOOLKIT_API_IDLE_TIMEOUT=0`: every
+     command boots its own, like Prefect's default temporary server);
+(b0) the very first run on a fresh PREFECT_HOME (database migrations), once;
+(c)  the same command against an already running `prefect server start` on 127.0.0.1.
+
+Targets: b/a <= 2.0 and c/a <= 1.3. Run: `python bench/overhead.py [--repeats N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO_ROOT, base_env, median_time, prefect_server, time_command  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    arguments = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-"))
+    home = scratch / "prefect-home"
+    workdir = scratch / "workdir"
+    flow_command = [sys.executable, "-m", "flows.ml_workflow", "--inputs", "inputs.yml", "--workdir", str(workdir)]
+    plain_command = [
+        sys.executable, "-c",
+        "import sys; from mltoolkit.inputs import load_inputs; from mltoolkit.pipeline import run_sequential; "
+        "run_sequential(load_inputs('inputs.yml'), sys.argv[1])",
+        str(scratch / "plain"),
+    ]
+    no_keep = base_env(home, MLTOOLKIT_API_IDLE_TIMEOUT="0")
+    keep = base_env(home, MLTOOLKIT_API_IDLE_TIMEOUT="120")
+
+    times: dict[str, float] = {}
+    times["a"] = median_time(plain_command, base_env(home), arguments.repeats)
+    times["b0"] = time_command(flow_command, no_keep)
+    times["b1"] = median_time(flow_command, no_keep, arguments.repeats)
+    time_command(flow_command, keep)  # leaves a server for the next commands
+    times["b"] = median_time(flow_command, keep, arguments.repeats)
+    state = home / "mltoolkit-api-server.json"
+    if state.exists():
+        os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
+    with prefect_server(base_env(home)) as url:
+        times["c"] = median_time(flow_command, base_env(home, PREFECT_API_URL=url), arguments.repeats)
+
+    a = times["a"]
+    print(f"repeats: {arguments.repeats} (medians), machine: {os.cpu_count()} cores")
+    print(f"(a)  plain sequential Python            {a:6.2f} s")
+    print(f"(b0) first run, fresh PREFECT_HOME       {times['b0']:6.2f} s   b0/a = {times['b0'] / a:4.2f}")
+    print(f"(b1) cold, no server left running        {times['b1']:6.2f} s   b1/a = {times['b1'] / a:4.2f}")
+    print(f"(b)  default, reusing the kept server    {times['b']:6.2f} s   b/a  = {times['b'] / a:4.2f}  (target <= 2.0)")
+    print(f"(c)  against `prefect server start`      {times['c']:6.2f} s   c/a  = {times['c'] / a:4.2f}  (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()

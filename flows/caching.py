@@ -1,0 +1,226 @@
+"""Per-step caching that lives in the work directory, on top of Prefect's task caching.
+
+A step's cache key covers everything that can change its outputs: the toolkit
+version, the step's definition (the code of a native step, the spec of a yadage
+step), and its inputs -- files by the sha256 of their content, other values as
+they are. Paths inside the work directory enter the key relative to it, so a
+work directory copied to another machine (or folder) keeps its cache.
+
+Prefect stores a cached step's result under ``WORKDIR/_mltoolkit/cache/<key>``
+(Prefect's own result record). Next to it, the step writes a *manifest*
+(``WORKDIR/_mltoolkit/cache-manifests/<key>.json``) listing the files it produced
+with their sha256. Before a run, :func:`prune_stale_cache` drops every cached
+result whose files are missing or changed, so the producing step runs again
+instead of a later step trusting a modified file. Resuming after a failed or
+killed run is the same mechanism: finished steps are cached, the rest run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from prefect.cache_policies import CachePolicy
+
+from mltoolkit import __version__ as TOOLKIT_VERSION
+from mltoolkit.artifacts import atomic_write_json, sha256_file
+
+__all__ = [
+    "CACHE_DIR",
+    "MANIFEST_DIR",
+    "StepCachePolicy",
+    "CacheSettings",
+    "definition_of",
+    "step_cache_key",
+    "write_manifest",
+    "prune_stale_cache",
+    "cache_options",
+]
+
+#: Prefect's result records of cached steps, relative to the work directory.
+CACHE_DIR = "_mltoolkit/cache"
+#: Our manifests of the files each cached step produced.
+MANIFEST_DIR = "_mltoolkit/cache-manifests"
+
+#: Parameters that say where a step writes, not what it computes.
+LOCATION_PARAMETERS = frozenset({"workdir"})
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """How a run uses the cache: ``enabled`` (default) and ``refresh`` (re-run everything, then store)."""
+
+    enabled: bool = True
+    refresh: bool = False
+
+
+def definition_of(function: Callable[..., Any]) -> str:
+    """A digest of a function's source code: the "definition" part of a native step's key."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        source = f"{function.__module__}.{function.__qualname__}"
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+class _FileDigests:
+    """sha256 of files, remembered by (path, size, mtime) within one process."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, int], str] = {}
+
+    def digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._known:
+            self._known[key] = sha256_file(path)
+        return self._known[key]
+
+
+_DIGESTS = _FileDigests()
+
+
+def _fingerprint(value: Any, workdir: Path) -> Any:
+    """A JSON-ready value that changes exactly when ``value``'s meaning for a step changes."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "sha256") and hasattr(value, "path"):  # a FileRef: its content is what counts
+            return {"file_sha256": value.sha256}
+        return {
+            "type": type(value).__qualname__,
+            **{f.name: _fingerprint(getattr(value, f.name), workdir) for f in dataclasses.fields(value)},
+        }
+    if hasattr(value, "model_dump"):
+        return _fingerprint(value.model_dump(), workdir)
+    if isinstance(value, Mapping):
+        return {str(key): _fingerprint(item, workdir) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [_fingerprint(item, workdir) for item in items]
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        return _fingerprint_text(value, workdir)
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _fingerprint_text(text: str, workdir: Path) -> Any:
+    if "://" in text or len(text) > 4096 or "\n" in text:
+        return text
+    path = Path(text)
+    if not path.is_absolute():
+        return text
+    try:
+        is_file = path.is_file()
+    except OSError:
+        is_file = False
+    if is_file:
+        return {"file_sha256": _DIGESTS.digest(path)}
+    if path.is_relative_to(workdir):
+        return {"workdir_path": path.relative_to(workdir).as_posix()}
+    return text
+
+
+def step_cache_key(name: str, definition: str, inputs: Mapping[str, Any], workdir: str | os.PathLike[str]) -> str:
+    """The cache key of a step: toolkit version, step name and definition, inputs' fingerprints."""
+    root = Path(workdir).resolve()
+    payload = {
+        "toolkit": TOOLKIT_VERSION,
+        "step": name,
+        "definition": definition,
+        "inputs": {
+            key: _fingerprint(value, root)
+            for key, value in sorted(inputs.items())
+            if key not in LOCATION_PARAMETERS
+        },
+    }
+    encoded = json.dumps(payload, sort_keys=True, default=repr).encode()
+    return f"{name.replace('/', '_')}-{hashlib.sha256(encoded).hexdigest()[:40]}"
+
+
+@dataclass
+class StepCachePolicy(CachePolicy):
+    """Prefect cache policy computing :func:`step_cache_key` for a step of a run in ``workdir``."""
+
+    workdir: str = ""
+    definition: str = ""
+    name: Optional[str] = None
+    _extra: dict = field(default_factory=dict)
+
+    def compute_key(
+        self,
+        task_ctx: Any,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> Optional[str]:
+        name = self.name or task_ctx.task.name
+        return step_cache_key(name, self.definition, inputs, self.workdir)
+
+
+def write_manifest(workdir: str | os.PathLike[str], key: str, files: Mapping[str, str]) -> None:
+    """Record the files (workdir-relative path -> sha256) the step with ``key`` produced."""
+    atomic_write_json(Path(workdir) / MANIFEST_DIR / f"{key}.json", {"files": dict(files)})
+
+
+def _manifest_is_valid(workdir: Path, manifest: Path) -> bool:
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for relative, expected in files.items():
+        path = Path(relative) if Path(relative).is_absolute() else workdir / relative
+        try:
+            if _DIGESTS.digest(path) != expected:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def prune_stale_cache(workdir: str | os.PathLike[str]) -> list[str]:
+    """Forget cached steps whose output files are missing or changed; return their keys.
+
+    A cached result without a manifest (a run killed between the two writes) is
+    forgotten too: nothing unverified is reused.
+    """
+    root = Path(workdir).resolve()
+    cache_dir = root / CACHE_DIR
+    manifest_dir = root / MANIFEST_DIR
+    if not cache_dir.is_dir():
+        return []
+    removed: list[str] = []
+    for record in cache_dir.iterdir():
+        if record.name.startswith("."):
+            continue
+        manifest = manifest_dir / f"{record.name}.json"
+        if manifest.is_file() and _manifest_is_valid(root, manifest):
+            continue
+        removed.append(record.name)
+        record.unlink(missing_ok=True)
+        manifest.unlink(missing_ok=True)
+    return removed
+
+
+def cache_options(workdir: str | os.PathLike[str], definition: str, settings: CacheSettings,
+                  name: Optional[str] = None) -> dict[str, Any]:
+    """``Task.with_options`` keyword arguments for a step under ``settings``."""
+    from prefect.cache_policies import NO_CACHE
+
+    if not settings.enabled:
+        return {"cache_policy": NO_CACHE, "persist_result": False}
+    root = Path(workdir).resolve()
+    policy = StepCachePolicy(workdir=str(root), definition=definition, name=name)
+    return {
+        "cache_policy": policy,
+        "persist_result": True,
+        "result_storage": root / CACHE_DIR,
+        "refresh_cache": settings.refresh,
+    }
