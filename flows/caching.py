@@ -86,37 +86,45 @@ class _FileDigests:
 _DIGESTS = _FileDigests()
 
 
-def _fingerprint(value: Any, workdir: Path) -> Any:
-    """A JSON-ready value that changes exactly when ``value``'s meaning for a step changes."""
+def _fingerprint(value: Any, workdir: Path, own_dir: Path | None = None) -> Any:
+    """A JSON-ready value that changes exactly when ``value``'s meaning for a step changes.
+
+    Files count by content, except those under ``own_dir`` (the step's own
+    folder): those are the step's outputs, named but not yet written when the key
+    is first computed.
+    """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if hasattr(value, "sha256") and hasattr(value, "path"):  # a FileRef: its content is what counts
             return {"file_sha256": value.sha256}
         return {
             "type": type(value).__qualname__,
-            **{f.name: _fingerprint(getattr(value, f.name), workdir) for f in dataclasses.fields(value)},
+            **{f.name: _fingerprint(getattr(value, f.name), workdir, own_dir) for f in dataclasses.fields(value)},
         }
     if hasattr(value, "model_dump"):
-        return _fingerprint(value.model_dump(), workdir)
+        return _fingerprint(value.model_dump(), workdir, own_dir)
     if isinstance(value, Mapping):
-        return {str(key): _fingerprint(item, workdir) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(key): _fingerprint(item, workdir, own_dir)
+                for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [_fingerprint(item, workdir) for item in items]
+        return [_fingerprint(item, workdir, own_dir) for item in items]
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if isinstance(value, str):
-        return _fingerprint_text(value, workdir)
+        return _fingerprint_text(value, workdir, own_dir)
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return repr(value)
 
 
-def _fingerprint_text(text: str, workdir: Path) -> Any:
+def _fingerprint_text(text: str, workdir: Path, own_dir: Path | None) -> Any:
     if "://" in text or len(text) > 4096 or "\n" in text:
         return text
     path = Path(text)
     if not path.is_absolute():
         return text
+    if own_dir is not None and path.is_relative_to(own_dir):
+        return {"workdir_path": path.relative_to(workdir).as_posix()}
     try:
         is_file = path.is_file()
     except OSError:
@@ -128,15 +136,20 @@ def _fingerprint_text(text: str, workdir: Path) -> Any:
     return text
 
 
-def step_cache_key(name: str, definition: str, inputs: Mapping[str, Any], workdir: str | os.PathLike[str]) -> str:
-    """The cache key of a step: toolkit version, step name and definition, inputs' fingerprints."""
+def step_cache_key(name: str, definition: str, inputs: Mapping[str, Any], workdir: str | os.PathLike[str],
+                   own_dir: str | os.PathLike[str] | None = None) -> str:
+    """The cache key of a step: toolkit version, step name and definition, inputs' fingerprints.
+
+    ``own_dir`` is the step's own output folder, if its parameters name files there.
+    """
     root = Path(workdir).resolve()
+    own = Path(own_dir).resolve() if own_dir is not None else None
     payload = {
         "toolkit": TOOLKIT_VERSION,
         "step": name,
         "definition": definition,
         "inputs": {
-            key: _fingerprint(value, root)
+            key: _fingerprint(value, root, own)
             for key, value in sorted(inputs.items())
             if key not in LOCATION_PARAMETERS
         },

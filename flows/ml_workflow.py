@@ -32,6 +32,7 @@ from prefect.context import FlowRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, step_cache_key, write_manifest
 from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app
+from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import pool_for_flow, run_in_pool
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
 from flows.run_guard import guarded_run
@@ -50,6 +51,8 @@ from mltoolkit.pipeline import (
     merge_step,
     prepare_data_step,
 )
+
+install_expected_error_filter()
 
 __all__ = ["data_prep", "classify", "merge_and_plot", "ml_workflow", "app", "main"]
 

@@ -12,6 +12,7 @@ from mltoolkit.errors import CommandLineError, InputsError, MLToolkitError
 __all__ = ["read_yaml", "parse_yaml_text", "parse_assignment", "parse_assignments"]
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_TEMPLATE_FIELD = re.compile(r"\{[A-Za-z_]\w*\}")
 
 
 def parse_yaml_text(text: str, source: str, error: type[MLToolkitError] = InputsError) -> Any:
@@ -80,8 +81,10 @@ def parse_assignment(text: str, *, option: str = "-p") -> tuple[str, Any]:
     try:
         value = yaml.safe_load(raw_value)
     except yaml.YAMLError:
-        # A value that is not valid YAML on its own (e.g. 'a: b: c' or '[1,') is
-        # most likely meant literally only if it has no YAML structure characters.
+        # Not YAML on its own: a template such as '{workdir}/out.pkl' is meant as
+        # text; a broken list or mapping such as '[1,' is a typo worth reporting.
+        if _TEMPLATE_FIELD.search(raw_value):
+            return key, raw_value
         if any(char in raw_value for char in "[]{}"):
             raise CommandLineError(
                 f"{option} {text!r}: value is not valid YAML; quote it to pass it as a string, "

@@ -1,0 +1,414 @@
+"""Any yadage workflow spec as a Prefect flow: the one adapter between the loader and Prefect.
+
+Run it like ``yadage-run``::
+
+    python -m flows.spec_workflow WORKDIR WORKFLOW [INPUTS] --toplevel DIR [-p key=value ...]
+                                  [--image-map IMAGE=local] [--visualize]
+
+The pure loader (``mltoolkit.yadage``) reads and validates the spec and plans
+stages; this module runs each planned stage as Prefect task runs (one per step,
+named after the stage; a multistep stage is one ``.map``), applies a stage as soon
+as its dependencies have published (independent branches run at the same time),
+and records every step in ``WORKDIR/_mltoolkit/run.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
+    # Why here, before the imports below: see flows/startup.py.
+    from flows.startup import prepare_cli_process
+
+    prepare_cli_process()
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from prefect import flow, task, unmapped
+from prefect.context import FlowRunContext
+from prefect.logging import get_run_logger
+
+from flows.caching import CacheSettings, cache_options, prune_stale_cache, step_cache_key, write_manifest
+from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app
+from flows.expected_errors import install_expected_error_filter
+from flows.compute_pool import active_pool, pool_for_flow
+from flows.run_guard import guarded_run
+from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
+from flows.ui_artifacts import publish_output_files, publish_steps
+from mltoolkit.artifacts import atomic_write_json, sha256_file
+from mltoolkit.errors import MLToolkitError, SpecError
+from mltoolkit.yadage import (
+    StepOptions,
+    WorkflowRun,
+    init_dir,
+    load_workflow,
+    parse_image_map,
+    read_inputs,
+    run_planned_step,
+    validate_workflow,
+)
+from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
+
+install_expected_error_filter()
+
+__all__ = ["SpecRunOptions", "run_spec", "spec_workflow", "run_spec_step", "RUN_RECORD", "app", "main"]
+
+#: The run record, relative to the work directory.
+RUN_RECORD = "_mltoolkit/run.json"
+
+#: Default spec of the deployment: the seed's parallel workflow, shipped with the package.
+BUNDLED_SEED_SPEC = str(Path(__file__).resolve().parents[1] / "mltoolkit" / "specs" / "seed_parallel" / "workflow.yml")
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a step task returns: its published values and the files it left behind."""
+
+    published: Any
+    files: dict[str, str] = field(default_factory=dict)
+    duration: float = 0.0
+
+
+def _leaf_paths(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [path for item in value.values() for path in _leaf_paths(item)]
+    if isinstance(value, (list, tuple)):
+        return [path for item in value for path in _leaf_paths(item)]
+    return []
+
+
+def _produced_files(planned: PlannedStep, published: Any, run_root: Path) -> dict[str, str]:
+    """Files the step wrote (its folder) or published, as workdir-relative path -> sha256."""
+    files: dict[str, str] = {}
+    candidates = [path for path in planned.workdir.rglob("*") if path.is_file()] if planned.workdir.is_dir() else []
+    for text in _leaf_paths(published):
+        if len(text) < 4096 and os.path.isabs(text):
+            candidates.append(Path(text))
+    for path in candidates:
+        try:
+            if not path.is_file():
+                continue
+            resolved = path.resolve()
+            relative = resolved.relative_to(run_root).as_posix() if resolved.is_relative_to(run_root) else str(resolved)
+            files[relative] = sha256_file(resolved)
+        except OSError:
+            continue
+    return files
+
+
+def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
+    """What a step's cache key covers besides input file contents: spec, parameters, placement."""
+    return {
+        "scope": planned.scope,
+        "stage": planned.stage,
+        "index": planned.index,
+        "name": planned.name,
+        "workdir": str(planned.workdir),
+        "parameters": planned.parameters,
+        "step": planned.step.model_dump(mode="json"),
+        "quote": options.quote,
+        "image_map": {image: [mapping.kind, list(map(list, mapping.mounts))]
+                      for image, mapping in sorted(options.image_map.items())},
+    }
+
+
+def _identity_digest(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def spec_step_key(identity: dict[str, Any], run_root: Path) -> str:
+    """A spec step's cache key: its identity, with input files by content (its own folder excluded)."""
+    return step_cache_key(identity["stage"], "", {"identity": identity}, run_root, own_dir=identity["workdir"])
+
+
+@task(name="spec-step", task_run_name="{label}")
+def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions,
+                  run_root: str) -> StepOutcome:
+    """Run one planned yadage step; its output lines go to Prefect's log and the step's log file."""
+    logger = get_run_logger()
+    started = time.monotonic()
+    root = Path(run_root)
+    key = spec_step_key(identity, root)
+    result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
+    write_manifest(root, key, _produced_files(planned, result.published, root))
+    return StepOutcome(published=result.published, duration=time.monotonic() - started)
+
+
+def _label(planned: PlannedStep) -> str:
+    label = planned.stage if planned.index is None else f"{planned.stage}[{planned.index}]"
+    return f"{label} @{planned.scope}" if planned.scope else label
+
+
+@dataclass
+class SpecRunOptions:
+    """How to run a spec (everything but the spec and the inputs)."""
+
+    quote: bool = True
+    image_map: list[str] = field(default_factory=list)
+    image_map_file: Optional[str] = None
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    retries: int = 0
+    retry_delay_seconds: float = 0.0
+    step_timeout: Optional[float] = None
+    visualize: bool = False
+
+
+class _IdentityCachePolicyInputs:
+    """Marker: the spec-step cache key covers only the ``identity`` argument (see :func:`step_identity`)."""
+
+
+def _write_run_record(path: Path, run: WorkflowRun, extra: dict[str, Any]) -> None:
+    atomic_write_json(path, {"status": run.status, **extra, "steps": [record.to_dict() for record in run.records()]})
+
+
+async def run_spec(
+    workflow: str,
+    init: dict[str, Any],
+    workdir: str,
+    toplevel: Optional[str],
+    options: SpecRunOptions,
+) -> WorkflowRun:
+    """Load, validate and run a spec inside the current flow run; returns the finished run."""
+    logger = get_run_logger()
+    root = Path(workdir).resolve()
+    loaded = load_workflow(workflow, toplevel)
+    spec = validate_workflow(loaded)
+    image_map = parse_image_map(options.image_map, Path(options.image_map_file) if options.image_map_file else None)
+    if not options.quote:
+        logger.warning("quoting is OFF: parameter values are pasted into shell commands as they are, "
+                       "like yadage does; a value such as 'a; rm x' runs 'rm x'")
+    run = WorkflowRun(spec, init, root, init_dir=init_dir(root))
+    context = FlowRunContext.get()
+    in_pool = uses_compute_pool(context.task_runner) if context else True
+    record_path = root / RUN_RECORD
+    extra = {"workflow": loaded.source, "toplevel": loaded.toplevel, "init": run.init}
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Queue = asyncio.Queue()
+
+    with pool_for_flow(enabled=in_pool):
+        pool = active_pool()
+        step_options = StepOptions(
+            quote=options.quote, image_map=image_map,
+            zygote_socket=pool.socket_path if pool else None,
+            timeout=options.step_timeout, shared_dirs=(str(root),),
+        )
+        if options.cache.enabled:
+            removed = prune_stale_cache(root)
+            if removed:
+                logger.info("%d cached step(s) had missing or changed outputs and will run again", len(removed))
+        outstanding: dict[Any, PlannedStep] = {}
+
+        def submit(stage: PlannedStage) -> None:
+            identities = [step_identity(planned, step_options) for planned in stage.steps]
+            definition = _identity_digest({"stage": stage.stage, "scope": stage.scope})
+            step_task = run_spec_step.with_options(
+                name=stage.stage,
+                retries=options.retries,
+                retry_delay_seconds=options.retry_delay_seconds,
+                **cache_options(root, definition, options.cache, name=stage.stage),
+            )
+            if options.cache.enabled:
+                step_task = step_task.with_options(cache_policy=_spec_policy(root, stage.stage, options.cache))
+            futures = step_task.map(
+                [_label(planned) for planned in stage.steps], identities, stage.steps,
+                unmapped(step_options), unmapped(str(root)),
+            )
+            for planned, future in zip(stage.steps, futures):
+                run.mark_running(planned.id)
+                outstanding[future] = planned
+                future.add_done_callback(lambda done: loop.call_soon_threadsafe(finished.put_nowait, done))
+
+        for stage in run.advance():
+            submit(stage)
+        while outstanding:
+            done = await finished.get()
+            batch = [done]
+            while not finished.empty():
+                batch.append(finished.get_nowait())
+            for future in batch:
+                planned = outstanding.pop(future)
+                future.wait()
+                state = future.state
+                if state.is_completed():
+                    outcome: StepOutcome = future.result()
+                    run.record_success(planned.id, outcome.published,
+                                       state=CACHED if state.name == "Cached" else COMPLETED)
+                else:
+                    try:
+                        future.result(raise_on_failure=True)
+                        message = f"ended in state {state.name}"
+                    except Exception as error:  # the step's own error, already logged by Prefect
+                        message = " ".join(str(error).split()) or type(error).__name__
+                    run.record_failure(planned.id, message)
+            for stage in run.advance():
+                submit(stage)
+        _write_run_record(record_path, run, extra)
+        if options.visualize:
+            _visualize(run, root, logger)
+    return run
+
+
+def _spec_policy(root: Path, stage: str, settings: CacheSettings) -> Any:
+    from flows.caching import StepCachePolicy
+
+    class SpecStepPolicy(StepCachePolicy):
+        def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+                        **kwargs: Any) -> Optional[str]:
+            return spec_step_key(inputs["identity"], root)
+
+    return SpecStepPolicy(workdir=str(root), definition="", name=stage)
+
+
+def _visualize(run: WorkflowRun, root: Path, logger: Any) -> None:
+    try:
+        from mltoolkit.yadage.visualize import write_workflow_pictures
+    except ImportError:
+        logger.warning("--visualize: the workflow picture module is not available")
+        return
+    pictures = write_workflow_pictures(run, root / "_mltoolkit")
+    logger.info("workflow picture: %s", ", ".join(str(path) for path in pictures.values()))
+
+
+@flow(
+    name="spec-workflow",
+    description="Run a preserved yadage workflow spec (workflow.yml, steps.yml, inputs) as Prefect tasks.",
+    task_runner=runner_from_environment(),
+)
+async def spec_workflow(
+    workflow: str = BUNDLED_SEED_SPEC,
+    workdir: str = "workdir",
+    inputs: Optional[dict[str, Any]] = None,
+    inputs_file: Optional[str] = None,
+    toplevel: Optional[str] = None,
+    image_map: Optional[list[str]] = None,
+    quote: bool = True,
+    use_cache: bool = True,
+    refresh_cache: bool = False,
+    retries: int = 0,
+    retry_delay_seconds: float = 0.0,
+    step_timeout: Optional[float] = None,
+    visualize: bool = False,
+) -> dict[str, Any]:
+    """Run a yadage spec; return ``{"status", "steps": n, "failed": [...]}``.
+
+    Args:
+        workflow: the workflow file (``workflow.yml``), resolved against ``toplevel``.
+        workdir: the run's folder (yadage's layout; init files in ``WORKDIR/init``).
+        inputs: init values (override ``inputs_file``).
+        inputs_file: YAML file of init values (the seed's ``inputs.yml``).
+        toplevel: folder ``workflow`` and ``$ref`` s resolve against (default: the workflow's folder).
+        image_map: extra ``IMAGE=local`` entries for Docker images when no engine answers.
+        quote: shell-quote parameter values (``False``: yadage's unsafe pasting).
+        use_cache: reuse steps whose spec, parameters and input files are unchanged.
+        refresh_cache: run every step again and store the new results.
+        retries: retries of a failed step.
+        retry_delay_seconds: pause before each retry.
+        step_timeout: seconds after which a step's processes are killed.
+        visualize: also draw ``WORKDIR/_mltoolkit/workflow.{png,svg,dot}``.
+    """
+    root = str(Path(workdir).resolve())
+    init = read_inputs(inputs_file, overrides=inputs or {})
+    options = SpecRunOptions(
+        quote=quote, image_map=list(image_map or []),
+        cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
+        retries=retries, retry_delay_seconds=retry_delay_seconds,
+        step_timeout=step_timeout, visualize=visualize,
+    )
+    with guarded_run(root, "spec-workflow"):
+        run = await run_spec(workflow, init, root, toplevel, options)
+        records = [record.to_dict() for record in run.records()]
+        await publish_steps(records)
+        await publish_output_files(root, key="spec-output-files")
+    problems = run.problems()
+    if run.failed:
+        failed = sum(1 for record in records if record["state"] == "FAILED")
+        raise SpecRunFailed(
+            f"{failed} of {len(records)} step(s) failed; first problem: "
+            f"{problems[0] if problems else 'unknown'}; record: {Path(root) / RUN_RECORD}"
+        )
+    return {"status": run.status, "steps": len(records), "record": str(Path(root) / RUN_RECORD)}
+
+
+class SpecRunFailed(MLToolkitError, RuntimeError):
+    """A spec run ended with failed steps or stages that could never be applied."""
+
+
+# --- command line -------------------------------------------------------------------
+
+app = typer.Typer(
+    add_completion=False,
+    help="Run a yadage workflow spec as a Prefect flow (like yadage-run).",
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+@one_line_errors
+def main(
+    workdir: Annotated[Path, typer.Argument(help="The run's folder (created if missing).")],
+    workflow: Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")],
+    inputs: Annotated[Optional[Path], typer.Argument(help="YAML file of init values.", dir_okay=False)] = None,
+    toplevel: Annotated[Optional[str], typer.Option("--toplevel", "-t", help="Folder the workflow and $refs resolve against.")] = None,
+    parameter: Annotated[Optional[list[str]], typer.Option("--parameter", "-p", help="Init value key=value (YAML); overrides INPUTS.")] = None,
+    image_map: Annotated[Optional[list[str]], typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")] = None,
+    image_map_file: Annotated[Optional[Path], typer.Option("--image-map-file", help="YAML file of image-map entries.", dir_okay=False)] = None,
+    unsafe_no_quoting: Annotated[bool, typer.Option("--unsafe-no-quoting", help="Paste parameter values into shell commands unquoted, like yadage (unsafe).")] = False,
+    visualize: Annotated[bool, typer.Option("--visualize", help="Draw WORKDIR/_mltoolkit/workflow.{png,svg,dot}.")] = False,
+    runner: Annotated[str, typer.Option("--runner", help=f"Task runner: {', '.join(RUNNERS)}.")] = "thread",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Existing Dask scheduler (with --runner dask).")] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Re-run every step, then cache the new results.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither reuse nor store cached steps.")] = False,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step.")] = 0,
+    retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
+    step_timeout: Annotated[Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")] = None,
+) -> None:
+    """Run WORKFLOW (with INPUTS and -p values) in WORKDIR; write WORKDIR/_mltoolkit/run.json."""
+    from flows import temporary_server
+    from mltoolkit.yamlfiles import parse_assignments
+
+    task_runner = make_task_runner(runner, dask_address)
+    overrides = parse_assignments(parameter or [])
+    if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
+        inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
+    init = read_inputs(inputs, overrides=overrides)
+    # validate everything before the first write: spec, image map
+    validate_workflow(load_workflow(workflow, toplevel))
+    parse_image_map(list(image_map or []), image_map_file)
+    workdir = check_workdir(workdir)
+    if unsafe_no_quoting:
+        typer.echo("warning: --unsafe-no-quoting: parameter values go into shell commands unquoted, "
+                   "as yadage does; only use it with inputs you trust", err=True)
+    try:
+        temporary_server.wait_until_ready()
+    except RuntimeError as exc:
+        exit_with_error(exc)
+    try:
+        summary = asyncio.run(
+            spec_workflow.with_options(task_runner=task_runner)(
+                workflow=workflow, workdir=str(workdir), inputs=init, inputs_file=None,
+                toplevel=toplevel, image_map=list(image_map or []) + (
+                    [f"@{image_map_file}"] if image_map_file else []),
+                quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
+                retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
+                visualize=visualize,
+            )
+        )
+    except MLToolkitError:
+        raise
+    except Exception as exc:  # the flow's own failure, already logged by Prefect
+        exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+    typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+
+
+if __name__ == "__main__":
+    run_app(app, prog_name="python -m flows.spec_workflow")
