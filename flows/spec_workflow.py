@@ -41,6 +41,7 @@ from flows.cli_support import check_workdir, exit_with_error, one_line_errors, r
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.run_guard import guarded_run
+from flows.parameters import ClassifierName
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_output_files, publish_steps
 from mltoolkit.artifacts import atomic_write_json, sha256_file
@@ -59,7 +60,7 @@ from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedSte
 
 install_expected_error_filter()
 
-__all__ = ["SpecRunOptions", "run_spec", "spec_workflow", "run_spec_step", "RUN_RECORD", "app", "main"]
+__all__ = ["SpecRunOptions", "run_spec", "spec_workflow", "seed_spec_workflow", "run_spec_step", "RUN_RECORD", "app", "main"]
 
 #: The run record, relative to the work directory.
 RUN_RECORD = "_mltoolkit/run.json"
@@ -279,6 +280,25 @@ def _visualize(run: WorkflowRun, root: Path, logger: Any) -> None:
     logger.info("workflow picture: %s", ", ".join(str(path) for path in pictures.values()))
 
 
+async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], toplevel: Optional[str],
+                          options: SpecRunOptions) -> dict[str, Any]:
+    """The body both spec flows share: lock, run, artifacts, outcome."""
+    root = str(Path(workdir).resolve())
+    with guarded_run(root, "spec-workflow"):
+        run = await run_spec(workflow, init, root, toplevel, options)
+        records = [record.to_dict() for record in run.records()]
+        await publish_steps(records)
+        await publish_output_files(root, key="spec-output-files")
+    problems = run.problems()
+    if run.failed:
+        failed = sum(1 for record in records if record["state"] == "FAILED")
+        raise SpecRunFailed(
+            f"{failed} of {len(records)} step(s) failed; first problem: "
+            f"{problems[0] if problems else 'unknown'}; record: {Path(root) / RUN_RECORD}"
+        )
+    return {"status": run.status, "steps": len(records), "record": str(Path(root) / RUN_RECORD)}
+
+
 @flow(
     name="spec-workflow",
     description="Run a preserved yadage workflow spec (workflow.yml, steps.yml, inputs) as Prefect tasks.",
@@ -299,7 +319,7 @@ async def spec_workflow(
     step_timeout: Optional[float] = None,
     visualize: bool = False,
 ) -> dict[str, Any]:
-    """Run a yadage spec; return ``{"status", "steps": n, "failed": [...]}``.
+    """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
     Args:
         workflow: the workflow file (``workflow.yml``), resolved against ``toplevel``.
@@ -316,27 +336,50 @@ async def spec_workflow(
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw ``WORKDIR/_mltoolkit/workflow.{png,svg,dot}``.
     """
-    root = str(Path(workdir).resolve())
-    init = read_inputs(inputs_file, overrides=inputs or {})
     options = SpecRunOptions(
         quote=quote, image_map=list(image_map or []),
         cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
         retries=retries, retry_delay_seconds=retry_delay_seconds,
         step_timeout=step_timeout, visualize=visualize,
     )
-    with guarded_run(root, "spec-workflow"):
-        run = await run_spec(workflow, init, root, toplevel, options)
-        records = [record.to_dict() for record in run.records()]
-        await publish_steps(records)
-        await publish_output_files(root, key="spec-output-files")
-    problems = run.problems()
-    if run.failed:
-        failed = sum(1 for record in records if record["state"] == "FAILED")
-        raise SpecRunFailed(
-            f"{failed} of {len(records)} step(s) failed; first problem: "
-            f"{problems[0] if problems else 'unknown'}; record: {Path(root) / RUN_RECORD}"
-        )
-    return {"status": run.status, "steps": len(records), "record": str(Path(root) / RUN_RECORD)}
+    init = read_inputs(inputs_file, overrides=inputs or {})
+    return await _run_and_report(workflow, workdir, init, toplevel, options)
+
+
+@flow(
+    name="seed-spec-workflow",
+    description=(
+        "The seed's preserved yadage workflow, unmodified (shipped with the toolkit), with its "
+        "inputs as a form: dataset and classifiers."
+    ),
+    task_runner=runner_from_environment(),
+)
+async def seed_spec_workflow(
+    dataset: str,
+    classifiers: list[ClassifierName],
+    workdir: str = "workdir",
+    use_cache: bool = True,
+    refresh_cache: bool = False,
+    retries: int = 0,
+    step_timeout: Optional[float] = None,
+    visualize: bool = False,
+) -> dict[str, Any]:
+    """Run the bundled seed spec on ``dataset`` with ``classifiers`` (the seed's ``inputs.yml`` keys).
+
+    Args:
+        dataset: path or URL of the data table (the seed uses its Dropbox URL, served offline).
+        classifiers: registered classifier names, one classification step each.
+        workdir: the run's folder (yadage's layout).
+        use_cache: reuse unchanged steps.
+        refresh_cache: run every step again.
+        retries: retries of a failed step.
+        step_timeout: seconds after which a step's processes are killed.
+        visualize: also draw the workflow picture.
+    """
+    options = SpecRunOptions(cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
+                             retries=retries, step_timeout=step_timeout, visualize=visualize)
+    init = {"dataset": dataset, "classifiers": list(classifiers)}
+    return await _run_and_report(BUNDLED_SEED_SPEC, workdir, init, None, options)
 
 
 class SpecRunFailed(MLToolkitError, RuntimeError):
