@@ -1,0 +1,61 @@
+"""The yadage spec loader, in phases, without Prefect.
+
+1. :mod:`~mltoolkit.yadage.load` -- read YAML, resolve ``$ref`` (files, fragments, URLs);
+2. :mod:`~mltoolkit.yadage.model` -- typed spec with yadage's defaults, one-line errors;
+3. :mod:`~mltoolkit.yadage.selectors` -- stage selection and output references;
+4. :mod:`~mltoolkit.yadage.schedulers` and :mod:`~mltoolkit.yadage.planner` -- the
+   workflow state machine an executor drives;
+5. :mod:`~mltoolkit.yadage.packtivity` -- run one step (quoting, environments,
+   image map, publishers);
+6. :mod:`~mltoolkit.yadage.inputs` -- init values from ``INPUTS`` and ``-p``;
+
+plus :mod:`~mltoolkit.yadage.runner`, a plain executor (the reference for adapters).
+"""
+
+from __future__ import annotations
+
+from mltoolkit.yadage.inputs import init_dir, read_inputs
+from mltoolkit.yadage.load import LoadedSpec, load_step_ref, load_workflow
+from mltoolkit.yadage.model import StepSpec, Workflow, validate_step, validate_workflow
+from mltoolkit.yadage.packtivity import (
+    DEFAULT_IMAGE_MAP,
+    EnvironmentUnavailableError,
+    ImageMapping,
+    StepOptions,
+    StepResult,
+    docker_available,
+    interpolate,
+    parse_image_map,
+    publish,
+    run_step,
+)
+from mltoolkit.yadage.planner import PlannedStage, PlannedStep, StepRecord, WorkflowRun
+from mltoolkit.yadage.runner import run_planned_step, run_workflow
+
+__all__ = [
+    "LoadedSpec",
+    "load_workflow",
+    "load_step_ref",
+    "Workflow",
+    "StepSpec",
+    "validate_workflow",
+    "validate_step",
+    "WorkflowRun",
+    "PlannedStage",
+    "PlannedStep",
+    "StepRecord",
+    "StepOptions",
+    "StepResult",
+    "ImageMapping",
+    "DEFAULT_IMAGE_MAP",
+    "EnvironmentUnavailableError",
+    "parse_image_map",
+    "docker_available",
+    "interpolate",
+    "publish",
+    "run_step",
+    "run_planned_step",
+    "run_workflow",
+    "read_inputs",
+    "init_dir",
+]
