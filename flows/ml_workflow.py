@@ -36,6 +36,7 @@ from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import pool_for_flow, run_in_pool
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
 from flows.run_guard import guarded_run
+from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
 from mltoolkit.classifiers import ClassifierSpec
@@ -144,7 +145,11 @@ async def ml_workflow(
     root = str(Path(workdir).resolve())
     settings = CacheSettings(enabled=use_cache, refresh=refresh_cache)
     context = FlowRunContext.get()
+    flow_run_id = context.flow_run.id if context and context.flow_run else None
     in_pool = uses_compute_pool(context.task_runner) if context else True
+    started = now_iso()
+    produced = _Produced()
+    status = "failed"
     with guarded_run(root, "ml-workflow"), pool_for_flow(enabled=in_pool):
         if use_cache:
             prune_stale_cache(root)
@@ -156,17 +161,78 @@ async def ml_workflow(
                 **cache_options(root, definition_of(_STEP_FUNCTIONS[step.name]), settings),
             )
 
-        prepped = configured(data_prep)(dataset, root, dataset_sha256)
-        classifications = configured(classify).map(
-            unmapped(prepped), specs, workdir=unmapped(root), index=range(len(specs))
-        )
-        merged = configured(merge_and_plot)(prepped, classifications, root)
-        outputs = classifications.result()
-        scores = {output.name: output.score for output in outputs}
+        try:
+            produced.prepped = configured(data_prep)(dataset, root, dataset_sha256)
+            futures = configured(classify).map(
+                unmapped(produced.prepped), specs, workdir=unmapped(root), index=range(len(specs))
+            )
+            produced.classify_futures = list(futures)
+            produced.merged = configured(merge_and_plot)(produced.prepped, futures, root)
+            scores = {output.name: output.score for output in futures.result()}
+            status = "completed"
+        finally:
+            details = await task_run_details(flow_run_id)
+            write_run_record(
+                root, status=status, flow="ml-workflow", flow_run_id=flow_run_id, started=started,
+                steps=_step_records(root, dataset, dataset_sha256, specs, produced, details),
+                workflow={"flow": "flows/ml_workflow.py:ml_workflow", "file": str(Path(__file__).resolve())},
+                inputs={"dataset": dataset, "dataset_sha256": dataset_sha256,
+                        "classifiers": [to_parameter(spec) for spec in specs]},
+            )
         await publish_scores(scores)
-        await publish_figure(merged.figure.resolve(root))
+        await publish_figure(produced.merged.figure.resolve(root))
         await publish_output_files(root, key="ml-output-files")
     return scores
+
+
+class _Produced:
+    """What the native flow's steps returned so far (for the run record, also after a failure)."""
+
+    def __init__(self) -> None:
+        self.prepped: Optional[FileRef] = None
+        self.classify_futures: list[Any] = []
+        self.merged: Optional[MergeOutput] = None
+
+
+def _step_records(root: str, dataset: str, dataset_sha256: Optional[str], specs: list[ClassifierSpec],
+                  produced: _Produced, details: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The native flow's steps in the run record's format, named as in the seed's spec."""
+
+    def record(stage: str, index: Optional[int], name: str, task_name: str, parameters: dict[str, Any],
+               result: Any, published: Any) -> dict[str, Any]:
+        timing = details.get(task_name, {})
+        return {
+            "id": f"/{name}", "scope": "", "stage": stage, "index": index, "name": name,
+            "workdir": str(Path(root) / name), "parameters": parameters,
+            "published": published if result is not None else None,
+            "state": timing.get("state", "PENDING"),
+            "outputs": _files_of(result, root) if result is not None else {},
+            **{key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")},
+            "error": None,
+        }
+
+    def absolute(ref: Optional[FileRef]) -> Optional[str]:
+        return str(ref.resolve(root)) if ref is not None else None
+
+    prepped_path = absolute(produced.prepped)
+    steps = [record("data_prep", None, "data_prep", "data_prep",
+                    {"dataset": dataset, "dataset_sha256": dataset_sha256},
+                    produced.prepped, {"prepped_data": prepped_path})]
+    outcomes: list[Optional[ClassificationOutput]] = []
+    for index, spec in enumerate(specs):
+        future = produced.classify_futures[index] if index < len(produced.classify_futures) else None
+        outcome = future.result() if future is not None and future.state.is_completed() else None
+        outcomes.append(outcome)
+        steps.append(record("classification", index, f"classification_{index}", f"classify[{spec.name}]",
+                            {"input_data": prepped_path, "classifier": to_parameter(spec)},
+                            outcome, {"ml_output": absolute(outcome.result) if outcome else None}))
+    merged = produced.merged
+    steps.append(record("merge_and_visualize", None, "merge_and_visualize", "merge_and_plot",
+                        {"input_data": prepped_path,
+                         "ml_inputs": [absolute(outcome.result) if outcome else None for outcome in outcomes]},
+                        merged, {"ml_result": absolute(merged.figure) if merged else None,
+                                 "scores": absolute(merged.scores) if merged else None}))
+    return steps
 
 
 # --- command line -------------------------------------------------------------------

@@ -42,10 +42,11 @@ from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.run_guard import guarded_run
 from flows.parameters import ClassifierName
+from flows.run_record import RUN_RECORD, now_iso, task_run_details, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_output_files, publish_steps
-from mltoolkit.artifacts import atomic_write_json, sha256_file
-from mltoolkit.errors import MLToolkitError, SpecError
+from mltoolkit.artifacts import sha256_file
+from mltoolkit.errors import CommandLineError, MLToolkitError
 from mltoolkit.yadage import (
     StepOptions,
     WorkflowRun,
@@ -60,10 +61,8 @@ from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedSte
 
 install_expected_error_filter()
 
-__all__ = ["SpecRunOptions", "run_spec", "spec_workflow", "seed_spec_workflow", "run_spec_step", "RUN_RECORD", "app", "main"]
+__all__ = ["SpecRunOptions", "SpecRunResult", "run_spec", "spec_workflow", "seed_spec_workflow", "run_spec_step", "RUN_RECORD", "app", "main"]
 
-#: The run record, relative to the work directory.
-RUN_RECORD = "_mltoolkit/run.json"
 
 #: Default spec of the deployment: the seed's parallel workflow, shipped with the package.
 BUNDLED_SEED_SPEC = str(Path(__file__).resolve().parents[1] / "mltoolkit" / "specs" / "seed_parallel" / "workflow.yml")
@@ -141,8 +140,9 @@ def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, op
     root = Path(run_root)
     key = spec_step_key(identity, root)
     result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
-    write_manifest(root, key, _produced_files(planned, result.published, root))
-    return StepOutcome(published=result.published, duration=time.monotonic() - started)
+    files = _produced_files(planned, result.published, root)
+    write_manifest(root, key, files)
+    return StepOutcome(published=result.published, files=files, duration=time.monotonic() - started)
 
 
 def _label(planned: PlannedStep) -> str:
@@ -162,14 +162,17 @@ class SpecRunOptions:
     retry_delay_seconds: float = 0.0
     step_timeout: Optional[float] = None
     visualize: bool = False
+    step_retries: dict[str, int] = field(default_factory=dict)  # stage name -> retries
 
 
-class _IdentityCachePolicyInputs:
-    """Marker: the spec-step cache key covers only the ``identity`` argument (see :func:`step_identity`)."""
+@dataclass
+class SpecRunResult:
+    """A finished spec run: the planner's state plus what the adapter learnt about each step."""
 
-
-def _write_run_record(path: Path, run: WorkflowRun, extra: dict[str, Any]) -> None:
-    atomic_write_json(path, {"status": run.status, **extra, "steps": [record.to_dict() for record in run.records()]})
+    run: WorkflowRun
+    outputs: dict[str, dict[str, str]]  # step id -> files it produced (workdir-relative -> sha256)
+    labels: dict[str, str]  # step id -> task run name
+    source: dict[str, str]  # where the spec came from
 
 
 async def run_spec(
@@ -178,8 +181,8 @@ async def run_spec(
     workdir: str,
     toplevel: Optional[str],
     options: SpecRunOptions,
-) -> WorkflowRun:
-    """Load, validate and run a spec inside the current flow run; returns the finished run."""
+) -> SpecRunResult:
+    """Load, validate and run a spec inside the current flow run."""
     logger = get_run_logger()
     root = Path(workdir).resolve()
     loaded = load_workflow(workflow, toplevel)
@@ -191,9 +194,9 @@ async def run_spec(
     run = WorkflowRun(spec, init, root, init_dir=init_dir(root))
     context = FlowRunContext.get()
     in_pool = uses_compute_pool(context.task_runner) if context else True
-    record_path = root / RUN_RECORD
-    extra = {"workflow": loaded.source, "toplevel": loaded.toplevel, "init": run.init}
     loop = asyncio.get_running_loop()
+    outputs: dict[str, dict[str, str]] = {}
+    labels: dict[str, str] = {}
     finished: asyncio.Queue = asyncio.Queue()
 
     with pool_for_flow(enabled=in_pool):
@@ -214,7 +217,7 @@ async def run_spec(
             definition = _identity_digest({"stage": stage.stage, "scope": stage.scope})
             step_task = run_spec_step.with_options(
                 name=stage.stage,
-                retries=options.retries,
+                retries=options.step_retries.get(stage.stage, options.retries),
                 retry_delay_seconds=options.retry_delay_seconds,
                 **cache_options(root, definition, options.cache, name=stage.stage),
             )
@@ -225,6 +228,7 @@ async def run_spec(
                 unmapped(step_options), unmapped(str(root)),
             )
             for planned, future in zip(stage.steps, futures):
+                labels[planned.id] = _label(planned)
                 run.mark_running(planned.id)
                 outstanding[future] = planned
                 future.add_done_callback(lambda done: loop.call_soon_threadsafe(finished.put_nowait, done))
@@ -242,6 +246,7 @@ async def run_spec(
                 state = future.state
                 if state.is_completed():
                     outcome: StepOutcome = future.result()
+                    outputs[planned.id] = outcome.files
                     run.record_success(planned.id, outcome.published,
                                        state=CACHED if state.name == "Cached" else COMPLETED)
                 else:
@@ -253,10 +258,9 @@ async def run_spec(
                     run.record_failure(planned.id, message)
             for stage in run.advance():
                 submit(stage)
-        _write_run_record(record_path, run, extra)
         if options.visualize:
             _visualize(run, root, logger)
-    return run
+    return SpecRunResult(run, outputs, labels, {"workflow": loaded.source, "toplevel": loaded.toplevel})
 
 
 def _spec_policy(root: Path, stage: str, settings: CacheSettings) -> Any:
@@ -284,9 +288,22 @@ async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], top
                           options: SpecRunOptions) -> dict[str, Any]:
     """The body both spec flows share: lock, run, artifacts, outcome."""
     root = str(Path(workdir).resolve())
+    started = now_iso()
+    context = FlowRunContext.get()
+    flow_run_id = context.flow_run.id if context and context.flow_run else None
     with guarded_run(root, "spec-workflow"):
-        run = await run_spec(workflow, init, root, toplevel, options)
-        records = [record.to_dict() for record in run.records()]
+        result = await run_spec(workflow, init, root, toplevel, options)
+        run = result.run
+        details = await task_run_details(flow_run_id)
+        records = []
+        for record in run.records():
+            entry = record.to_dict()
+            entry["outputs"] = result.outputs.get(record.id, {})
+            timing = details.get(result.labels.get(record.id, ""), {})
+            entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
+            records.append(entry)
+        write_run_record(root, status=run.status, flow="spec-workflow", flow_run_id=flow_run_id, started=started,
+                         steps=records, workflow=result.source, inputs=run.init)
         await publish_steps(records)
         await publish_output_files(root, key="spec-output-files")
     problems = run.problems()
@@ -318,6 +335,7 @@ async def spec_workflow(
     retry_delay_seconds: float = 0.0,
     step_timeout: Optional[float] = None,
     visualize: bool = False,
+    step_retries: Optional[dict[str, int]] = None,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -335,12 +353,13 @@ async def spec_workflow(
         retry_delay_seconds: pause before each retry.
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw ``WORKDIR/_mltoolkit/workflow.{png,svg,dot}``.
+        step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
     """
     options = SpecRunOptions(
         quote=quote, image_map=list(image_map or []),
         cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
         retries=retries, retry_delay_seconds=retry_delay_seconds,
-        step_timeout=step_timeout, visualize=visualize,
+        step_timeout=step_timeout, visualize=visualize, step_retries=dict(step_retries or {}),
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
     return await _run_and_report(workflow, workdir, init, toplevel, options)
@@ -413,6 +432,7 @@ def main(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither reuse nor store cached steps.")] = False,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step.")] = 0,
     retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
+    step_retries: Annotated[Optional[list[str]], typer.Option("--step-retries", help="Retries for one stage's steps: STAGE=N (repeatable).")] = None,
     step_timeout: Annotated[Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")] = None,
 ) -> None:
     """Run WORKFLOW (with INPUTS and -p values) in WORKDIR; write WORKDIR/_mltoolkit/run.json."""
@@ -420,12 +440,19 @@ def main(
     from mltoolkit.yamlfiles import parse_assignments
 
     task_runner = make_task_runner(runner, dask_address)
+    retries_by_stage = _parse_step_retries(step_retries or [])
     overrides = parse_assignments(parameter or [])
     if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
         inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
     init = read_inputs(inputs, overrides=overrides)
-    # validate everything before the first write: spec, image map
-    validate_workflow(load_workflow(workflow, toplevel))
+    # validate everything before the first write: spec, image map, stage names
+    spec = validate_workflow(load_workflow(workflow, toplevel))
+    unknown = sorted(set(retries_by_stage) - _stage_names(spec))
+    if unknown:
+        raise CommandLineError(
+            f"--step-retries: no stage named {', '.join(map(repr, unknown))} in {workflow}; "
+            f"stages: {', '.join(sorted(_stage_names(spec)))}"
+        )
     parse_image_map(list(image_map or []), image_map_file)
     workdir = check_workdir(workdir)
     if unsafe_no_quoting:
@@ -443,7 +470,7 @@ def main(
                     [f"@{image_map_file}"] if image_map_file else []),
                 quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
                 retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
-                visualize=visualize,
+                visualize=visualize, step_retries=retries_by_stage,
             )
         )
     except MLToolkitError:
@@ -451,6 +478,33 @@ def main(
     except Exception as exc:  # the flow's own failure, already logged by Prefect
         exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+
+
+def _parse_step_retries(items: list[str]) -> dict[str, int]:
+    retries: dict[str, int] = {}
+    for item in items:
+        stage, separator, count = item.partition("=")
+        if not separator or not stage.strip() or not count.strip().isdigit():
+            raise CommandLineError(f"--step-retries {item!r}: expected STAGE=N with N a whole number, e.g. classification=2")
+        retries[stage.strip()] = int(count)
+    return retries
+
+
+def _stage_names(workflow: Any) -> set[str]:
+    """Every stage name in a workflow, nested workflows included."""
+    names: set[str] = set()
+    pending = [workflow]
+    while pending:
+        current = pending.pop()
+        for stage in current.stages:
+            names.add(stage.name)
+            nested = getattr(stage.scheduler, "workflow", None)
+            if nested is not None:
+                pending.append(nested)
+            for case in getattr(stage.scheduler, "cases", None) or []:
+                if getattr(case, "workflow", None) is not None:
+                    pending.append(case.workflow)
+    return names
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""The run record (``WORKDIR/_mltoolkit/run.json``) both flows write, and its RO-Crate.
+
+Format (stable; other tools read it)::
+
+    {"status": "completed" | "failed", "flow": "ml-workflow" | "spec-workflow",
+     "flow_run_id": "...", "started": ISO, "ended": ISO, "workflow": ..., "inputs": {...},
+     "software": {"mltoolkit": ..., "python": ..., "prefect": ..., "scikit-learn": ...},
+     "steps": [{"scope": "" | "/map/0", "stage": "classification", "index": 0,
+                "name": "classification_0", "workdir": "<absolute path>",
+                "parameters": {...}, "published": {...},
+                "state": "COMPLETED" | "CACHED" | "FAILED" | ...,
+                "outputs": {"classification_0/rbf_svm.pkl": "<sha256>", ...},
+                "started": ISO, "ended": ISO, "attempts": 1, "task_run_id": "...",
+                "error": null}]}
+
+Step times, attempts (retries included) and states come from Prefect's own task
+runs, read once at the end of the run.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from uuid import UUID
+
+from mltoolkit.artifacts import atomic_write_json
+
+__all__ = ["RUN_RECORD", "software_versions", "task_run_details", "state_label", "write_run_record", "now_iso"]
+
+RUN_RECORD = "_mltoolkit/run.json"
+
+_PAGE = 200
+
+
+def now_iso() -> str:
+    """The current time, ISO 8601 in UTC."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software that produced a run."""
+    versions = {"python": platform.python_version()}
+    for package in ("mltoolkit", "prefect", "scikit-learn", "numpy", "matplotlib", "cloudpickle"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+def state_label(state_name: str | None) -> str:
+    """Prefect's state name (``Completed``, ``Cached``...) as the record's upper-case state."""
+    return (state_name or "PENDING").upper().replace(" ", "_")
+
+
+async def task_run_details(flow_run_id: UUID | str | None) -> dict[str, dict[str, Any]]:
+    """``{task run name: {started, ended, attempts, task_run_id, state}}`` for one flow run."""
+    if flow_run_id is None:
+        return {}
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    details: dict[str, dict[str, Any]] = {}
+    only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))]))
+    async with get_client() as client:
+        offset = 0
+        while True:
+            page = await client.read_task_runs(flow_run_filter=only_this_run, limit=_PAGE, offset=offset)
+            for run in page:
+                details[run.name] = {
+                    "started": run.start_time.isoformat() if run.start_time else None,
+                    "ended": run.end_time.isoformat() if run.end_time else None,
+                    "attempts": max(1, run.run_count or 0),
+                    "task_run_id": str(run.id),
+                    "state": state_label(run.state.name if run.state else None),
+                }
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+    return details
+
+
+def write_run_record(
+    workdir: str | Path,
+    *,
+    status: str,
+    flow: str,
+    flow_run_id: Any,
+    started: str,
+    steps: Iterable[Mapping[str, Any]],
+    workflow: Any,
+    inputs: Any,
+    extra: Mapping[str, Any] | None = None,
+    crate: bool = True,
+) -> Path:
+    """Write ``run.json`` (atomically) and, with ``crate``, ``WORKDIR/ro-crate-metadata.json``."""
+    root = Path(workdir).resolve()
+    record = {
+        "status": status,
+        "flow": flow,
+        "flow_run_id": str(flow_run_id) if flow_run_id else None,
+        "started": started,
+        "ended": now_iso(),
+        "workflow": workflow,
+        "inputs": inputs,
+        "software": software_versions(),
+        **dict(extra or {}),
+        "steps": list(steps),
+    }
+    path = root / RUN_RECORD
+    atomic_write_json(path, record)
+    if crate:
+        from mltoolkit.provenance import write_run_crate
+
+        write_run_crate(root, record)
+    return path
