@@ -11,7 +11,6 @@ against a sha256 when one is given.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from mltoolkit.artifacts import sha256_file
 from mltoolkit.errors import (
     ChecksumMismatchError,
     DatasetDownloadError,
@@ -71,13 +71,8 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 }
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Return the hex sha256 of a file's content, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: Hex sha256 of a file's content (the one implementation lives in mltoolkit.artifacts).
+sha256_of = sha256_file
 
 
 def bundled_dataset_path(filename: str) -> Path:

@@ -31,6 +31,7 @@ from mltoolkit.yadage.packtivity import (
 )
 from mltoolkit.yadage.planner import PlannedStage, PlannedStep, StepRecord, WorkflowRun
 from mltoolkit.yadage.runner import run_planned_step, run_workflow
+from mltoolkit.yadage.visualize import VisualizationError, write_workflow_pictures
 
 __all__ = [
     "LoadedSpec",
@@ -58,4 +59,6 @@ __all__ = [
     "run_workflow",
     "read_inputs",
     "init_dir",
+    "write_workflow_pictures",
+    "VisualizationError",
 ]

@@ -13,7 +13,8 @@ writes ``<out_dir>/workflow.dot``, ``workflow.svg`` and ``workflow.png`` of a
   ``init`` and stage clusters;
 * a dashed box for a stage that has no step (yet): ``not applied`` while its
   dependencies are not ready (or never were, in a failed run), ``no steps``
-  when it was applied but scheduled nothing;
+  when it was applied but scheduled nothing (or could not be planned: see
+  :meth:`~mltoolkit.yadage.planner.WorkflowRun.problems`);
 * an arrow ``A -> B`` when B's stage depends on A's: B's stage lists a
   dependency (stage name or JSONPath such as ``'map.[*].stage1'``) that selects
   A, or selects a subworkflow instance containing A. Arrows point downstream
@@ -33,15 +34,24 @@ Rendering: when graphviz's ``dot`` is on ``PATH`` (and ``use_graphviz`` is not
 otherwise (or when ``dot`` fails and ``use_graphviz`` is ``None``) from a
 built-in layered layout, with the SVG written as text and the PNG drawn with
 matplotlib (Agg). No system package is needed. In both SVGs every drawn node is
-an element with an ``id`` and ``class`` tokens ``step``, ``init``,
-``collapsed`` or ``stage`` (graphviz adds ``node``), so tools and tests can
-find them.
+a ``<g>`` with an ``id`` (``step-classify_2``, ``step-map-0-stage1``...) and
+the class tokens ``node`` plus one of ``step``, ``init``, ``collapsed`` or
+``pending-stage``; clusters carry ``stage-cluster`` / ``scope-cluster``. The
+built-in SVG also gives each node ``data-id`` (the step id) and ``data-state``.
+A PNG shrunk so far that labels would be under 5 px tall (thousands of
+uncollapsed steps) is drawn without labels, which stay in the SVG.
+
+Call it from the thread that drives the run (between ``advance``/``record_*``
+calls): it reads the run's records and scope table without locking.
 
 The built-in layout: ranks by longest path from the sources (left to right);
-each cluster is a box made of horizontal *tracks* (items whose rank ranges do
-not overlap share a track, so chains stay on one line and a scatter becomes a
-column), tracks ordered once by the mean height of their predecessors to remove
-the easy crossings. It is deterministic and linear in nodes plus edges.
+each cluster is a box made of horizontal *tracks*: items whose rank ranges do
+not overlap may share a track, so a chain stays on one line and a scatter
+becomes a column. An item goes into the track of the sibling that feeds it when
+that track is free at its ranks (which keeps parallel branches from crossing),
+else into the first free track. Edges are curves from right to left sides and
+may pass behind nodes of intermediate ranks. It is deterministic and, with
+collapsing, roughly linear in nodes plus edges.
 
 Dependencies are resolved from the run's public records (:meth:`WorkflowRun.records`,
 :meth:`~WorkflowRun.scope_values`, :meth:`~WorkflowRun.unapplied_stages`) and
@@ -110,7 +120,7 @@ _FONT = 11.0
 _CHAR_W = 6.4  # mean glyph width of an 11px sans-serif font; labels are sized from it
 _LINE_H = 13.0
 _NODE_PAD_X = 10.0
-_NODE_MIN_W = 64.0
+_NODE_MIN_W = 96.0
 _MAX_LABEL_CHARS = 56
 _TRACK_GAP = 10.0
 _CLUSTER_PAD = 9.0
@@ -122,6 +132,7 @@ _TITLE_H = 26.0
 _PNG_MAX_SIDE = 12000
 _PNG_MAX_PIXELS = 64_000_000
 _PNG_SCALE = 1.5
+_PNG_MIN_TEXT_PX = 5.0
 
 
 class VisualizationError(MLToolkitError, ValueError):
@@ -211,7 +222,7 @@ def _init_id(pointer: str) -> str:
 
 
 def _stage_placeholder_id(pointer: str, stage: str) -> str:
-    # '#' cannot occur in a step id built by the planner ('<scope>/<name>'), so no clash
+    # step ids are '<scope>/<name>'; only a stage literally named '<stage>#stage' could clash
     return f"{pointer}/{stage}#stage"
 
 
@@ -491,6 +502,14 @@ class _Builder:
     def build(self) -> _Graph:
         top = _Cluster(key="", kind="top", label="", parent=None)
         self.build_scope("", self.run.workflow, top)
+        # A step in a scope the walk above did not reach (a planner feature this module does
+        # not know yet) is still drawn, unclustered, rather than silently left out.
+        for record in self.records:
+            if record.id not in self.display:
+                self._add_node(_Node(
+                    key=record.id, kind="step", lines=[_truncate(record.name), record.state],
+                    state=record.state, tooltip=f"{record.id}: {record.state}", cluster=top,
+                ))
         edges = self._edges()
         nodes = list(_walk_nodes(top))
         counts = _state_counts(self.records)
@@ -715,7 +734,8 @@ def _edge_geometry(source: _Node, target: _Node) -> tuple[float, float, float, f
 
 
 def _fit_label(text: str, width: float) -> str:
-    return _truncate(text, max(4, int((width - 8) / _CHAR_W)))
+    # cluster labels are set in 10px type: narrower than the node labels' 11px
+    return _truncate(text, max(4, int((width - 8) / (_CHAR_W * 10 / 11))))
 
 
 # -- writers ----------------------------------------------------------------------------------
@@ -811,7 +831,11 @@ def _write_png(graph: _Graph, path: Path) -> None:
     axes.set_ylim(height, 0)
     axes.set_axis_off()
     text_options = {"fontfamily": "sans-serif", "clip_on": False}
-    axes.text(_MARGIN, _MARGIN + 13, graph.title, fontsize=13, fontweight="bold", va="baseline", **text_options)
+    # Text dominates Agg's drawing time (about 1.5 ms a label); once a picture is shrunk so
+    # far that labels would be under 5 px tall nobody can read them, so leave them to the SVG.
+    legible = _FONT * scale >= _PNG_MIN_TEXT_PX
+    title = graph.title if legible else f"{graph.title}; labels omitted at this size, see the SVG"
+    axes.text(_MARGIN, _MARGIN + 13, title, fontsize=13, fontweight="bold", va="baseline", **text_options)
 
     cluster_patches = [
         FancyBboxPatch((c.x0, c.y0), c.x1 - c.x0, c.y1 - c.y0, boxstyle="round,pad=0,rounding_size=5",
@@ -820,7 +844,7 @@ def _write_png(graph: _Graph, path: Path) -> None:
     ]
     if cluster_patches:
         axes.add_collection(PatchCollection(cluster_patches, match_original=True, zorder=1))
-    for cluster in graph.clusters:
+    for cluster in graph.clusters if legible else ():
         axes.text(cluster.x0 + 5, cluster.y0 + 12, _fit_label(cluster.label, cluster.x1 - cluster.x0),
                   fontsize=10, color="#333333", va="baseline", zorder=2, **text_options)
 
@@ -852,7 +876,7 @@ def _write_png(graph: _Graph, path: Path) -> None:
             ))
     if patches:
         axes.add_collection(PatchCollection(patches, match_original=True, zorder=4))
-    for node in graph.nodes:
+    for node in graph.nodes if legible else ():
         baseline = node.y + (node.height - len(node.lines) * _LINE_H) / 2 + _LINE_H * 0.78
         for number, line in enumerate(node.lines):
             axes.text(node.x + node.width / 2, baseline + number * _LINE_H, line, ha="center", va="baseline",
