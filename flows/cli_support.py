@@ -8,18 +8,20 @@ errors are rewritten to the same form.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
 import typer
 
 from flows.startup import set_exit_code
 from mltoolkit.errors import MLToolkitError
 
-__all__ = ["exit_with_error", "one_line_errors", "run_app", "check_workdir"]
+__all__ = ["exit_with_error", "one_line_errors", "run_app", "check_workdir", "holding_workdir_lock"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,3 +97,28 @@ def check_workdir(workdir: Path) -> Path:
     if not os.access(workdir, os.W_OK | os.X_OK):
         raise WorkdirError(f"--workdir {workdir}: folder is not writable; pick another path")
     return workdir.resolve()
+
+
+@contextlib.contextmanager
+def holding_workdir_lock(workdir: Path, program: str) -> Iterator[None]:
+    """Hold ``workdir``'s lock around a command's flow run.
+
+    Taken by the command line, before the flow starts, so a second command on a
+    busy work directory fails at once (one line naming the holder) instead of
+    after Prefect created a flow run; the flow's own acquisition in this process
+    is then shared. A lock left by a killed run is taken over, with a warning.
+
+    Raises:
+        WorkdirLockedError: a live process holds the lock.
+    """
+    from mltoolkit.locking import workdir_lock
+
+    command = f"{program} {shlex.join(sys.argv[1:])}".strip()
+    with workdir_lock(workdir, command) as stale:
+        if stale:
+            typer.echo(
+                f"warning: took over the lock of a run that ended without releasing it "
+                f"(pid {stale.get('pid')} on {stale.get('host')}: {_one_line(stale.get('command', '?'))})",
+                err=True,
+            )
+        yield

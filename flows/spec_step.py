@@ -27,7 +27,7 @@ import typer
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app
+from flows.cli_support import check_workdir, exit_with_error, holding_workdir_lock, one_line_errors, run_app
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.expected_errors import install_expected_error_filter
 from flows.run_guard import guarded_run
@@ -99,18 +99,19 @@ def main(
     workdir = check_workdir(workdir)
     if unsafe_no_quoting:
         typer.echo("warning: --unsafe-no-quoting: parameter values go into the command unquoted", err=True)
-    try:
-        temporary_server.wait_until_ready()
-    except RuntimeError as exc:
-        exit_with_error(exc)
-    try:
-        published = asyncio.run(spec_step(step=step, workdir=str(workdir), parameters=parameters,
-                                          toplevel=toplevel, image_map=list(image_map or []),
-                                          quote=not unsafe_no_quoting, step_timeout=step_timeout))
-    except MLToolkitError:
-        raise
-    except Exception as exc:
-        exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+    with holding_workdir_lock(workdir, "python -m flows.spec_step"):
+        try:
+            temporary_server.wait_until_ready()
+        except RuntimeError as exc:
+            exit_with_error(exc)
+        try:
+            published = asyncio.run(spec_step(step=step, workdir=str(workdir), parameters=parameters,
+                                              toplevel=toplevel, image_map=list(image_map or []),
+                                              quote=not unsafe_no_quoting, step_timeout=step_timeout))
+        except MLToolkitError:
+            raise
+        except Exception as exc:
+            exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
     typer.echo(json.dumps(published, indent=2))
 
 
