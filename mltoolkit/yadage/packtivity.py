@@ -310,7 +310,13 @@ _BRACKET = re.compile(r"\[[!^]?[A-Za-z0-9_.,:+@%=\-]+\]")
 
 
 def quote_keep_globs(text: str) -> str:
-    """Shell-quote ``text`` as one word, leaving glob wildcards (``*``, ``?``, ``[a-z]``) active."""
+    """Shell-quote ``text`` as one word, leaving glob wildcards (``*``, ``?``, ``[a-z]``) active.
+
+    A value naming an existing file is quoted whole: it is that file, not a pattern
+    (an input file may well be called ``*; x``).
+    """
+    if any(char in text for char in "*?[") and len(text) < 4096 and os.path.lexists(text):
+        return shlex.quote(text)
     pieces: list[str] = []
     literal: list[str] = []
 

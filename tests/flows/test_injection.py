@@ -112,12 +112,8 @@ def test_payloads_as_names_of_init_files(cli_env, tmp_path):
         path = str(init / name)
         assert argv[-2:] == [path, path], name  # in quotes
         assert heredoc == path + "\n", name
-        # Known gap: glob wildcards stay active outside quotes even when the value names
-        # an existing file literally, so '*; touch PWNED' (a real file here) expands to
-        # every init file whose name ends in '; touch PWNED'. Nothing runs, but the one
-        # value becomes several arguments. Every other payload arrives as one argument.
-        expected = glob.glob(path) or [path]  # unmatched patterns stay as they are; the shell sorts by locale
-        assert sorted(argv[:-2]) == sorted(expected), name
-    colliding = [name for name in names if len(glob.glob(str(init / name))) > 1]
-    assert colliding == ["*; touch PWNED"]
+        # A value naming an existing file is that file, not a pattern: even '*; touch PWNED',
+        # which as a pattern would match several of these files, arrives as one argument.
+        assert argv[:-2] == [path], name
+    assert [name for name in names if len(glob.glob(str(init / name))) > 1] == ["*; touch PWNED"]
     assert sorted(path.name for path in init.iterdir()) == sorted(names)  # init files untouched
