@@ -17,7 +17,7 @@ from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO_ROOT", "base_env", "time_command", "median_time", "prefect_server", "free_port"]
+__all__ = ["REPO_ROOT", "base_env", "time_command", "median_time", "prefect_server", "free_port", "run_measured"]
 
 
 def base_env(prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -93,3 +93,34 @@ def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+def run_measured(command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT,
+                 poll_seconds: float = 0.1) -> tuple[float, int, str]:
+    """Run ``command``; return (wall seconds, peak RSS in bytes of it plus all its descendants, stdout).
+
+    The peak is the largest *sum* over the process tree seen while polling every
+    ``poll_seconds`` (psutil), so short-lived children between polls can be missed;
+    raises if the command fails.
+    """
+    import psutil
+
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+        peak = 0
+        root = psutil.Process(process.pid)
+        while process.poll() is None:
+            total = 0
+            with contextlib.suppress(psutil.Error):
+                for member in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += member.memory_info().rss
+            peak = max(peak, total)
+            time.sleep(poll_seconds)
+        elapsed = time.perf_counter() - start
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{text[-2000:]}")
+    return elapsed, peak, text

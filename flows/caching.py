@@ -2,9 +2,10 @@
 
 A step's cache key covers everything that can change its outputs: the toolkit
 version, the step's definition (the code of a native step, the spec of a yadage
-step), and its inputs -- files by the sha256 of their content, other values as
-they are. Paths inside the work directory enter the key relative to it, so a
-work directory copied to another machine (or folder) keeps its cache.
+step), and its inputs -- files by the sha256 of their content (a folder or a
+glob by the content of the files it holds or matches), other values as they
+are. Paths inside the work directory enter the key relative to it, so a work
+directory copied to another machine (or folder) keeps its cache.
 
 Prefect stores a cached step's result under ``WORKDIR/_mltoolkit/cache/<key>``
 (Prefect's own result record). Next to it, the step writes a *manifest*
@@ -18,10 +19,12 @@ killed run is the same mechanism: finished steps are cached, the rest run.
 from __future__ import annotations
 
 import dataclasses
+import glob as globbing
 import hashlib
 import inspect
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -29,7 +32,7 @@ from typing import Any, Callable, Mapping, Optional
 from prefect.cache_policies import CachePolicy
 
 from mltoolkit import __version__ as TOOLKIT_VERSION
-from mltoolkit.artifacts import atomic_write_json, sha256_file
+from mltoolkit.artifacts import atomic_output, sha256_file
 
 __all__ = [
     "CACHE_DIR",
@@ -127,13 +130,49 @@ def _fingerprint_text(text: str, workdir: Path, own_dir: Path | None) -> Any:
         return {"workdir_path": path.relative_to(workdir).as_posix()}
     try:
         is_file = path.is_file()
+        is_dir = not is_file and path.is_dir()
     except OSError:
-        is_file = False
+        is_file = is_dir = False
     if is_file:
         return {"file_sha256": _DIGESTS.digest(path)}
+    # Inputs can also be a glob (the seed's merge step gets '<step dir>/*.pkl' and
+    # lets the shell expand it) or a folder: what the step reads is the matched
+    # files' content, so that is what enters the key.
+    if is_dir:
+        return {"folder": _place(path, workdir), "files": _tree_digests(path, workdir, own_dir)}
+    if _GLOB_CHARACTERS.search(text):
+        matches = sorted(Path(match) for match in globbing.glob(text))
+        return {"glob": _place(path, workdir),
+                "files": {_place(match, workdir): _DIGESTS.digest(match) for match in matches if match.is_file()}}
     if path.is_relative_to(workdir):
         return {"workdir_path": path.relative_to(workdir).as_posix()}
     return text
+
+
+_GLOB_CHARACTERS = re.compile(r"[*?\[]")
+#: Folders whose content is no input: the toolkit's bookkeeping (records, caches, step
+#: logs) and Python's bytecode caches (written on import, e.g. under the toolkit's
+#: step scripts, which image-mapped steps name as a folder).
+_SKIPPED_DIRS = frozenset({"_mltoolkit", "_packtivity", "__pycache__"})
+
+
+def _place(path: Path, workdir: Path) -> str:
+    """``path`` relative to the work directory when inside it (relocatable), else as is."""
+    return path.relative_to(workdir).as_posix() if path.is_relative_to(workdir) else str(path)
+
+
+def _tree_digests(folder: Path, workdir: Path, own_dir: Path | None) -> dict[str, str]:
+    """``{path: sha256}`` of the files under ``folder``, without bookkeeping, temporary files or ``own_dir``."""
+    digests: dict[str, str] = {}
+    for current, folders, files in os.walk(folder):
+        here = Path(current)
+        folders[:] = sorted(name for name in folders
+                            if name not in _SKIPPED_DIRS and not name.startswith(".")
+                            and (own_dir is None or here / name != own_dir))
+        for name in sorted(files):
+            if not name.startswith("."):
+                digests[_place(here / name, workdir)] = _DIGESTS.digest(here / name)
+    return digests
 
 
 def step_cache_key(name: str, definition: str, inputs: Mapping[str, Any], workdir: str | os.PathLike[str],
@@ -179,8 +218,26 @@ class StepCachePolicy(CachePolicy):
 
 
 def write_manifest(workdir: str | os.PathLike[str], key: str, files: Mapping[str, str]) -> None:
-    """Record the files (workdir-relative path -> sha256) the step with ``key`` produced."""
-    atomic_write_json(Path(workdir) / MANIFEST_DIR / f"{key}.json", {"files": dict(files)})
+    """Record the files (workdir-relative path -> sha256) the step with ``key`` produced.
+
+    Written atomically (temporary file + rename) but not fsynced: one fsync per
+    step was the largest single cost of a 10,000-step scatter, and a manifest
+    lost or emptied by a power cut only makes :func:`prune_stale_cache` drop the
+    step's cached result, so the step runs again -- nothing unverified is reused.
+
+    Inside a task run that stores nothing (``--no-cache``: Prefect's transaction
+    has no key) no manifest is written: it would vouch for the files of this
+    uncached run under the key of an older cached result, which would then be
+    reused although its recorded hashes no longer match the files.
+    """
+    from prefect.transactions import get_transaction
+
+    transaction = get_transaction()
+    if transaction is not None and not transaction.key:
+        return
+    target = Path(workdir) / MANIFEST_DIR / f"{key}.json"
+    with atomic_output(target) as temporary:
+        temporary.write_text(json.dumps({"files": dict(files)}, indent=2) + "\n", encoding="utf-8")
 
 
 def _manifest_is_valid(workdir: Path, manifest: Path) -> bool:

@@ -28,10 +28,10 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from prefect import flow, task, unmapped
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, step_cache_key, write_manifest
-from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app
+from flows.cli_support import check_workdir, exit_with_error, holding_workdir_lock, one_line_errors, run_app
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import pool_for_flow, run_in_pool
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
@@ -40,6 +40,7 @@ from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
 from mltoolkit.classifiers import ClassifierSpec
+from mltoolkit.errors import ClassifierConfigError, StepFailedError
 from mltoolkit.pipeline import (
     FIGURE_FILE,
     MERGE_DIR,
@@ -71,10 +72,31 @@ def _files_of(value: Any, workdir: str) -> dict[str, str]:
 def _run_step(name: str, function: Callable[..., Any], workdir: str, timeout: Optional[float],
               **inputs: Any) -> Any:
     """Run a pipeline step (in the warm pool when active) and write its cache manifest."""
-    result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
+    try:
+        result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
+    except StepFailedError as error:
+        # the pool's timeout names the function; users know the step by its task run name
+        hint = "; raise --step-timeout or check the step" if timeout and "did not finish within" in str(error) else ""
+        raise StepFailedError(f"step {_task_run_name()}: {error}{hint}") from None
+    except ValueError as error:
+        if not _is_invalid_hyperparameter(error):
+            raise
+        # scikit-learn checks hyperparameter values only when fitting: bad input, not a bug
+        raise ClassifierConfigError(f"step {_task_run_name()}: {error}; fix the classifier's params") from None
     key = step_cache_key(name, definition_of(function), inputs, workdir)
     write_manifest(workdir, key, _files_of(result, workdir))
     return result
+
+
+def _is_invalid_hyperparameter(error: BaseException) -> bool:
+    # matched by name: importing scikit-learn here would slow every command's start
+    kind = type(error)
+    return kind.__name__ == "InvalidParameterError" and kind.__module__.startswith("sklearn.")
+
+
+def _task_run_name() -> str:
+    context = TaskRunContext.get()
+    return context.task_run.name if context and context.task_run else "?"
 
 
 def _timeout() -> Optional[float]:
@@ -171,7 +193,7 @@ async def ml_workflow(
             scores = {output.name: output.score for output in futures.result()}
             status = "completed"
         finally:
-            details = await task_run_details(flow_run_id)
+            details = await task_run_details(flow_run_id, expected=produced.task_run_names(specs))
             write_run_record(
                 root, status=status, flow="ml-workflow", flow_run_id=flow_run_id, started=started,
                 steps=_step_records(root, dataset, dataset_sha256, specs, produced, details),
@@ -193,6 +215,15 @@ class _Produced:
         self.classify_futures: list[Any] = []
         self.merged: Optional[MergeOutput] = None
 
+    def task_run_names(self, specs: list[ClassifierSpec]) -> list[str]:
+        """The task runs this flow run started, which the run record waits for."""
+        names = ["data_prep"]
+        if self.classify_futures:
+            names += [f"classify[{spec.name}]" for spec in specs]
+        if self.merged is not None:
+            names.append("merge_and_plot")
+        return names
+
 
 def _step_records(root: str, dataset: str, dataset_sha256: Optional[str], specs: list[ClassifierSpec],
                   produced: _Produced, details: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -208,7 +239,7 @@ def _step_records(root: str, dataset: str, dataset_sha256: Optional[str], specs:
             "state": timing.get("state", "PENDING"),
             "outputs": _files_of(result, root) if result is not None else {},
             **{key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")},
-            "error": None,
+            "error": timing.get("error"),
         }
 
     def absolute(ref: Optional[FileRef]) -> Optional[str]:
@@ -280,7 +311,6 @@ def main(
     ] = None,
 ) -> None:
     """Run data_prep -> classify (one task per classifier) -> merge_and_plot."""
-    from flows import temporary_server
     from mltoolkit.inputs import load_inputs
     from mltoolkit.yamlfiles import parse_assignments
 
@@ -291,12 +321,24 @@ def main(
     run_inputs = load_inputs(inputs, overrides)
     workdir = check_workdir(workdir)
     run_in_pool(check_inputs, run_inputs)
+    with holding_workdir_lock(workdir, "python -m flows.ml_workflow"):
+        scores = _run_flow(task_runner, run_inputs, workdir, no_cache=no_cache, refresh=refresh, retries=retries,
+                           retry_delay=retry_delay, step_timeout=step_timeout)
+    typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
+    typer.echo(f"scores: {workdir / SCORES_FILE}")
+
+
+def _run_flow(task_runner: Any, run_inputs: Any, workdir: Path, *, no_cache: bool, refresh: bool, retries: int,
+              retry_delay: float, step_timeout: Optional[float]) -> dict[str, float]:
+    """Start the flow run from the command line; its failure becomes one error line."""
+    from flows import temporary_server
+
     try:
         temporary_server.wait_until_ready()
     except RuntimeError as exc:
         exit_with_error(exc)
     try:
-        scores = asyncio.run(
+        return asyncio.run(
             ml_workflow.with_options(task_runner=task_runner)(
                 dataset=run_inputs.dataset,
                 classifiers=[to_parameter(spec) for spec in run_inputs.classifiers],
@@ -315,8 +357,6 @@ def main(
         if isinstance(exc, MLToolkitError):
             raise
         exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
-    typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
-    typer.echo(f"scores: {workdir / SCORES_FILE}")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,14 @@ Format (stable; other tools read it)::
                 "error": null}]}
 
 Step times, attempts (retries included) and states come from Prefect's own task
-runs, read once at the end of the run.
+runs, read at the end of the run once Prefect has recorded them (:func:`task_run_details`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import platform
+import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -56,30 +58,66 @@ def state_label(state_name: str | None) -> str:
     return (state_name or "PENDING").upper().replace(" ", "_")
 
 
-async def task_run_details(flow_run_id: UUID | str | None) -> dict[str, dict[str, Any]]:
-    """``{task run name: {started, ended, attempts, task_run_id, state}}`` for one flow run."""
+#: Task run states that can still change: Prefect has not recorded the step's end yet.
+_UNSETTLED_TYPES = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED"})
+#: How long to wait for Prefect to record the last task runs' ends.
+SETTLE_SECONDS = 10.0
+
+
+def _settled(run: Any) -> bool:
+    state = run.state
+    if state is None:
+        return False
+    # NotReady (upstream failed) is a PENDING that never changes
+    return state.type.value not in _UNSETTLED_TYPES or state.name == "NotReady"
+
+
+async def task_run_details(
+    flow_run_id: UUID | str | None,
+    expected: Iterable[str] = (),
+    settle_seconds: float = SETTLE_SECONDS,
+) -> dict[str, dict[str, Any]]:
+    """``{task run name: {started, ended, attempts, task_run_id, state, error}}`` for one flow run.
+
+    Prefect 3 records task run states from events, asynchronously: read right after
+    the last step, a finished step can still show RUNNING or miss its retries. So
+    the runs are read again until every ``expected`` name is present and no run is
+    still on its way, or ``settle_seconds`` have passed (then the last answer is used).
+    """
     if flow_run_id is None:
         return {}
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    details: dict[str, dict[str, Any]] = {}
+    wanted = set(expected)
     only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))]))
+    deadline = time.monotonic() + settle_seconds
     async with get_client() as client:
-        offset = 0
         while True:
-            page = await client.read_task_runs(flow_run_filter=only_this_run, limit=_PAGE, offset=offset)
-            for run in page:
-                details[run.name] = {
-                    "started": run.start_time.isoformat() if run.start_time else None,
-                    "ended": run.end_time.isoformat() if run.end_time else None,
-                    "attempts": max(1, run.run_count or 0),
-                    "task_run_id": str(run.id),
-                    "state": state_label(run.state.name if run.state else None),
-                }
-            if len(page) < _PAGE:
+            runs: list[Any] = []
+            offset = 0
+            while True:
+                page = await client.read_task_runs(flow_run_filter=only_this_run, limit=_PAGE, offset=offset)
+                runs.extend(page)
+                if len(page) < _PAGE:
+                    break
+                offset += _PAGE
+            complete = wanted <= {run.name for run in runs} and all(_settled(run) for run in runs)
+            if complete or time.monotonic() >= deadline:
                 break
-            offset += _PAGE
+            await asyncio.sleep(0.2)
+    details: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        state = run.state
+        failed = state is not None and state.type.value in ("FAILED", "CRASHED")
+        details[run.name] = {
+            "started": run.start_time.isoformat() if run.start_time else None,
+            "ended": run.end_time.isoformat() if run.end_time else None,
+            "attempts": max(1, run.run_count or 0),
+            "task_run_id": str(run.id),
+            "state": state_label(state.name if state else None),
+            "error": " ".join((state.message or state.name).split()) if failed else None,
+        }
     return details
 
 

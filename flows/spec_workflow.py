@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, cache_options, prune_stale_cache, step_cache_key, write_manifest
-from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app
+from flows.cli_support import check_workdir, exit_with_error, holding_workdir_lock, one_line_errors, run_app
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.run_guard import guarded_run
@@ -75,6 +76,22 @@ class StepOutcome:
     published: Any
     files: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
+    #: The run's folder when the step ran: published paths under it are moved to
+    #: the current folder when the outcome is reused from a copied or moved workdir.
+    root: str = ""
+
+
+def _relocated(value: Any, old_root: str, new_root: str) -> Any:
+    """``value`` with every path string under ``old_root`` moved under ``new_root``."""
+    if isinstance(value, str):
+        if value == old_root or value.startswith(old_root + os.sep):
+            return new_root + value[len(old_root):]
+        return value
+    if isinstance(value, dict):
+        return {key: _relocated(item, old_root, new_root) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relocated(item, old_root, new_root) for item in value]
+    return value
 
 
 def _leaf_paths(value: Any) -> list[str]:
@@ -135,14 +152,26 @@ def spec_step_key(identity: dict[str, Any], run_root: Path) -> str:
 def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions,
                   run_root: str) -> StepOutcome:
     """Run one planned yadage step; its output lines go to Prefect's log and the step's log file."""
+    from prefect.transactions import get_transaction
+
     logger = get_run_logger()
     started = time.monotonic()
     root = Path(run_root)
-    key = spec_step_key(identity, root)
+    # The cache policy already computed this step's key for Prefect's transaction;
+    # no key (--no-cache) means nothing is stored, so no manifest either.
+    transaction = get_transaction()
+    key = transaction.key if transaction is not None else None
+    # A step runs in a clean folder, as in yadage: files left by an earlier run of
+    # it (another classifier's pickle, a killed attempt) would otherwise be
+    # published by globs such as '{outdir}/*.pkl' and hashed into its outputs.
+    if planned.workdir.is_dir():
+        shutil.rmtree(planned.workdir)
     result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
     files = _produced_files(planned, result.published, root)
-    write_manifest(root, key, files)
-    return StepOutcome(published=result.published, files=files, duration=time.monotonic() - started)
+    if key:
+        write_manifest(root, key, files)
+    return StepOutcome(published=result.published, files=files, duration=time.monotonic() - started,
+                       root=str(root))
 
 
 def _label(planned: PlannedStep) -> str:
@@ -244,14 +273,20 @@ async def run_spec(
                 planned = outstanding.pop(future)
                 future.wait()
                 state = future.state
+                # `aresult`, not `future.result()`: called on this event loop, the sync form
+                # blocks the loop for a thread round trip (~6 ms per step, most of the
+                # adapter's per-step cost in a 10,000-step scatter).
                 if state.is_completed():
-                    outcome: StepOutcome = future.result()
+                    outcome: StepOutcome = await state.aresult()
+                    published = outcome.published
+                    if outcome.root and outcome.root != str(root):  # reused from a moved workdir
+                        published = _relocated(published, outcome.root, str(root))
                     outputs[planned.id] = outcome.files
-                    run.record_success(planned.id, outcome.published,
+                    run.record_success(planned.id, published,
                                        state=CACHED if state.name == "Cached" else COMPLETED)
                 else:
                     try:
-                        future.result(raise_on_failure=True)
+                        await state.aresult(raise_on_failure=True)
                         message = f"ended in state {state.name}"
                     except Exception as error:  # the step's own error, already logged by Prefect
                         message = " ".join(str(error).split()) or type(error).__name__
@@ -294,7 +329,7 @@ async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], top
     with guarded_run(root, "spec-workflow"):
         result = await run_spec(workflow, init, root, toplevel, options)
         run = result.run
-        details = await task_run_details(flow_run_id)
+        details = await task_run_details(flow_run_id, expected=result.labels.values())
         records = []
         for record in run.records():
             entry = record.to_dict()
@@ -328,6 +363,7 @@ async def spec_workflow(
     inputs_file: Optional[str] = None,
     toplevel: Optional[str] = None,
     image_map: Optional[list[str]] = None,
+    image_map_file: Optional[str] = None,
     quote: bool = True,
     use_cache: bool = True,
     refresh_cache: bool = False,
@@ -346,6 +382,7 @@ async def spec_workflow(
         inputs_file: YAML file of init values (the seed's ``inputs.yml``).
         toplevel: folder ``workflow`` and ``$ref`` s resolve against (default: the workflow's folder).
         image_map: extra ``IMAGE=local`` entries for Docker images when no engine answers.
+        image_map_file: YAML file of image-map entries.
         quote: shell-quote parameter values (``False``: yadage's unsafe pasting).
         use_cache: reuse steps whose spec, parameters and input files are unchanged.
         refresh_cache: run every step again and store the new results.
@@ -356,7 +393,7 @@ async def spec_workflow(
         step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
     """
     options = SpecRunOptions(
-        quote=quote, image_map=list(image_map or []),
+        quote=quote, image_map=list(image_map or []), image_map_file=image_map_file,
         cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
         retries=retries, retry_delay_seconds=retry_delay_seconds,
         step_timeout=step_timeout, visualize=visualize, step_retries=dict(step_retries or {}),
@@ -458,25 +495,26 @@ def main(
     if unsafe_no_quoting:
         typer.echo("warning: --unsafe-no-quoting: parameter values go into shell commands unquoted, "
                    "as yadage does; only use it with inputs you trust", err=True)
-    try:
-        temporary_server.wait_until_ready()
-    except RuntimeError as exc:
-        exit_with_error(exc)
-    try:
-        summary = asyncio.run(
-            spec_workflow.with_options(task_runner=task_runner)(
-                workflow=workflow, workdir=str(workdir), inputs=init, inputs_file=None,
-                toplevel=toplevel, image_map=list(image_map or []) + (
-                    [f"@{image_map_file}"] if image_map_file else []),
-                quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
-                retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
-                visualize=visualize, step_retries=retries_by_stage,
+    with holding_workdir_lock(workdir, "python -m flows.spec_workflow"):
+        try:
+            temporary_server.wait_until_ready()
+        except RuntimeError as exc:
+            exit_with_error(exc)
+        try:
+            summary = asyncio.run(
+                spec_workflow.with_options(task_runner=task_runner)(
+                    workflow=workflow, workdir=str(workdir), inputs=init, inputs_file=None,
+                    toplevel=toplevel, image_map=list(image_map or []),
+                    image_map_file=str(image_map_file.resolve()) if image_map_file else None,
+                    quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
+                    retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
+                    visualize=visualize, step_retries=retries_by_stage,
+                )
             )
-        )
-    except MLToolkitError:
-        raise
-    except Exception as exc:  # the flow's own failure, already logged by Prefect
-        exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+        except MLToolkitError:
+            raise
+        except Exception as exc:  # the flow's own failure, already logged by Prefect
+            exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
 
 

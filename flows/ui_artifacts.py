@@ -40,22 +40,33 @@ async def publish_figure(figure: str | os.PathLike[str]) -> None:
     )
 
 
-def _file_rows(workdir: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(workdir.rglob("*")):
-        relative = path.relative_to(workdir)
-        if not path.is_file() or relative.parts[0] == "_mltoolkit" or path.name.startswith("."):
-            continue
-        rows.append({"file": str(relative), "bytes": path.stat().st_size, "sha256": sha256_file(path)})
-    return rows
+def _output_files(workdir: Path) -> list[Path]:
+    """The run's output files, sorted; the run's own records (``_mltoolkit``: caches, manifests) skipped unread."""
+    found: list[Path] = []
+    for current, folders, files in os.walk(workdir):
+        here = Path(current)
+        if here == workdir:
+            folders[:] = [name for name in folders if name != "_mltoolkit"]
+        found.extend(here / name for name in files if not name.startswith("."))
+    return sorted(found)
+
+
+def _file_rows(workdir: Path, files: list[Path]) -> list[dict[str, Any]]:
+    return [
+        {"file": str(path.relative_to(workdir)), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        for path in files
+    ]
 
 
 async def publish_output_files(workdir: str | os.PathLike[str], key: str) -> None:
     """A table artifact listing the run's output files with size and sha256."""
     workdir = Path(workdir)
-    rows = _file_rows(workdir)
-    if len(rows) > MAX_LISTED_FILES:
-        rows = rows[:MAX_LISTED_FILES] + [{"file": f"... and {len(rows) - MAX_LISTED_FILES} more", "bytes": "", "sha256": ""}]
+    files = _output_files(workdir)
+    # Only the listed files are hashed: the rest is summarised, so hashing it (every
+    # byte of a large run's outputs, on every run) would be wasted.
+    rows = _file_rows(workdir, files[:MAX_LISTED_FILES])
+    if len(files) > MAX_LISTED_FILES:
+        rows.append({"file": f"... and {len(files) - MAX_LISTED_FILES} more", "bytes": "", "sha256": ""})
     await acreate_table_artifact(
         table=rows, key=key, description=f"Output files under {workdir}"
     )

@@ -113,6 +113,7 @@ class ZygoteServer:
 
     def serve_forever(self) -> None:
         """Bind, import the preload modules, then fork a child per request until killed."""
+        parent = os.getppid()  # before the slow imports: the starter may die during them
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.socket_path)
         # Listening before the imports lets callers connect at once; their
@@ -131,6 +132,11 @@ class ZygoteServer:
         listener.settimeout(1.0)
         while True:
             self._reap_children()
+            if os.getppid() != parent:
+                # Our starter died without stopping us (e.g. SIGKILL): nobody ever
+                # will, so leave instead of idling forever as an orphan.
+                self._remove_socket()
+                return
             try:
                 connection, _ = listener.accept()
             except socket.timeout:
@@ -150,6 +156,12 @@ class ZygoteServer:
                 finally:
                     os._exit(code)
             connection.close()
+
+    def _remove_socket(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.socket_path))
 
     @staticmethod
     def _reap_children() -> None:

@@ -1,0 +1,88 @@
+"""Per-step caching: what a second run costs, and what a one-classifier change re-runs.
+
+The workload is the native analysis with 20 copies of ``bench._workload.BusyClassifier``
+(each fit ~``--seconds`` of CPU, calibrated at the start), run with
+``python -m flows.ml_workflow`` in one work directory, against a
+``prefect server start`` on 127.0.0.1 (no run pays for booting a server):
+
+(1) first run (nothing cached);
+(2) the same command again: every step should be CACHED; ratio (2)/(1), target <= 0.3;
+(3) one classifier's parameters changed: exactly that classification step and the
+    merge should run again; the states from run.json are printed.
+
+Run: ``python bench/cache.py [--tasks 20] [--seconds 1.0]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO_ROOT, base_env, prefect_server, run_measured  # noqa: E402
+from _workload import busy_classifiers, iterations_per_second  # noqa: E402
+
+
+def step_states(workdir: Path) -> dict[str, str]:
+    steps = json.loads((workdir / "_mltoolkit" / "run.json").read_text())["steps"]
+    return {step["name"]: step["state"] for step in steps}
+
+
+def summary(states: dict[str, str]) -> str:
+    counts = collections.Counter(states.values())
+    return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per classifier fit")
+    parser.add_argument("--changed", type=int, default=7, help="index of the classifier to change in run (3)")
+    arguments = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-cache-"))
+    home = scratch / "prefect-home"
+    work = int(iterations_per_second() * arguments.seconds)
+    classifiers = busy_classifiers(arguments.tasks, work)
+    inputs = scratch / "inputs.yml"
+    inputs.write_text(json.dumps({"dataset": str(REPO_ROOT / "data" / "moon.txt"), "classifiers": classifiers}))
+    classifiers[arguments.changed]["params"]["n_neighbors"] = 5
+    changed_inputs = scratch / "inputs-changed.yml"
+    changed_inputs.write_text(json.dumps({"dataset": str(REPO_ROOT / "data" / "moon.txt"), "classifiers": classifiers}))
+    workdir = scratch / "workdir"
+
+    with prefect_server(base_env(home)) as url:
+        env = base_env(home, PREFECT_API_URL=url)
+        run_measured([sys.executable, "-m", "flows.ml_workflow", "-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}",
+                      "-p", "classifiers=[decision_tree]", "--workdir", str(scratch / "warm-up")], env)
+
+        def run(inputs_file: Path) -> tuple[float, dict[str, str]]:
+            elapsed, _, _ = run_measured([sys.executable, "-m", "flows.ml_workflow", "--inputs", str(inputs_file),
+                                          "--workdir", str(workdir)], env)
+            return elapsed, step_states(workdir)
+
+        first, first_states = run(inputs)
+        second, second_states = run(inputs)
+        third, third_states = run(changed_inputs)
+
+    print(f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each; machine: {os.cpu_count()} cores; one run each")
+    print(f"(1) first run                  {first:6.2f} s   {summary(first_states)}")
+    print(f"(2) nothing changed            {second:6.2f} s   {summary(second_states)}   "
+          f"(2)/(1) = {second / first:.2f} (target <= 0.3)")
+    print(f"(3) classifier {arguments.changed} changed        {third:6.2f} s   {summary(third_states)}   "
+          f"(3)/(1) = {third / first:.2f}")
+    rerun = sorted(name for name, state in third_states.items() if state != "CACHED")
+    print(f"    re-ran in (3): {', '.join(rerun)}")
+    expected = sorted([f"classification_{arguments.changed}", "merge_and_visualize"])
+    print(f"    exactly that step and the merge: {'yes' if rerun == expected else 'NO, expected ' + ', '.join(expected)}")
+    print("    states (3): " + json.dumps(third_states))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""Per-step caching of both flows, end to end through their command lines.
+
+Each flow runs once on a baseline work directory (module fixture, run twice:
+the second run must reuse everything); every other test works on a copy of that
+directory, which also exercises the relocation the cache is designed for.
+The step states come from ``run.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mltoolkit.artifacts import sha256_file
+from tests.flows._helpers import (
+    SEED_CLASSIFIERS,
+    SPECS,
+    check,
+    cli_environment,
+    copy_workdir,
+    native,
+    output_digests,
+    run_record,
+    spec,
+    spec_scores,
+    states,
+)
+
+NATIVE_STEPS = ["data_prep", *[f"classification_{i}" for i in range(5)], "merge_and_visualize"]
+SPEC_STEPS = NATIVE_STEPS  # the seed spec's step names are the native flow's record names
+PARAM_STEPS = ["prep", "left", "right", "join"]
+
+
+def _all(names: list[str], state: str) -> dict[str, str]:
+    return {name: state for name in names}
+
+
+def _modified_dataset(source: Path, target: Path) -> Path:
+    """A copy of the moon data with one label flipped: same format, different content."""
+    lines = source.read_text().splitlines(keepends=True)
+    x, y, label = lines[1].split()
+    lines[1] = f"{float(x):12.6f}{float(y):12.6f}{1 - int(label):12d}\n"
+    target.write_text("".join(lines))
+    assert sha256_file(target) != sha256_file(source)
+    return target
+
+
+class Baseline:
+    """A finished first run, and what the immediate second run did to it."""
+
+    def __init__(self, workdir: Path, dataset: Path, first: dict[str, str], second: dict[str, str],
+                 outputs_before: dict[str, str], outputs_after: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.dataset = dataset
+        self.first = first
+        self.second = second
+        self.outputs_before = outputs_before
+        self.outputs_after = outputs_after
+
+    def copy(self, target: Path) -> Path:
+        return copy_workdir(self.workdir, target)
+
+
+@pytest.fixture(scope="module")
+def module_env(prefect_api: str) -> dict[str, str]:
+    return cli_environment(prefect_api)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, repo_root) -> Path:
+    path = tmp_path_factory.mktemp("data") / "moon.txt"
+    shutil.copyfile(repo_root / "data" / "moon.txt", path)
+    return path
+
+
+def _baseline(run, workdir: Path, dataset: Path) -> Baseline:
+    check(run(workdir))
+    first = states(workdir)
+    before = output_digests(workdir)
+    check(run(workdir))
+    return Baseline(workdir, dataset, first, states(workdir), before, output_digests(workdir))
+
+
+@pytest.fixture(scope="module")
+def native_baseline(module_env, dataset, tmp_path_factory, repo_root) -> Baseline:
+    workdir = tmp_path_factory.mktemp("native") / "workdir"
+    return _baseline(lambda wd: native(module_env, wd, "--inputs", str(repo_root / "inputs.yml"),
+                                       "-p", f"dataset={dataset}"), workdir, dataset)
+
+
+@pytest.fixture(scope="module")
+def spec_baseline(module_env, dataset, tmp_path_factory) -> Baseline:
+    workdir = tmp_path_factory.mktemp("spec") / "workdir"
+    return _baseline(lambda wd: spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"), workdir, dataset)
+
+
+# --- cache keys and manifests (no flow runs) ----------------------------------------------
+
+
+def test_key_follows_the_files_a_glob_or_folder_input_names(tmp_path):
+    from flows.caching import step_cache_key
+
+    root = tmp_path / "run"
+    for index in range(2):
+        (root / f"step_{index}").mkdir(parents=True)
+        (root / f"step_{index}" / "out.pkl").write_bytes(b"result %d" % index)
+    (root / "step_0" / "_packtivity").mkdir()
+    (root / "step_0" / "_packtivity" / "step_0.run.log").write_text("log")
+
+    def key(value: str, workdir: Path = root) -> str:
+        return step_cache_key("merge", "", {"inputs": value}, workdir, own_dir=workdir / "merge")
+
+    glob_key, folder_key = key(f"{root}/step_*/*.pkl"), key(f"{root}/step_0")
+    assert key(f"{root}/step_*/*.pkl") == glob_key and key(f"{root}/step_0") == folder_key
+
+    (root / "step_0" / "_packtivity" / "step_0.run.log").write_text("another log")  # bookkeeping only
+    (root / "step_0" / "__pycache__").mkdir()
+    (root / "step_0" / "__pycache__" / "tool.cpython-311.pyc").write_bytes(b"bytecode")  # written on import
+    assert key(f"{root}/step_0") == folder_key
+
+    copy = tmp_path / "elsewhere" / "run"
+    shutil.copytree(root, copy)  # relocation: same content, other path
+    assert key(f"{copy}/step_*/*.pkl", copy) == glob_key and key(f"{copy}/step_0", copy) == folder_key
+
+    (root / "step_0" / "out.pkl").write_bytes(b"changed")
+    assert key(f"{root}/step_*/*.pkl") != glob_key and key(f"{root}/step_0") != folder_key
+    changed = key(f"{root}/step_*/*.pkl")
+    (root / "step_1" / "extra.pkl").write_bytes(b"new match")
+    assert key(f"{root}/step_*/*.pkl") != changed
+
+
+def test_manifest_is_skipped_when_the_step_stores_nothing(prefect_api, tmp_path):
+    from prefect.transactions import transaction
+
+    from flows.caching import MANIFEST_DIR, write_manifest
+
+    with transaction(key=None):  # a task run under --no-cache
+        write_manifest(tmp_path, "step-abc", {"out.txt": "0" * 64})
+    assert not (tmp_path / MANIFEST_DIR).exists()
+    with transaction(key="step-abc"):
+        write_manifest(tmp_path, "step-abc", {"out.txt": "0" * 64})
+    assert json.loads((tmp_path / MANIFEST_DIR / "step-abc.json").read_text()) == {"files": {"out.txt": "0" * 64}}
+
+
+# --- native flow ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_native_second_run_reuses_every_step_and_changes_no_byte(native_baseline):
+    assert native_baseline.first == _all(NATIVE_STEPS, "COMPLETED")
+    assert native_baseline.second == _all(NATIVE_STEPS, "CACHED")
+    assert native_baseline.outputs_after == native_baseline.outputs_before
+    assert "scores.json" in native_baseline.outputs_after
+
+
+@pytest.mark.slow
+def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo_root, tmp_path):
+    workdir = native_baseline.copy(tmp_path / "elsewhere" / "copy")
+    result = check(native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"),
+                          "-p", f"dataset={native_baseline.dataset}"))
+    assert states(workdir) == _all(NATIVE_STEPS, "CACHED")
+    assert output_digests(workdir) == native_baseline.outputs_before
+    assert str(workdir / "merge_and_visualize" / "ml_results.png") in result.stdout
+    for step in run_record(workdir)["steps"]:
+        assert step["workdir"].startswith(str(workdir)), step
+
+
+@pytest.mark.slow
+def test_native_changed_dataset_reruns_everything(native_baseline, module_env, repo_root, tmp_path):
+    workdir = native_baseline.copy(tmp_path / "workdir")
+    changed = _modified_dataset(native_baseline.dataset, tmp_path / "moon.txt")
+    check(native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}"))
+    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+
+
+@pytest.mark.slow
+def test_native_changed_classifier_reruns_that_step_and_the_merge(native_baseline, module_env, tmp_path):
+    workdir = native_baseline.copy(tmp_path / "workdir")
+    classifiers = list(SEED_CLASSIFIERS)
+    classifiers[2] = "{name: svm_gamma_1, estimator: sklearn.svm.SVC, params: {gamma: 1}}"
+    check(native(module_env, workdir, "-p", f"dataset={native_baseline.dataset}",
+                 "-p", f"classifiers=[{', '.join(classifiers)}]"))
+    expected = _all(NATIVE_STEPS, "CACHED")
+    expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
+    assert states(workdir) == expected
+    scores = json.loads((workdir / "scores.json").read_text())
+    assert list(scores) == ["nearest_neighbours", "linear_svm", "svm_gamma_1", "gaussian_process", "decision_tree"]
+
+
+def _cache_records(workdir: Path) -> dict[str, tuple[str, int]]:
+    """``{record: (sha256, mtime_ns)}`` of the cached results: any rewrite changes the mtime."""
+    folder = workdir / "_mltoolkit" / "cache"
+    return {path.name: (sha256_file(path), path.stat().st_mtime_ns) for path in folder.iterdir()}
+
+
+def _written_since(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]]) -> list[str]:
+    """Records added or rewritten (a step whose inputs changed stores under a new key)."""
+    return [key for key, (_, mtime) in after.items() if key not in before or before[key][1] != mtime]
+
+
+def _manifests(workdir: Path) -> dict[str, tuple[str, int]]:
+    folder = workdir / "_mltoolkit" / "cache-manifests"
+    return {path.name: (sha256_file(path), path.stat().st_mtime_ns) for path in folder.iterdir()}
+
+
+@pytest.mark.slow
+def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(native_baseline, module_env, repo_root,
+                                                                          tmp_path):
+    workdir = native_baseline.copy(tmp_path / "workdir")
+    args = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
+    records = _cache_records(workdir)
+    manifests = _manifests(workdir)
+    assert len(records) == len(NATIVE_STEPS)
+
+    check(native(module_env, workdir, *args, "--no-cache"))
+    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    assert _cache_records(workdir) == records  # not one record read-and-rewritten or added
+    assert _manifests(workdir) == manifests  # nor the manifests that vouch for them
+
+    check(native(module_env, workdir, *args, "--refresh"))
+    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    assert len(_written_since(records, _cache_records(workdir))) == len(NATIVE_STEPS)  # each result stored anew
+    assert json.loads((workdir / "scores.json").read_text()) == \
+        json.loads((native_baseline.workdir / "scores.json").read_text())
+
+
+# --- spec flow ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_spec_second_run_reuses_every_step_and_changes_no_byte(spec_baseline):
+    assert spec_baseline.first == _all(SPEC_STEPS, "COMPLETED")
+    assert spec_baseline.second == _all(SPEC_STEPS, "CACHED")
+    assert spec_baseline.outputs_after == spec_baseline.outputs_before
+
+
+@pytest.mark.slow
+def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(spec_baseline, module_env, tmp_path):
+    """The original is moved away: nothing may still point into it."""
+    moved = tmp_path / "moved"
+    copy = spec_baseline.copy(tmp_path / "elsewhere" / "copy")
+    shutil.move(str(copy), moved)
+    check(spec(module_env, moved, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}"))
+    assert states(moved) == _all(SPEC_STEPS, "CACHED")
+    for step in run_record(moved)["steps"]:
+        for value in json.dumps(step["published"]).split('"'):
+            if value.startswith("/"):
+                assert value.startswith(str(moved) + "/"), (step["name"], value)
+    merge = next(step for step in run_record(moved)["steps"] if step["name"] == "merge_and_visualize")
+    assert merge["parameters"]["input_data"] == str(moved / "data_prep" / "prepped_data.pkl")
+
+
+@pytest.mark.slow
+def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path):
+    workdir = spec_baseline.copy(tmp_path / "workdir")
+    changed = _modified_dataset(spec_baseline.dataset, tmp_path / "moon.txt")
+    check(spec(module_env, workdir, "seed_parallel", "-p", f"dataset={changed}"))
+    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+
+
+@pytest.mark.slow
+def test_spec_changed_classifier_reruns_that_step_and_the_merge(spec_baseline, module_env, tmp_path):
+    workdir = spec_baseline.copy(tmp_path / "workdir")
+    classifiers = list(SEED_CLASSIFIERS)
+    classifiers[2] = "decision_tree"
+    check(spec(module_env, workdir, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}",
+               "-p", f"classifiers=[{', '.join(classifiers)}]"))
+    expected = _all(SPEC_STEPS, "CACHED")
+    expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
+    assert states(workdir) == expected
+    # the step ran in a clean folder: the old classifier's pickle is gone, not merged
+    assert sorted(path.name for path in (workdir / "classification_2").glob("*.pkl")) == ["decision_tree.pkl"]
+    assert spec_scores(workdir, 5)  # every folder holds exactly one pickle
+
+
+@pytest.mark.slow
+def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(spec_baseline, module_env, tmp_path):
+    workdir = spec_baseline.copy(tmp_path / "workdir")
+    args = ["-p", f"dataset={spec_baseline.dataset}"]
+    records = _cache_records(workdir)
+    manifests = _manifests(workdir)
+    assert len(records) == len(SPEC_STEPS)
+
+    check(spec(module_env, workdir, "seed_parallel", *args, "--no-cache"))
+    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    assert _cache_records(workdir) == records
+    assert _manifests(workdir) == manifests
+
+    check(spec(module_env, workdir, "seed_parallel", *args, "--refresh"))
+    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    assert len(_written_since(records, _cache_records(workdir))) == len(SPEC_STEPS)
+    assert spec_scores(workdir, 5) == spec_scores(spec_baseline.workdir, 5)
+
+
+@pytest.mark.slow
+def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path):
+    workdir = tmp_path / "workdir"
+    check(spec(module_env, workdir, "cache_params"))
+    assert states(workdir) == _all(PARAM_STEPS, "COMPLETED")
+
+    # an init value only 'left' reads
+    check(spec(module_env, workdir, "cache_params", "-p", "left_factor=5"))
+    assert states(workdir) == {"prep": "CACHED", "left": "COMPLETED", "right": "CACHED", "join": "COMPLETED"}
+    assert (workdir / "join" / "joined.txt").read_text() == "7\n5L\n7\n3R\n"
+
+    # a literal parameter of 'right' in the spec itself
+    edited = tmp_path / "edited_spec"
+    shutil.copytree(SPECS / "cache_params", edited)
+    workflow = edited / "workflow.yml"
+    text = workflow.read_text()
+    assert text.count("suffix: R") == 1
+    workflow.write_text(text.replace("suffix: R", "suffix: Q"))
+    check(spec(module_env, workdir, edited, "-p", "left_factor=5"))
+    assert states(workdir) == {"prep": "CACHED", "left": "CACHED", "right": "COMPLETED", "join": "COMPLETED"}
+    assert (workdir / "join" / "joined.txt").read_text() == "7\n5L\n7\n3Q\n"
+
+    # Back to the first inputs: their results are still cached, but 'left' and
+    # 'right' have since overwritten their files, so those results must not be
+    # reused (the files are the truth); 'prep' never changed.
+    check(spec(module_env, workdir, "cache_params"))
+    assert states(workdir) == {"prep": "CACHED", "left": "COMPLETED", "right": "COMPLETED", "join": "COMPLETED"}
+    assert (workdir / "join" / "joined.txt").read_text() == "7\n2L\n7\n3R\n"
