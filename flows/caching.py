@@ -43,6 +43,7 @@ __all__ = [
     "step_cache_key",
     "write_manifest",
     "prune_stale_cache",
+    "seal_cached_result",
     "cache_options",
 ]
 
@@ -240,10 +241,40 @@ def write_manifest(workdir: str | os.PathLike[str], key: str, files: Mapping[str
         temporary.write_text(json.dumps({"files": dict(files)}, indent=2) + "\n", encoding="utf-8")
 
 
-def _manifest_is_valid(workdir: Path, manifest: Path) -> bool:
+def seal_cached_result(task: Any, task_run: Any, state: Any) -> None:
+    """Prefect ``on_completion`` hook: add the sha256 of the step's stored result to its manifest.
+
+    Prefect unpickles a stored result on a cache hit; :func:`prune_stale_cache`
+    only lets it do so when the file still has the hash sealed here, right after
+    Prefect wrote it. A run killed between the two leaves an unsealed result,
+    which is forgotten: that one step runs again.
+    """
+    metadata = getattr(getattr(state, "data", None), "metadata", None)
+    storage_key = getattr(metadata, "storage_key", None)
+    if not storage_key:
+        return
+    record = Path(storage_key)
+    manifest = record.parent.parent / Path(MANIFEST_DIR).name / f"{record.name}.json"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+        content = json.loads(manifest.read_text())
+        content["record_sha256"] = sha256_file(record)
+    except (OSError, ValueError, TypeError):
+        return  # no manifest (nothing stored for this run) or no record: nothing to vouch for
+    with atomic_output(manifest) as temporary:
+        temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
+def _manifest_is_valid(workdir: Path, manifest: Path, record: Path) -> bool:
+    try:
+        content = json.loads(manifest.read_text())
+        files = content["files"]
+        sealed = content.get("record_sha256")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    try:
+        if sealed is None or sha256_file(record) != sealed:
+            return False
+    except OSError:
         return False
     for relative, expected in files.items():
         path = Path(relative) if Path(relative).is_absolute() else workdir / relative
@@ -258,8 +289,9 @@ def _manifest_is_valid(workdir: Path, manifest: Path) -> bool:
 def prune_stale_cache(workdir: str | os.PathLike[str]) -> list[str]:
     """Forget cached steps whose output files are missing or changed; return their keys.
 
-    A cached result without a manifest (a run killed between the two writes) is
-    forgotten too: nothing unverified is reused.
+    A cached result without a manifest, or whose own sha256 differs from the one
+    sealed when it was stored (:func:`seal_cached_result`), is forgotten too:
+    nothing unverified is unpickled or reused.
     """
     root = Path(workdir).resolve()
     cache_dir = root / CACHE_DIR
@@ -271,7 +303,7 @@ def prune_stale_cache(workdir: str | os.PathLike[str]) -> list[str]:
         if record.name.startswith("."):
             continue
         manifest = manifest_dir / f"{record.name}.json"
-        if manifest.is_file() and _manifest_is_valid(root, manifest):
+        if manifest.is_file() and _manifest_is_valid(root, manifest, record):
             continue
         removed.append(record.name)
         record.unlink(missing_ok=True)
@@ -293,4 +325,5 @@ def cache_options(workdir: str | os.PathLike[str], definition: str, settings: Ca
         "persist_result": True,
         "result_storage": root / CACHE_DIR,
         "refresh_cache": settings.refresh,
+        "on_completion": [seal_cached_result],
     }

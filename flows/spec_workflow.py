@@ -43,7 +43,7 @@ from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.run_guard import guarded_run
 from flows.parameters import ClassifierName
-from flows.run_record import RUN_RECORD, now_iso, task_run_details, write_run_record
+from flows.run_record import RUN_RECORD, now_iso, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_output_files, publish_steps
 from mltoolkit.artifacts import sha256_file
@@ -79,6 +79,11 @@ class StepOutcome:
     #: The run's folder when the step ran: published paths under it are moved to
     #: the current folder when the outcome is reused from a copied or moved workdir.
     root: str = ""
+    #: When the step ran and in which attempt (kept with a cached outcome: that is
+    #: when its outputs were made).
+    started: Optional[str] = None
+    ended: Optional[str] = None
+    attempts: int = 1
 
 
 def _relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -154,8 +159,11 @@ def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, op
     """Run one planned yadage step; its output lines go to Prefect's log and the step's log file."""
     from prefect.transactions import get_transaction
 
+    from prefect.runtime import task_run as current_task_run
+
     logger = get_run_logger()
     started = time.monotonic()
+    started_at = now_iso()
     root = Path(run_root)
     # The cache policy already computed this step's key for Prefect's transaction;
     # no key (--no-cache) means nothing is stored, so no manifest either.
@@ -171,7 +179,8 @@ def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, op
     if key:
         write_manifest(root, key, files)
     return StepOutcome(published=result.published, files=files, duration=time.monotonic() - started,
-                       root=str(root))
+                       root=str(root), started=started_at, ended=now_iso(),
+                       attempts=max(1, int(current_task_run.run_count or 1)))
 
 
 def _label(planned: PlannedStep) -> str:
@@ -202,6 +211,7 @@ class SpecRunResult:
     outputs: dict[str, dict[str, str]]  # step id -> files it produced (workdir-relative -> sha256)
     labels: dict[str, str]  # step id -> task run name
     source: dict[str, str]  # where the spec came from
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> times, attempts, task run
 
 
 async def run_spec(
@@ -226,6 +236,10 @@ async def run_spec(
     loop = asyncio.get_running_loop()
     outputs: dict[str, dict[str, str]] = {}
     labels: dict[str, str] = {}
+    # Times and attempts come from the steps themselves (their outcomes), not from the
+    # API: Prefect records task runs asynchronously, and for a 10,000-step run the
+    # server can lag the flow by tens of seconds.
+    details: dict[str, dict[str, Any]] = {}
     finished: asyncio.Queue = asyncio.Queue()
 
     with pool_for_flow(enabled=in_pool):
@@ -282,6 +296,8 @@ async def run_spec(
                     if outcome.root and outcome.root != str(root):  # reused from a moved workdir
                         published = _relocated(published, outcome.root, str(root))
                     outputs[planned.id] = outcome.files
+                    details[planned.id] = {"started": outcome.started, "ended": outcome.ended,
+                                           "attempts": outcome.attempts, "task_run_id": str(future.task_run_id)}
                     run.record_success(planned.id, published,
                                        state=CACHED if state.name == "Cached" else COMPLETED)
                 else:
@@ -290,12 +306,17 @@ async def run_spec(
                         message = f"ended in state {state.name}"
                     except Exception as error:  # the step's own error, already logged by Prefect
                         message = " ".join(str(error).split()) or type(error).__name__
+                    details[planned.id] = {
+                        "started": None, "ended": now_iso(), "task_run_id": str(future.task_run_id),
+                        # a step fails for good only once its retries are used up
+                        "attempts": 1 + options.step_retries.get(planned.stage, options.retries),
+                    }
                     run.record_failure(planned.id, message)
             for stage in run.advance():
                 submit(stage)
         if options.visualize:
             _visualize(run, root, logger)
-    return SpecRunResult(run, outputs, labels, {"workflow": loaded.source, "toplevel": loaded.toplevel})
+    return SpecRunResult(run, outputs, labels, {"workflow": loaded.source, "toplevel": loaded.toplevel}, details)
 
 
 def _spec_policy(root: Path, stage: str, settings: CacheSettings) -> Any:
@@ -329,12 +350,11 @@ async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], top
     with guarded_run(root, "spec-workflow"):
         result = await run_spec(workflow, init, root, toplevel, options)
         run = result.run
-        details = await task_run_details(flow_run_id, expected=result.labels.values())
         records = []
         for record in run.records():
             entry = record.to_dict()
             entry["outputs"] = result.outputs.get(record.id, {})
-            timing = details.get(result.labels.get(record.id, ""), {})
+            timing = result.details.get(record.id, {})
             entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
             records.append(entry)
         write_run_record(root, status=run.status, flow="spec-workflow", flow_run_id=flow_run_id, started=started,

@@ -180,9 +180,8 @@ def test_spec_step_refuses_a_pickle_from_outside_without_a_known_hash(earlier_pr
     assert not canary.exists(), "a pickle of unknown origin was unpickled"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: Prefect's cached result records (pickles under "
-                   "_mltoolkit/cache/) are loaded on a cache hit without a hash check; see flows/caching.py")
 def test_native_tampered_cache_record_is_not_loaded(native_run, cli_env, tmp_path):
+    """Prefect's stored results are pickles: one whose hash differs from the sealed one is never unpickled."""
     workdir = tmp_path / "copy"
     shutil.copytree(native_run.workdir, workdir)
     canary = tmp_path / "CANARY"
@@ -191,6 +190,10 @@ def test_native_tampered_cache_record_is_not_loaded(native_run, cli_env, tmp_pat
     content["result"] = base64.b64encode(malicious_pickle(canary)).decode()  # Prefect's record: base64 pickle
     record.write_text(json.dumps(content))
 
-    run_cli(native_args(workdir), cli_env)
+    result = run_cli(native_args(workdir), cli_env)
 
     assert not canary.exists(), "a tampered cache record was unpickled"
+    assert result.returncode == 0, result.stderr[-2000:]
+    states = {step["name"]: step["state"] for step in json.loads(
+        (workdir / "_mltoolkit" / "run.json").read_text())["steps"]}
+    assert states["data_prep"] == "COMPLETED"  # run again, not trusted
