@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,18 @@ def _second_run_args(cli: str, workdir) -> list[str]:
             "-p", "message=hi", "-p", "outfile={workdir}/out.txt"]
 
 
+def _settled_snapshot(folder: Path, timeout: float = 15.0) -> dict:
+    """A snapshot once the first run has finished its writes before the gate (two equal snapshots)."""
+    previous, deadline = snapshot(folder), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        current = snapshot(folder)
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError("the first run kept writing while it should wait at its gate")
+
+
 def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli_env, offline_env, tmp_path):
     workdir = tmp_path / "busy"
     gate, waiting = tmp_path / "gate", tmp_path / "waiting"
@@ -101,7 +114,7 @@ def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli
             time.sleep(0.1)
         holder = lock_holder(workdir)
         assert holder["pid"] == first.pid and "flows.ml_workflow" in holder["command"]
-        before = snapshot(tmp_path)
+        before = _settled_snapshot(tmp_path)
 
         # one second run per command line, at the same time; the offline environment has
         # no API: a second run that got as far as the flow would fail with another message
