@@ -59,6 +59,8 @@ async def spec_step(
     image_map: Optional[list[str]] = None,
     quote: bool = True,
     step_timeout: Optional[float] = None,
+    retries: int = 0,
+    retry_delay_seconds: float = 0.0,
 ) -> Any:
     """Run the step ``step`` (``steps.yml#/name``) in ``workdir``; return what it published."""
     root = Path(workdir).resolve()
@@ -71,7 +73,8 @@ async def spec_step(
             shared_dirs=(str(root),),
         )
         name = step.rpartition("/")[2] or root.name
-        return _run_one(name, step, toplevel, values, str(root), options)
+        runner = _run_one.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
+        return runner(name, step, toplevel, values, str(root), options)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -88,6 +91,8 @@ def main(
     image_map: Annotated[Optional[list[str]], typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")] = None,
     unsafe_no_quoting: Annotated[bool, typer.Option("--unsafe-no-quoting", help="Paste values into the command unquoted, like yadage (unsafe).")] = False,
     step_timeout: Annotated[Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill the step after this many seconds.")] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries if the step fails.")] = 0,
+    retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
 ) -> None:
     """Run STEP in WORKDIR with the -p parameters; print what it published as JSON."""
     from flows import temporary_server
@@ -107,7 +112,8 @@ def main(
         try:
             published = asyncio.run(spec_step(step=step, workdir=str(workdir), parameters=parameters,
                                               toplevel=toplevel, image_map=list(image_map or []),
-                                              quote=not unsafe_no_quoting, step_timeout=step_timeout))
+                                              quote=not unsafe_no_quoting, step_timeout=step_timeout,
+                                              retries=retries, retry_delay_seconds=retry_delay))
         except MLToolkitError:
             raise
         except Exception as exc:

@@ -452,6 +452,12 @@ def load_step_ref(
             f"step {loaded.where()}: found {type(loaded.data).__name__}, expected a mapping with "
             "process, environment and publisher"
         )
+    if not fragment and "process" not in loaded.data:
+        names = ", ".join(f"{name}#/{key}" for key in list(loaded.data)[:5])
+        raise SpecError(
+            f"step {ref!r}: names a whole file, not one step; add the step's JSON pointer, "
+            f"e.g. {names}"
+        )
     return loaded
 
 

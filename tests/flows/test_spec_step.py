@@ -37,7 +37,7 @@ def test_data_prep_step_prints_what_it_published_and_writes_the_pickle(cli_env, 
     [
         ("tests/specs/seed_parallel/steps.yml#/no_such_step", "has no 'no_such_step'"),
         ("tests/specs/seed_parallel/missing.yml#/data_prep_step", "missing.yml does not exist"),
-        ("tests/specs/seed_parallel/steps.yml", "expected one of: process, environment, publisher"),  # the file itself is no step
+        ("tests/specs/seed_parallel/steps.yml", "steps.yml#/data_prep_step"),  # the file itself is no step
     ],
     ids=["unknown-fragment", "missing-file", "no-fragment"],
 )
@@ -50,6 +50,16 @@ def test_bad_step_ref_is_one_error_line(offline_env, tmp_path, step, fragment):
     assert fragment in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
     assert not workdir.exists()
+
+
+def test_retries_rerun_a_flaky_step(cli_env, tmp_path):
+    counter = tmp_path / "attempts"
+    workdir = tmp_path / "step"
+    result = run_cli(["-m", "flows.spec_step", "tests/specs/trust/steps.yml#/flaky_step", str(workdir),
+                      "-p", f"counter={counter}", "-p", "failures=1", "--retries", "1"], cli_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert counter.read_text().strip() == "2"  # failed once, succeeded on the retry
+    assert (workdir / "result.txt").read_text() == "attempt 2: ok\n"
 
 
 # --- --unsafe-no-quoting ---------------------------------------------------------------------
