@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, median_time, prefect_server, time_command  # noqa: E402
+from _common import base_env, median_time, prefect_server, time_command  # noqa: E402
 
 
 def main() -> None:

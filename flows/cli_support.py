@@ -21,7 +21,8 @@ import typer
 from flows.startup import set_exit_code
 from mltoolkit.errors import MLToolkitError
 
-__all__ = ["exit_with_error", "one_line_errors", "run_app", "check_workdir", "holding_workdir_lock"]
+__all__ = [
+    "run_flow_from_cli","exit_with_error", "one_line_errors", "run_app", "check_workdir", "holding_workdir_lock"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,3 +123,27 @@ def holding_workdir_lock(workdir: Path, program: str) -> Iterator[None]:
                 err=True,
             )
         yield
+
+
+def run_flow_from_cli(workdir: Path, program: str, start_flow: Callable[[], Any]) -> Any:
+    """Run a flow for a command line: hold the workdir lock, wait for the API, run, report.
+
+    ``start_flow`` returns the flow call's coroutine. An :class:`MLToolkitError` from
+    the flow propagates (its one line is printed by :func:`one_line_errors`); any other
+    failure, already logged by Prefect, ends the command with one line too.
+    """
+    import asyncio
+
+    from flows import temporary_server
+
+    with holding_workdir_lock(workdir, program):
+        try:
+            temporary_server.wait_until_ready()
+        except RuntimeError as exc:
+            exit_with_error(exc)
+        try:
+            return asyncio.run(start_flow())
+        except MLToolkitError:
+            raise
+        except Exception as exc:
+            exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")

@@ -22,7 +22,6 @@ if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
 
     prepare_cli_process()
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -31,7 +30,7 @@ from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, step_cache_key, write_manifest
-from flows.cli_support import check_workdir, exit_with_error, holding_workdir_lock, one_line_errors, run_app
+from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app, run_flow_from_cli
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import pool_for_flow, run_in_pool
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
@@ -321,42 +320,16 @@ def main(
     run_inputs = load_inputs(inputs, overrides)
     workdir = check_workdir(workdir)
     run_in_pool(check_inputs, run_inputs)
-    with holding_workdir_lock(workdir, "python -m flows.ml_workflow"):
-        scores = _run_flow(task_runner, run_inputs, workdir, no_cache=no_cache, refresh=refresh, retries=retries,
-                           retry_delay=retry_delay, step_timeout=step_timeout)
+    scores = run_flow_from_cli(workdir, "python -m flows.ml_workflow", lambda: ml_workflow.with_options(
+        task_runner=task_runner)(
+            dataset=run_inputs.dataset,
+            classifiers=[to_parameter(spec) for spec in run_inputs.classifiers],
+            workdir=str(workdir), dataset_sha256=run_inputs.dataset_sha256,
+            use_cache=not no_cache, refresh_cache=refresh,
+            retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
+    ))
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")
-
-
-def _run_flow(task_runner: Any, run_inputs: Any, workdir: Path, *, no_cache: bool, refresh: bool, retries: int,
-              retry_delay: float, step_timeout: Optional[float]) -> dict[str, float]:
-    """Start the flow run from the command line; its failure becomes one error line."""
-    from flows import temporary_server
-
-    try:
-        temporary_server.wait_until_ready()
-    except RuntimeError as exc:
-        exit_with_error(exc)
-    try:
-        return asyncio.run(
-            ml_workflow.with_options(task_runner=task_runner)(
-                dataset=run_inputs.dataset,
-                classifiers=[to_parameter(spec) for spec in run_inputs.classifiers],
-                workdir=str(workdir),
-                dataset_sha256=run_inputs.dataset_sha256,
-                use_cache=not no_cache,
-                refresh_cache=refresh,
-                retries=retries,
-                retry_delay_seconds=retry_delay,
-                step_timeout=step_timeout,
-            )
-        )
-    except Exception as exc:  # the flow's own failure, already logged by Prefect
-        from mltoolkit.errors import MLToolkitError
-
-        if isinstance(exc, MLToolkitError):
-            raise
-        exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

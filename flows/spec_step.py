@@ -18,7 +18,6 @@ if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
 
     prepare_cli_process()
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -27,11 +26,10 @@ import typer
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows.cli_support import check_workdir, exit_with_error, holding_workdir_lock, one_line_errors, run_app
+from flows.cli_support import check_workdir, one_line_errors, run_app, run_flow_from_cli
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.expected_errors import install_expected_error_filter
 from flows.run_guard import guarded_run
-from mltoolkit.errors import MLToolkitError
 from mltoolkit.yadage import StepOptions, load_step_ref, parse_image_map, run_step, validate_step
 from mltoolkit.yadage.planner import fill_workdir
 
@@ -95,7 +93,6 @@ def main(
     retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
 ) -> None:
     """Run STEP in WORKDIR with the -p parameters; print what it published as JSON."""
-    from flows import temporary_server
     from mltoolkit.yamlfiles import parse_assignments
 
     parameters = parse_assignments(parameter or [])
@@ -104,20 +101,11 @@ def main(
     workdir = check_workdir(workdir)
     if unsafe_no_quoting:
         typer.echo("warning: --unsafe-no-quoting: parameter values go into the command unquoted", err=True)
-    with holding_workdir_lock(workdir, "python -m flows.spec_step"):
-        try:
-            temporary_server.wait_until_ready()
-        except RuntimeError as exc:
-            exit_with_error(exc)
-        try:
-            published = asyncio.run(spec_step(step=step, workdir=str(workdir), parameters=parameters,
-                                              toplevel=toplevel, image_map=list(image_map or []),
-                                              quote=not unsafe_no_quoting, step_timeout=step_timeout,
-                                              retries=retries, retry_delay_seconds=retry_delay))
-        except MLToolkitError:
-            raise
-        except Exception as exc:
-            exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+    published = run_flow_from_cli(workdir, "python -m flows.spec_step", lambda: spec_step(
+        step=step, workdir=str(workdir), parameters=parameters, toplevel=toplevel,
+        image_map=list(image_map or []), quote=not unsafe_no_quoting, step_timeout=step_timeout,
+        retries=retries, retry_delay_seconds=retry_delay,
+    ))
     typer.echo(json.dumps(published, indent=2))
 
 

@@ -38,7 +38,7 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, cache_options, prune_stale_cache, step_cache_key, write_manifest
-from flows.cli_support import check_workdir, exit_with_error, holding_workdir_lock, one_line_errors, run_app
+from flows.cli_support import check_workdir, one_line_errors, run_app, run_flow_from_cli
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
 from flows.run_guard import guarded_run
@@ -493,7 +493,6 @@ def main(
     step_timeout: Annotated[Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")] = None,
 ) -> None:
     """Run WORKFLOW (with INPUTS and -p values) in WORKDIR; write WORKDIR/_mltoolkit/run.json."""
-    from flows import temporary_server
     from mltoolkit.yamlfiles import parse_assignments
 
     task_runner = make_task_runner(runner, dask_address)
@@ -515,26 +514,15 @@ def main(
     if unsafe_no_quoting:
         typer.echo("warning: --unsafe-no-quoting: parameter values go into shell commands unquoted, "
                    "as yadage does; only use it with inputs you trust", err=True)
-    with holding_workdir_lock(workdir, "python -m flows.spec_workflow"):
-        try:
-            temporary_server.wait_until_ready()
-        except RuntimeError as exc:
-            exit_with_error(exc)
-        try:
-            summary = asyncio.run(
-                spec_workflow.with_options(task_runner=task_runner)(
-                    workflow=workflow, workdir=str(workdir), inputs=init, inputs_file=None,
-                    toplevel=toplevel, image_map=list(image_map or []),
-                    image_map_file=str(image_map_file.resolve()) if image_map_file else None,
-                    quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
-                    retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
-                    visualize=visualize, step_retries=retries_by_stage,
-                )
-            )
-        except MLToolkitError:
-            raise
-        except Exception as exc:  # the flow's own failure, already logged by Prefect
-            exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+    summary = run_flow_from_cli(workdir, "python -m flows.spec_workflow", lambda: spec_workflow.with_options(
+        task_runner=task_runner)(
+            workflow=workflow, workdir=str(workdir), inputs=init, inputs_file=None,
+            toplevel=toplevel, image_map=list(image_map or []),
+            image_map_file=str(image_map_file.resolve()) if image_map_file else None,
+            quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
+            retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
+            visualize=visualize, step_retries=retries_by_stage,
+    ))
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
 
 

@@ -164,7 +164,7 @@ CASES: dict[str, Case] = {
     "spec: workdir under a file": _spec_case(fragment="cannot create folder", workdir="under-file"),
 
     # --- flows.spec_step
-    "step: reference without a step name": _step("@SPEC@/steps.yml", *STEP_OK, fragment="unknown key 'write_step'"),
+    "step: reference without a step name": _step("@SPEC@/steps.yml", *STEP_OK, fragment="names a whole file, not one step"),
     "step: unknown step name": _step("steps.yml#/nope", *STEP_OK, fragment="has no 'nope'"),
     "step: step spec without process": _step(
         "steps.yml#/write_step", *STEP_OK, fragment="missing required key 'process'",

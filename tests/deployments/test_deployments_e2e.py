@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from tests.conftest import SEED_SCORES
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SEED_SCORES = {"nearest_neighbours": 0.97, "linear_svm": 0.88, "rbf_svm": 0.97,
-               "gaussian_process": 0.97, "decision_tree": 0.95}
 
 
 def _free_port() -> int:

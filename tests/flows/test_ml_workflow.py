@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.conftest import SEED_SCORES
 
-SEED_SCORES = {
-    "nearest_neighbours": 0.97,
-    "linear_svm": 0.88,
-    "rbf_svm": 0.97,
-    "gaussian_process": 0.97,
-    "decision_tree": 0.95,
-}
 SEED_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, SEED_SCORES, run_cli
 from tests.flows.spec_helpers import (
     SEED_URL,
     SPECS,
@@ -25,13 +25,6 @@ from tests.flows.spec_helpers import (
     summary,
 )
 
-SEED_SCORES = {
-    "nearest_neighbours": 0.97,
-    "linear_svm": 0.88,
-    "rbf_svm": 0.97,
-    "gaussian_process": 0.97,
-    "decision_tree": 0.95,
-}
 CLASSIFIERS = list(SEED_SCORES)
 
 

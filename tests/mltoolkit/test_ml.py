@@ -9,14 +9,8 @@ from mltoolkit import ClassifierResult, PreppedData, classify, data_prep, merge_
 from mltoolkit.classifiers import ClassifierSpec
 from mltoolkit.errors import ClassifierConfigError, UnknownClassifierError
 from mltoolkit.plotting import build_figure
+from tests.conftest import SEED_SCORES
 
-SEED_SCORES = {
-    "nearest_neighbours": 0.97,
-    "linear_svm": 0.88,
-    "rbf_svm": 0.97,
-    "gaussian_process": 0.97,
-    "decision_tree": 0.95,
-}
 
 
 @pytest.fixture(scope="module")
