@@ -25,7 +25,7 @@ import inspect
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -42,6 +42,7 @@ __all__ = [
     "definition_of",
     "step_cache_key",
     "write_manifest",
+    "record_step_outputs",
     "prune_stale_cache",
     "seal_cached_result",
     "cache_options",
@@ -205,7 +206,6 @@ class StepCachePolicy(CachePolicy):
     workdir: str = ""
     definition: str = ""
     name: Optional[str] = None
-    _extra: dict = field(default_factory=dict)
 
     def compute_key(
         self,
@@ -239,6 +239,19 @@ def write_manifest(workdir: str | os.PathLike[str], key: str, files: Mapping[str
     target = Path(workdir) / MANIFEST_DIR / f"{key}.json"
     with atomic_output(target) as temporary:
         temporary.write_text(json.dumps({"files": dict(files)}, indent=2) + "\n", encoding="utf-8")
+
+
+def record_step_outputs(workdir: str | os.PathLike[str], files: Mapping[str, str]) -> None:
+    """Write the running step's manifest under the cache key Prefect computed for it.
+
+    Called from a task body; without a key (caching off, or outside Prefect)
+    nothing is stored, so there is nothing to vouch for.
+    """
+    from prefect.transactions import get_transaction
+
+    transaction = get_transaction()
+    if transaction is not None and transaction.key:
+        write_manifest(workdir, transaction.key, files)
 
 
 def seal_cached_result(task: Any, task_run: Any, state: Any) -> None:
@@ -312,14 +325,18 @@ def prune_stale_cache(workdir: str | os.PathLike[str]) -> list[str]:
 
 
 def cache_options(workdir: str | os.PathLike[str], definition: str, settings: CacheSettings,
-                  name: Optional[str] = None) -> dict[str, Any]:
-    """``Task.with_options`` keyword arguments for a step under ``settings``."""
+                  name: Optional[str] = None, policy: Optional[CachePolicy] = None) -> dict[str, Any]:
+    """``Task.with_options`` keyword arguments for a step under ``settings``.
+
+    ``policy`` replaces the default :class:`StepCachePolicy` (built from
+    ``definition`` and ``name``) for steps whose key is computed differently.
+    """
     from prefect.cache_policies import NO_CACHE
 
     if not settings.enabled:
         return {"cache_policy": NO_CACHE, "persist_result": False}
     root = Path(workdir).resolve()
-    policy = StepCachePolicy(workdir=str(root), definition=definition, name=name)
+    policy = policy or StepCachePolicy(workdir=str(root), definition=definition, name=name)
     return {
         "cache_policy": policy,
         "persist_result": True,

@@ -29,7 +29,7 @@ import typer
 from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
-from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, step_cache_key, write_manifest
+from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, record_step_outputs
 from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app, run_flow_from_cli
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import pool_for_flow, run_in_pool
@@ -58,18 +58,17 @@ install_expected_error_filter()
 __all__ = ["data_prep", "classify", "merge_and_plot", "ml_workflow", "app", "main"]
 
 
-def _files_of(value: Any, workdir: str) -> dict[str, str]:
+def _files_of(value: Any) -> dict[str, str]:
     """Every :class:`FileRef` inside a step's result, as ``{path: sha256}``."""
     if isinstance(value, FileRef):
         return {value.path: value.sha256}
     found: dict[str, str] = {}
     for item in getattr(value, "__dataclass_fields__", {}):
-        found.update(_files_of(getattr(value, item), workdir))
+        found.update(_files_of(getattr(value, item)))
     return found
 
 
-def _run_step(name: str, function: Callable[..., Any], workdir: str, timeout: Optional[float],
-              **inputs: Any) -> Any:
+def _run_step(function: Callable[..., Any], workdir: str, timeout: Optional[float], **inputs: Any) -> Any:
     """Run a pipeline step (in the warm pool when active) and write its cache manifest."""
     try:
         result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
@@ -82,8 +81,7 @@ def _run_step(name: str, function: Callable[..., Any], workdir: str, timeout: Op
             raise
         # scikit-learn checks hyperparameter values only when fitting: bad input, not a bug
         raise ClassifierConfigError(f"step {_task_run_name()}: {error}; fix the classifier's params") from None
-    key = step_cache_key(name, definition_of(function), inputs, workdir)
-    write_manifest(workdir, key, _files_of(result, workdir))
+    record_step_outputs(workdir, _files_of(result))
     return result
 
 
@@ -107,14 +105,14 @@ def _timeout() -> Optional[float]:
 @task(name="data_prep", task_run_name="data_prep")
 def data_prep(dataset: str, workdir: str, dataset_sha256: Optional[str] = None) -> FileRef:
     """Load, standardise and split the dataset; save ``WORKDIR/data_prep/prepped_data.pkl``."""
-    return _run_step("data_prep", prepare_data_step, workdir, _timeout(),
+    return _run_step(prepare_data_step, workdir, _timeout(),
                      dataset=dataset, dataset_sha256=dataset_sha256)
 
 
 @task(name="classify", task_run_name="classify[{classifier.name}]")
 def classify(prepped: FileRef, classifier: ClassifierSpec, workdir: str, index: int) -> ClassificationOutput:
     """Train and score one classifier; save ``WORKDIR/classification_<index>/<name>.pkl``."""
-    return _run_step("classify", classification_step, workdir, _timeout(),
+    return _run_step(classification_step, workdir, _timeout(),
                      prepped=prepped, classifier=classifier, index=index)
 
 
@@ -123,7 +121,7 @@ def merge_and_plot(prepped: FileRef, classifications: list[ClassificationOutput]
     """Draw the side-by-side figure and write ``scores.json``."""
     # Prefect hands mapped results over as a PrefectFutureList; a plain list
     # keeps Prefect out of the worker process that unpickles the arguments.
-    return _run_step("merge_and_plot", merge_step, workdir, _timeout(),
+    return _run_step(merge_step, workdir, _timeout(),
                      prepped=prepped, classifications=list(classifications))
 
 
@@ -236,7 +234,7 @@ def _step_records(root: str, dataset: str, dataset_sha256: Optional[str], specs:
             "workdir": str(Path(root) / name), "parameters": parameters,
             "published": published if result is not None else None,
             "state": timing.get("state", "PENDING"),
-            "outputs": _files_of(result, root) if result is not None else {},
+            "outputs": _files_of(result) if result is not None else {},
             **{key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")},
             "error": timing.get("error"),
         }

@@ -23,21 +23,19 @@ if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
     prepare_cli_process()
 
 import asyncio
-import hashlib
-import json
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from prefect import flow, task, unmapped
+from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
-from flows.caching import CacheSettings, cache_options, prune_stale_cache, step_cache_key, write_manifest
+from flows.caching import CacheSettings, cache_options, prune_stale_cache, record_step_outputs, step_cache_key
 from flows.cli_support import check_workdir, one_line_errors, run_app, run_flow_from_cli
 from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
@@ -75,7 +73,6 @@ class StepOutcome:
 
     published: Any
     files: dict[str, str] = field(default_factory=dict)
-    duration: float = 0.0
     #: The run's folder when the step ran: published paths under it are moved to
     #: the current folder when the outcome is reused from a copied or moved workdir.
     root: str = ""
@@ -144,31 +141,31 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
     }
 
 
-def _identity_digest(identity: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def spec_step_key(identity: dict[str, Any], run_root: Path) -> str:
     """A spec step's cache key: its identity, with input files by content (its own folder excluded)."""
     return step_cache_key(identity["stage"], "", {"identity": identity}, run_root, own_dir=identity["workdir"])
+
+
+@dataclass
+class SpecStepCachePolicy(CachePolicy):
+    """Prefect cache policy of a spec step: :func:`spec_step_key` of its ``identity`` argument."""
+
+    run_root: str = ""
+
+    def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+                    **kwargs: Any) -> Optional[str]:
+        return spec_step_key(inputs["identity"], Path(self.run_root))
 
 
 @task(name="spec-step", task_run_name="{label}")
 def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions,
                   run_root: str) -> StepOutcome:
     """Run one planned yadage step; its output lines go to Prefect's log and the step's log file."""
-    from prefect.transactions import get_transaction
-
     from prefect.runtime import task_run as current_task_run
 
     logger = get_run_logger()
-    started = time.monotonic()
     started_at = now_iso()
     root = Path(run_root)
-    # The cache policy already computed this step's key for Prefect's transaction;
-    # no key (--no-cache) means nothing is stored, so no manifest either.
-    transaction = get_transaction()
-    key = transaction.key if transaction is not None else None
     # A step runs in a clean folder, as in yadage: files left by an earlier run of
     # it (another classifier's pickle, a killed attempt) would otherwise be
     # published by globs such as '{outdir}/*.pkl' and hashed into its outputs.
@@ -176,10 +173,8 @@ def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, op
         shutil.rmtree(planned.workdir)
     result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
     files = _produced_files(planned, result.published, root)
-    if key:
-        write_manifest(root, key, files)
-    return StepOutcome(published=result.published, files=files, duration=time.monotonic() - started,
-                       root=str(root), started=started_at, ended=now_iso(),
+    record_step_outputs(root, files)
+    return StepOutcome(published=result.published, files=files, root=str(root), started=started_at, ended=now_iso(),
                        attempts=max(1, int(current_task_run.run_count or 1)))
 
 
@@ -257,15 +252,12 @@ async def run_spec(
 
         def submit(stage: PlannedStage) -> None:
             identities = [step_identity(planned, step_options) for planned in stage.steps]
-            definition = _identity_digest({"stage": stage.stage, "scope": stage.scope})
             step_task = run_spec_step.with_options(
                 name=stage.stage,
                 retries=options.step_retries.get(stage.stage, options.retries),
                 retry_delay_seconds=options.retry_delay_seconds,
-                **cache_options(root, definition, options.cache, name=stage.stage),
+                **cache_options(root, "", options.cache, policy=SpecStepCachePolicy(run_root=str(root))),
             )
-            if options.cache.enabled:
-                step_task = step_task.with_options(cache_policy=_spec_policy(root, stage.stage, options.cache))
             futures = step_task.map(
                 [_label(planned) for planned in stage.steps], identities, stage.steps,
                 unmapped(step_options), unmapped(str(root)),
@@ -317,17 +309,6 @@ async def run_spec(
         if options.visualize:
             _visualize(run, root, logger)
     return SpecRunResult(run, outputs, labels, {"workflow": loaded.source, "toplevel": loaded.toplevel}, details)
-
-
-def _spec_policy(root: Path, stage: str, settings: CacheSettings) -> Any:
-    from flows.caching import StepCachePolicy
-
-    class SpecStepPolicy(StepCachePolicy):
-        def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
-                        **kwargs: Any) -> Optional[str]:
-            return spec_step_key(inputs["identity"], root)
-
-    return SpecStepPolicy(workdir=str(root), definition="", name=stage)
 
 
 def _visualize(run: WorkflowRun, root: Path, logger: Any) -> None:
