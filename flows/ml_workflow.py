@@ -39,7 +39,7 @@ from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
 from mltoolkit.classifiers import ClassifierSpec
-from mltoolkit.errors import ClassifierConfigError, StepFailedError
+from mltoolkit.errors import MLToolkitError
 from mltoolkit.pipeline import (
     FIGURE_FILE,
     MERGE_DIR,
@@ -72,23 +72,12 @@ def _run_step(function: Callable[..., Any], workdir: str, timeout: Optional[floa
     """Run a pipeline step (in the warm pool when active) and write its cache manifest."""
     try:
         result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
-    except StepFailedError as error:
-        # the pool's timeout names the function; users know the step by its task run name
+    except MLToolkitError as error:
+        # the message names a function or a classifier; users know the step by its task run name
         hint = "; raise --step-timeout or check the step" if timeout and "did not finish within" in str(error) else ""
-        raise StepFailedError(f"step {_task_run_name()}: {error}{hint}") from None
-    except ValueError as error:
-        if not _is_invalid_hyperparameter(error):
-            raise
-        # scikit-learn checks hyperparameter values only when fitting: bad input, not a bug
-        raise ClassifierConfigError(f"step {_task_run_name()}: {error}; fix the classifier's params") from None
+        raise type(error)(f"step {_task_run_name()}: {error}{hint}") from None
     record_step_outputs(workdir, _files_of(result))
     return result
-
-
-def _is_invalid_hyperparameter(error: BaseException) -> bool:
-    # matched by name: importing scikit-learn here would slow every command's start
-    kind = type(error)
-    return kind.__name__ == "InvalidParameterError" and kind.__module__.startswith("sklearn.")
 
 
 def _task_run_name() -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from mltoolkit.classifiers import ClassifierSpec, build_estimator, parse_classifier
 from mltoolkit.data import load_table, resolve_dataset, sha256_of
+from mltoolkit.errors import ClassifierConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -140,7 +141,14 @@ def classify(
     """
     spec = parse_classifier(classifier)
     estimator = build_estimator(spec)
-    estimator.fit(prepped.X_train, prepped.y_train)
+    try:
+        estimator.fit(prepped.X_train, prepped.y_train)
+    except ValueError as error:
+        # scikit-learn checks hyperparameter values only when fitting: bad input, not a
+        # bug (its InvalidParameterError lives in a private module, hence the name)
+        if type(error).__name__ != "InvalidParameterError":
+            raise
+        raise ClassifierConfigError(f"{error}; fix the params of classifier {spec.name!r}") from None
     score = float(estimator.score(prepped.X_test, prepped.y_test))
     return ClassifierResult(
         name=spec.name,

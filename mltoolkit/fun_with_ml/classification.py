@@ -82,7 +82,6 @@ def parse_classifier_option(value: str) -> Any:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from mltoolkit.errors import ClassifierConfigError
     from mltoolkit.ml import PreppedData, classify
     from mltoolkit.plotting import decision_surface, mesh_for
 
@@ -90,14 +89,7 @@ def _classify(args: argparse.Namespace) -> int:
     check_output_path(args.outfile, "--outfile")
     spec = parse_classifier_option(args.classifier)
     prepped = load_artifact(args.prepped_data, PreppedData, "--prepped_data", "data_prep.py")
-    try:
-        result = classify(prepped, spec)
-    except ValueError as error:
-        # scikit-learn checks hyperparameter values only when fitting: bad input, not a
-        # bug (matched by name, its class lives in a private module)
-        if type(error).__name__ != "InvalidParameterError":
-            raise
-        raise ClassifierConfigError(f"--classifier {args.classifier}: {error}; fix its params") from None
+    result = classify(prepped, spec)
     # Computed here, where each classifier runs in its own step in parallel,
     # rather than in the single merge step.
     result.surface = decision_surface(result.estimator, *mesh_for(prepped.X))

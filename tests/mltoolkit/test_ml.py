@@ -108,3 +108,11 @@ def test_merge_and_plot_writes_a_png(tmp_path, prepped):
     height, width = imread(path).shape[:2]
     assert width == 2700 and height == 900  # 6 panels of 4.5 x 9 inches at 100 dpi
     assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+def test_hyperparameter_rejected_when_fitting_is_a_config_error(prepped):
+    entry = {"name": "bad", "estimator": "sklearn.svm.SVC", "params": {"C": -1}}
+    with pytest.raises(ClassifierConfigError) as info:
+        classify(prepped, entry)
+    assert "The 'C' parameter of SVC must be" in str(info.value)
+    assert "fix the params of classifier 'bad'" in str(info.value)
