@@ -60,9 +60,9 @@ RUN pip install --no-cache-dir . \
     && rm -rf build ./*.egg-info
 
 # The paths the seed's steps.yml calls; the copies import the installed mltoolkit.
-COPY mltoolkit/fun_with_ml/data_prep.py \
-     mltoolkit/fun_with_ml/classification.py \
-     mltoolkit/fun_with_ml/merge_and_plot.py \
+COPY mltoolkit/analysis/fun_with_ml/data_prep.py \
+     mltoolkit/analysis/fun_with_ml/classification.py \
+     mltoolkit/analysis/fun_with_ml/merge_and_plot.py \
      /fun_with_ml/
 # The default command's inputs; inputs.yml names data/moon.txt relative to itself.
 COPY inputs.yml /app/inputs.yml
@@ -76,6 +76,6 @@ WORKDIR /work
 # (~6 s of each fresh run) and matplotlib's font cache. Importing the preload
 # module also proves the installed toolkit imports and draws.
 RUN prefect server database upgrade -y \
-    && python -c "import mltoolkit.preload"
+    && python -c "import mltoolkit.analysis.preload"
 
 CMD ["python", "-m", "flows.ml_workflow", "--inputs", "/app/inputs.yml", "--workdir", "/work/workdir"]

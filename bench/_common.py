@@ -12,20 +12,17 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO_ROOT", "base_env", "time_command", "median_time", "prefect_server", "free_port", "run_measured"]
+__all__ = ["REPO_ROOT", "base_env", "free_port", "median_time", "prefect_server", "run_measured", "time_command"]
 
 
 def base_env(prefect_home: Path, **extra: str) -> dict[str, str]:
     """A clean environment for a benchmarked command: its own Prefect home, no configured API."""
-    environment = {
-        key: value for key, value in os.environ.items()
-        if not key.startswith(("PREFECT_", "MLTOOLKIT_"))
-    }
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "MLTOOLKIT_"))}
     environment.update(
         PREFECT_HOME=str(prefect_home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -65,7 +62,10 @@ def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=log, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api"
     try:
@@ -95,8 +95,9 @@ def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
         log.close()
 
 
-def run_measured(command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT,
-                 poll_seconds: float = 0.1) -> tuple[float, int, str]:
+def run_measured(
+    command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT, poll_seconds: float = 0.1
+) -> tuple[float, int, str]:
     """Run ``command``; return (wall seconds, peak RSS in bytes of it plus all its descendants, stdout).
 
     The peak is the largest *sum* over the process tree seen while polling every

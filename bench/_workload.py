@@ -16,7 +16,7 @@ from typing import Any
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.neighbors import KNeighborsClassifier
 
-__all__ = ["BusyClassifier", "burn", "iterations_per_second", "busy_classifiers"]
+__all__ = ["BusyClassifier", "burn", "busy_classifiers", "iterations_per_second"]
 
 
 def burn(work: int) -> int:
@@ -50,7 +50,7 @@ class BusyClassifier(ClassifierMixin, BaseEstimator):
         self.work = work
         self.n_neighbors = n_neighbors
 
-    def fit(self, X: Any, y: Any) -> "BusyClassifier":
+    def fit(self, X: Any, y: Any) -> BusyClassifier:
         burn(self.work)
         self.model_ = KNeighborsClassifier(self.n_neighbors).fit(X, y)
         self.classes_ = self.model_.classes_
@@ -66,7 +66,10 @@ class BusyClassifier(ClassifierMixin, BaseEstimator):
 def busy_classifiers(count: int, work: int) -> list[dict[str, Any]]:
     """``count`` equally expensive classifier entries for inputs files (unique names)."""
     return [
-        {"name": f"busy_{index:02d}", "estimator": "bench._workload.BusyClassifier",
-         "params": {"work": work, "n_neighbors": 3}}
+        {
+            "name": f"busy_{index:02d}",
+            "estimator": "bench._workload.BusyClassifier",
+            "params": {"work": work, "n_neighbors": 3},
+        }
         for index in range(count)
     ]

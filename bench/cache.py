@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, prefect_server, run_measured  # noqa: E402
-from _workload import busy_classifiers, iterations_per_second  # noqa: E402
+from _common import REPO_ROOT, base_env, prefect_server, run_measured
+from _workload import busy_classifiers, iterations_per_second
 
 
 def step_states(workdir: Path) -> dict[str, str]:
@@ -59,28 +59,50 @@ def main() -> None:
 
     with prefect_server(base_env(home)) as url:
         env = base_env(home, PREFECT_API_URL=url)
-        run_measured([sys.executable, "-m", "flows.ml_workflow", "-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}",
-                      "-p", "classifiers=[decision_tree]", "--workdir", str(scratch / "warm-up")], env)
+        run_measured(
+            [
+                sys.executable,
+                "-m",
+                "flows.ml_workflow",
+                "-p",
+                f"dataset={REPO_ROOT / 'data' / 'moon.txt'}",
+                "-p",
+                "classifiers=[decision_tree]",
+                "--workdir",
+                str(scratch / "warm-up"),
+            ],
+            env,
+        )
 
         def run(inputs_file: Path) -> tuple[float, dict[str, str]]:
-            elapsed, _, _ = run_measured([sys.executable, "-m", "flows.ml_workflow", "--inputs", str(inputs_file),
-                                          "--workdir", str(workdir)], env)
+            elapsed, _, _ = run_measured(
+                [sys.executable, "-m", "flows.ml_workflow", "--inputs", str(inputs_file), "--workdir", str(workdir)],
+                env,
+            )
             return elapsed, step_states(workdir)
 
         first, first_states = run(inputs)
         second, second_states = run(inputs)
         third, third_states = run(changed_inputs)
 
-    print(f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each; machine: {os.cpu_count()} cores; one run each")
+    print(
+        f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each; machine: {os.cpu_count()} cores; one run each"
+    )
     print(f"(1) first run                  {first:6.2f} s   {summary(first_states)}")
-    print(f"(2) nothing changed            {second:6.2f} s   {summary(second_states)}   "
-          f"(2)/(1) = {second / first:.2f} (target <= 0.3)")
-    print(f"(3) classifier {arguments.changed} changed        {third:6.2f} s   {summary(third_states)}   "
-          f"(3)/(1) = {third / first:.2f}")
+    print(
+        f"(2) nothing changed            {second:6.2f} s   {summary(second_states)}   "
+        f"(2)/(1) = {second / first:.2f} (target <= 0.3)"
+    )
+    print(
+        f"(3) classifier {arguments.changed} changed        {third:6.2f} s   {summary(third_states)}   "
+        f"(3)/(1) = {third / first:.2f}"
+    )
     rerun = sorted(name for name, state in third_states.items() if state != "CACHED")
     print(f"    re-ran in (3): {', '.join(rerun)}")
     expected = sorted([f"classification_{arguments.changed}", "merge_and_visualize"])
-    print(f"    exactly that step and the merge: {'yes' if rerun == expected else 'NO, expected ' + ', '.join(expected)}")
+    print(
+        f"    exactly that step and the merge: {'yes' if rerun == expected else 'NO, expected ' + ', '.join(expected)}"
+    )
     print("    states (3): " + json.dumps(third_states))
 
 

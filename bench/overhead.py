@@ -1,7 +1,7 @@
 """Prefect's overhead on the native workflow, as ratios against plain Python measured in the same run.
 
 (a)  the analysis as plain sequential calls of the pure functions, fresh process
-     (`mltoolkit.pipeline.run_sequential`: same steps, same files);
+     (`mltoolkit.analysis.pipeline.run_sequential`: same steps, same files);
 (b)  `python -m flows.ml_workflow --inputs inputs.yml`, fresh process, default
      configuration (no PREFECT_API_URL): the temporary API server left by the
      previous command is reused (the steady state from the second run on);
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_env, median_time, prefect_server, time_command  # noqa: E402
+from _common import base_env, median_time, prefect_server, time_command
 
 
 def main() -> None:
@@ -37,8 +37,9 @@ def main() -> None:
     workdir = scratch / "workdir"
     flow_command = [sys.executable, "-m", "flows.ml_workflow", "--inputs", "inputs.yml", "--workdir", str(workdir)]
     plain_command = [
-        sys.executable, "-c",
-        "import sys; from mltoolkit.inputs import load_inputs; from mltoolkit.pipeline import run_sequential; "
+        sys.executable,
+        "-c",
+        "import sys; from mltoolkit.analysis.inputs import load_inputs; from mltoolkit.analysis.pipeline import run_sequential; "
         "run_sequential(load_inputs('inputs.yml'), sys.argv[1])",
         str(scratch / "plain"),
     ]
@@ -62,8 +63,12 @@ def main() -> None:
     print(f"(a)  plain sequential Python            {a:6.2f} s")
     print(f"(b0) first run, fresh PREFECT_HOME       {times['b0']:6.2f} s   b0/a = {times['b0'] / a:4.2f}")
     print(f"(b1) cold, no server left running        {times['b1']:6.2f} s   b1/a = {times['b1'] / a:4.2f}")
-    print(f"(b)  default, reusing the kept server    {times['b']:6.2f} s   b/a  = {times['b'] / a:4.2f}  (target <= 2.0)")
-    print(f"(c)  against `prefect server start`      {times['c']:6.2f} s   c/a  = {times['c'] / a:4.2f}  (target <= 1.3)")
+    print(
+        f"(b)  default, reusing the kept server    {times['b']:6.2f} s   b/a  = {times['b'] / a:4.2f}  (target <= 2.0)"
+    )
+    print(
+        f"(c)  against `prefect server start`      {times['c']:6.2f} s   c/a  = {times['c'] / a:4.2f}  (target <= 1.3)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The workload is the native analysis with 20 copies of ``bench._workload.BusyClas
 (each fit burns about ``--seconds`` of one core, calibrated on this machine at the
 start; all 20 the same cost). Measured in one run:
 
-(s)  plain sequential Python in a fresh process: ``mltoolkit.pipeline``'s data_prep,
+(s)  plain sequential Python in a fresh process: ``mltoolkit.analysis.pipeline``'s data_prep,
      a loop of the 20 classification steps, the merge (like ``run_sequential``);
 (r)  ``python -m flows.ml_workflow --runner R`` for R in thread (the default, with
      the warm compute pool), process and dask, each in a fresh process and workdir,
@@ -33,13 +33,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, prefect_server, run_measured  # noqa: E402
-from _workload import busy_classifiers, iterations_per_second  # noqa: E402
+from _common import REPO_ROOT, base_env, prefect_server, run_measured
+from _workload import busy_classifiers, iterations_per_second
 
 SEQUENTIAL = """
 import json, sys, time
 from mltoolkit import pipeline
-from mltoolkit.inputs import load_inputs
+from mltoolkit.analysis.inputs import load_inputs
 
 inputs = load_inputs(sys.argv[1])
 workdir = sys.argv[2]
@@ -73,8 +73,11 @@ def main() -> None:
     home = scratch / "prefect-home"
     work = int(iterations_per_second() * arguments.seconds)
     inputs = scratch / "inputs.yml"
-    inputs.write_text(json.dumps({"dataset": str(REPO_ROOT / "data" / "moon.txt"),
-                                  "classifiers": busy_classifiers(arguments.tasks, work)}))
+    inputs.write_text(
+        json.dumps(
+            {"dataset": str(REPO_ROOT / "data" / "moon.txt"), "classifiers": busy_classifiers(arguments.tasks, work)}
+        )
+    )
     env = base_env(home)
 
     results: dict[str, tuple[float, float]] = {}
@@ -83,25 +86,47 @@ def main() -> None:
 
     with prefect_server(env) as url:
         flow_env = base_env(home, PREFECT_API_URL=url)
-        warm_up = [sys.executable, "-m", "flows.ml_workflow", "-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}",
-                   "-p", "classifiers=[decision_tree]", "--workdir", str(scratch / "warm-up")]
+        warm_up = [
+            sys.executable,
+            "-m",
+            "flows.ml_workflow",
+            "-p",
+            f"dataset={REPO_ROOT / 'data' / 'moon.txt'}",
+            "-p",
+            "classifiers=[decision_tree]",
+            "--workdir",
+            str(scratch / "warm-up"),
+        ]
         run_measured(warm_up, flow_env)  # registers the flow; later runs pay no first-use costs
         for runner in runners:
             workdir = scratch / f"run-{runner}"
-            command = [sys.executable, "-m", "flows.ml_workflow", "--inputs", str(inputs),
-                       "--workdir", str(workdir), "--runner", runner]
+            command = [
+                sys.executable,
+                "-m",
+                "flows.ml_workflow",
+                "--inputs",
+                str(inputs),
+                "--workdir",
+                str(workdir),
+                "--runner",
+                runner,
+            ]
             elapsed, _, _ = run_measured(command, flow_env)
             results[runner] = (elapsed, classification_phase(workdir))
 
     whole_seq, phase_seq = results["sequential"]
-    print(f"{arguments.tasks} classifier tasks of ~{arguments.seconds:g} s CPU each; "
-          f"machine: {os.cpu_count()} cores; one run each")
+    print(
+        f"{arguments.tasks} classifier tasks of ~{arguments.seconds:g} s CPU each; "
+        f"machine: {os.cpu_count()} cores; one run each"
+    )
     print(f"{'':12} {'whole run':>10} {'speedup':>8} {'classify phase':>15} {'speedup':>8}")
     for name, (whole, phase) in results.items():
         print(f"{name:12} {whole:9.2f}s {whole_seq / whole:8.2f} {phase:14.2f}s {phase_seq / phase:8.2f}")
     best = max((name for name in results if name != "sequential"), key=lambda name: phase_seq / results[name][1])
-    print(f"best runner: {best}, classify-phase speedup {phase_seq / results[best][1]:.2f} (target >= 1.8); "
-          f"whole-run speedup {whole_seq / results[best][0]:.2f}")
+    print(
+        f"best runner: {best}, classify-phase speedup {phase_seq / results[best][1]:.2f} (target >= 1.8); "
+        f"whole-run speedup {whole_seq / results[best][0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

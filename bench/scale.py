@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, prefect_server, run_measured  # noqa: E402
+from _common import REPO_ROOT, base_env, prefect_server, run_measured
 
 SPEC = REPO_ROOT / "tests" / "specs" / "noop_scatter"
 
@@ -37,14 +37,24 @@ def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> t
     items = scratch / f"items-{label}.json"
     items.write_text(json.dumps({"items": list(range(count))}))
     workdir = scratch / f"workdir-{label}"
-    command = [sys.executable, "-m", "flows.spec_workflow", str(workdir), "workflow.yml", str(items),
-               "--toplevel", str(SPEC)]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.spec_workflow",
+        str(workdir),
+        "workflow.yml",
+        str(items),
+        "--toplevel",
+        str(SPEC),
+    ]
     elapsed, peak, _ = run_measured(command, env)
     record = json.loads((workdir / "_mltoolkit" / "run.json").read_text())
     states = {step["state"] for step in record["steps"]}
     if record["status"] != "completed" or len(record["steps"]) != count + 1 or states != {"COMPLETED"}:
-        raise RuntimeError(f"N={count}: unexpected run record: status {record['status']}, "
-                           f"{len(record['steps'])} steps, states {sorted(states)}")
+        raise RuntimeError(
+            f"N={count}: unexpected run record: status {record['status']}, "
+            f"{len(record['steps'])} steps, states {sorted(states)}"
+        )
     return elapsed, peak
 
 
@@ -69,8 +79,10 @@ def main() -> None:
     print(f"noop scatter through `python -m flows.spec_workflow`; machine: {os.cpu_count()} cores; one run each")
     print(f"{'N':>7} {'t(N)':>9} {'t(1)':>7} {'per step':>9} {'peak RSS (tree)':>16}")
     for count, (elapsed, fixed, peak) in results.items():
-        print(f"{count:7d} {elapsed:8.2f}s {fixed:6.2f}s {(elapsed - fixed) / count * 1000:7.2f}ms "
-              f"{peak / 2**20:12.0f} MiB")
+        print(
+            f"{count:7d} {elapsed:8.2f}s {fixed:6.2f}s {(elapsed - fixed) / count * 1000:7.2f}ms "
+            f"{peak / 2**20:12.0f} MiB"
+        )
     for small, large in zip(sizes, sizes[1:]):
         ratio = results[large][0] / results[small][0]
         print(f"t({large})/t({small}) = {ratio:.2f} (target <= 12)")

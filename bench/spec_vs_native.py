@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, prefect_server, time_command  # noqa: E402
+from _common import REPO_ROOT, base_env, prefect_server, time_command
 
 
 def main() -> None:
@@ -36,12 +36,27 @@ def main() -> None:
     counter = itertools.count()
 
     def native() -> list[str]:
-        return [sys.executable, "-m", "flows.ml_workflow", "--inputs", str(REPO_ROOT / "inputs.yml"),
-                "--workdir", str(scratch / f"native-{next(counter)}")]
+        return [
+            sys.executable,
+            "-m",
+            "flows.ml_workflow",
+            "--inputs",
+            str(REPO_ROOT / "inputs.yml"),
+            "--workdir",
+            str(scratch / f"native-{next(counter)}"),
+        ]
 
     def spec() -> list[str]:
-        return [sys.executable, "-m", "flows.spec_workflow", str(scratch / f"spec-{next(counter)}"),
-                "workflow.yml", "inputs.yml", "--toplevel", str(REPO_ROOT / "tests" / "specs" / "seed_parallel")]
+        return [
+            sys.executable,
+            "-m",
+            "flows.spec_workflow",
+            str(scratch / f"spec-{next(counter)}"),
+            "workflow.yml",
+            "inputs.yml",
+            "--toplevel",
+            str(REPO_ROOT / "tests" / "specs" / "seed_parallel"),
+        ]
 
     times: dict[str, list[float]] = {"native": [], "spec": []}
     with prefect_server(base_env(home)) as url:

@@ -19,8 +19,9 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 __all__ = ["IdleTracker", "main"]
 
@@ -69,9 +70,7 @@ async def _serve(port: int, idle_timeout: float) -> None:
     from prefect.server.api.server import create_app
 
     tracker = IdleTracker(create_app(ephemeral=True, final=True))
-    server = uvicorn.Server(
-        uvicorn.Config(tracker, host="127.0.0.1", port=port, log_level="error", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(tracker, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
 
     async def stop_when_idle() -> None:
         while not server.should_exit:

@@ -25,27 +25,28 @@ import inspect
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from prefect.cache_policies import CachePolicy
 
 from mltoolkit import __version__ as TOOLKIT_VERSION
-from mltoolkit.artifacts import atomic_output, sha256_file
+from mltoolkit.workdir.artifacts import atomic_output, sha256_file
 
 __all__ = [
     "CACHE_DIR",
     "MANIFEST_DIR",
-    "StepCachePolicy",
     "CacheSettings",
+    "StepCachePolicy",
+    "cache_options",
     "definition_of",
+    "prune_stale_cache",
+    "record_step_outputs",
+    "seal_cached_result",
     "step_cache_key",
     "write_manifest",
-    "record_step_outputs",
-    "prune_stale_cache",
-    "seal_cached_result",
-    "cache_options",
 ]
 
 #: Prefect's result records of cached steps, relative to the work directory.
@@ -108,8 +109,10 @@ def _fingerprint(value: Any, workdir: Path, own_dir: Path | None = None) -> Any:
     if hasattr(value, "model_dump"):
         return _fingerprint(value.model_dump(), workdir, own_dir)
     if isinstance(value, Mapping):
-        return {str(key): _fingerprint(item, workdir, own_dir)
-                for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {
+            str(key): _fingerprint(item, workdir, own_dir)
+            for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [_fingerprint(item, workdir, own_dir) for item in items]
@@ -144,8 +147,10 @@ def _fingerprint_text(text: str, workdir: Path, own_dir: Path | None) -> Any:
         return {"folder": _place(path, workdir), "files": _tree_digests(path, workdir, own_dir)}
     if _GLOB_CHARACTERS.search(text):
         matches = sorted(Path(match) for match in globbing.glob(text))
-        return {"glob": _place(path, workdir),
-                "files": {_place(match, workdir): _DIGESTS.digest(match) for match in matches if match.is_file()}}
+        return {
+            "glob": _place(path, workdir),
+            "files": {_place(match, workdir): _DIGESTS.digest(match) for match in matches if match.is_file()},
+        }
     if path.is_relative_to(workdir):
         return {"workdir_path": path.relative_to(workdir).as_posix()}
     return text
@@ -168,17 +173,24 @@ def _tree_digests(folder: Path, workdir: Path, own_dir: Path | None) -> dict[str
     digests: dict[str, str] = {}
     for current, folders, files in os.walk(folder):
         here = Path(current)
-        folders[:] = sorted(name for name in folders
-                            if name not in _SKIPPED_DIRS and not name.startswith(".")
-                            and (own_dir is None or here / name != own_dir))
+        folders[:] = sorted(
+            name
+            for name in folders
+            if name not in _SKIPPED_DIRS and not name.startswith(".") and (own_dir is None or here / name != own_dir)
+        )
         for name in sorted(files):
             if not name.startswith("."):
                 digests[_place(here / name, workdir)] = _DIGESTS.digest(here / name)
     return digests
 
 
-def step_cache_key(name: str, definition: str, inputs: Mapping[str, Any], workdir: str | os.PathLike[str],
-                   own_dir: str | os.PathLike[str] | None = None) -> str:
+def step_cache_key(
+    name: str,
+    definition: str,
+    inputs: Mapping[str, Any],
+    workdir: str | os.PathLike[str],
+    own_dir: str | os.PathLike[str] | None = None,
+) -> str:
     """The cache key of a step: toolkit version, step name and definition, inputs' fingerprints.
 
     ``own_dir`` is the step's own output folder, if its parameters name files there.
@@ -205,7 +217,7 @@ class StepCachePolicy(CachePolicy):
 
     workdir: str = ""
     definition: str = ""
-    name: Optional[str] = None
+    name: str | None = None
 
     def compute_key(
         self,
@@ -213,7 +225,7 @@ class StepCachePolicy(CachePolicy):
         inputs: dict[str, Any],
         flow_parameters: dict[str, Any],
         **kwargs: Any,
-    ) -> Optional[str]:
+    ) -> str | None:
         name = self.name or task_ctx.task.name
         return step_cache_key(name, self.definition, inputs, self.workdir)
 
@@ -324,8 +336,13 @@ def prune_stale_cache(workdir: str | os.PathLike[str]) -> list[str]:
     return removed
 
 
-def cache_options(workdir: str | os.PathLike[str], definition: str, settings: CacheSettings,
-                  name: Optional[str] = None, policy: Optional[CachePolicy] = None) -> dict[str, Any]:
+def cache_options(
+    workdir: str | os.PathLike[str],
+    definition: str,
+    settings: CacheSettings,
+    name: str | None = None,
+    policy: CachePolicy | None = None,
+) -> dict[str, Any]:
     """``Task.with_options`` keyword arguments for a step under ``settings``.
 
     ``policy`` replaces the default :class:`StepCachePolicy` (built from

@@ -13,8 +13,9 @@ import functools
 import os
 import shlex
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -22,7 +23,13 @@ from flows.startup import set_exit_code
 from mltoolkit.errors import MLToolkitError
 
 __all__ = [
-    "run_flow_from_cli","exit_with_error", "one_line_errors", "run_app", "check_workdir", "holding_workdir_lock"]
+    "check_workdir",
+    "exit_with_error",
+    "holding_workdir_lock",
+    "one_line_errors",
+    "run_app",
+    "run_flow_from_cli",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +119,7 @@ def holding_workdir_lock(workdir: Path, program: str) -> Iterator[None]:
     Raises:
         WorkdirLockedError: a live process holds the lock.
     """
-    from mltoolkit.locking import workdir_lock
+    from mltoolkit.workdir.locking import workdir_lock
 
     command = f"{program} {shlex.join(sys.argv[1:])}".strip()
     with workdir_lock(workdir, command) as stale:

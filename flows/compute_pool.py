@@ -2,7 +2,7 @@
 
 Prefect's thread runner keeps orchestration cheap (one process, one API client),
 but Python threads share one core for CPU-bound work. Task bodies therefore hand
-their computation to a *zygote* (:mod:`mltoolkit.zygote`): a process that has
+their computation to a *zygote* (:mod:`mltoolkit.processes.zygote`): a process that has
 already imported scikit-learn, matplotlib and the toolkit and forks a fresh child
 per call. Starting it is the first thing our command lines do, so its imports
 run on the second core while the main process imports Prefect; each step then
@@ -19,17 +19,18 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from mltoolkit.errors import StepFailedError
-from mltoolkit.zygote import RunningZygote, ZygoteClient, ZygoteTimeout, start_zygote
+from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, ZygoteTimeout, start_zygote
 
-__all__ = ["ComputePool", "PRELOAD_MODULES", "start_pool", "active_pool", "run_in_pool", "pool_for_flow"]
+__all__ = ["PRELOAD_MODULES", "ComputePool", "active_pool", "pool_for_flow", "run_in_pool", "start_pool"]
 
 T = TypeVar("T")
 
 #: Imported once by the zygote; every worker inherits them.
-PRELOAD_MODULES = ["mltoolkit.preload"]
+PRELOAD_MODULES = ["mltoolkit.analysis.preload"]
 
 
 class ComputePool:

@@ -22,8 +22,9 @@ if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
 
     prepare_cli_process()
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 from prefect import flow, task, unmapped
@@ -31,16 +32,15 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, record_step_outputs
 from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app, run_flow_from_cli
-from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import pool_for_flow, run_in_pool
+from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
-from mltoolkit.classifiers import ClassifierSpec
-from mltoolkit.errors import MLToolkitError
-from mltoolkit.pipeline import (
+from mltoolkit.analysis.classifiers import ClassifierSpec
+from mltoolkit.analysis.pipeline import (
     FIGURE_FILE,
     MERGE_DIR,
     SCORES_FILE,
@@ -52,10 +52,11 @@ from mltoolkit.pipeline import (
     merge_step,
     prepare_data_step,
 )
+from mltoolkit.errors import MLToolkitError
 
 install_expected_error_filter()
 
-__all__ = ["data_prep", "classify", "merge_and_plot", "ml_workflow", "app", "main"]
+__all__ = ["app", "classify", "data_prep", "main", "merge_and_plot", "ml_workflow"]
 
 
 def _files_of(value: Any) -> dict[str, str]:
@@ -68,7 +69,7 @@ def _files_of(value: Any) -> dict[str, str]:
     return found
 
 
-def _run_step(function: Callable[..., Any], workdir: str, timeout: Optional[float], **inputs: Any) -> Any:
+def _run_step(function: Callable[..., Any], workdir: str, timeout: float | None, **inputs: Any) -> Any:
     """Run a pipeline step (in the warm pool when active) and write its cache manifest."""
     try:
         result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
@@ -85,24 +86,22 @@ def _task_run_name() -> str:
     return context.task_run.name if context and context.task_run else "?"
 
 
-def _timeout() -> Optional[float]:
+def _timeout() -> float | None:
     context = FlowRunContext.get()
     value = context.flow_run.parameters.get("step_timeout") if context and context.flow_run else None
     return float(value) if value else None
 
 
 @task(name="data_prep", task_run_name="data_prep")
-def data_prep(dataset: str, workdir: str, dataset_sha256: Optional[str] = None) -> FileRef:
+def data_prep(dataset: str, workdir: str, dataset_sha256: str | None = None) -> FileRef:
     """Load, standardise and split the dataset; save ``WORKDIR/data_prep/prepped_data.pkl``."""
-    return _run_step(prepare_data_step, workdir, _timeout(),
-                     dataset=dataset, dataset_sha256=dataset_sha256)
+    return _run_step(prepare_data_step, workdir, _timeout(), dataset=dataset, dataset_sha256=dataset_sha256)
 
 
 @task(name="classify", task_run_name="classify[{classifier.name}]")
 def classify(prepped: FileRef, classifier: ClassifierSpec, workdir: str, index: int) -> ClassificationOutput:
     """Train and score one classifier; save ``WORKDIR/classification_<index>/<name>.pkl``."""
-    return _run_step(classification_step, workdir, _timeout(),
-                     prepped=prepped, classifier=classifier, index=index)
+    return _run_step(classification_step, workdir, _timeout(), prepped=prepped, classifier=classifier, index=index)
 
 
 @task(name="merge_and_plot", task_run_name="merge_and_plot")
@@ -110,8 +109,7 @@ def merge_and_plot(prepped: FileRef, classifications: list[ClassificationOutput]
     """Draw the side-by-side figure and write ``scores.json``."""
     # Prefect hands mapped results over as a PrefectFutureList; a plain list
     # keeps Prefect out of the worker process that unpickles the arguments.
-    return _run_step(merge_step, workdir, _timeout(),
-                     prepped=prepped, classifications=list(classifications))
+    return _run_step(merge_step, workdir, _timeout(), prepped=prepped, classifications=list(classifications))
 
 
 _STEP_FUNCTIONS = {"data_prep": prepare_data_step, "classify": classification_step, "merge_and_plot": merge_step}
@@ -129,12 +127,12 @@ async def ml_workflow(
     dataset: str,
     classifiers: list[ClassifierParameter],
     workdir: str = "workdir",
-    dataset_sha256: Optional[str] = None,
+    dataset_sha256: str | None = None,
     use_cache: bool = True,
     refresh_cache: bool = False,
     retries: int = 0,
     retry_delay_seconds: float = 0.0,
-    step_timeout: Optional[float] = None,
+    step_timeout: float | None = None,
 ) -> dict[str, float]:
     """Run the analysis and return ``{classifier name: test score}``.
 
@@ -164,7 +162,8 @@ async def ml_workflow(
 
         def configured(step: Any) -> Any:
             return step.with_options(
-                retries=retries, retry_delay_seconds=retry_delay_seconds,
+                retries=retries,
+                retry_delay_seconds=retry_delay_seconds,
                 timeout_seconds=step_timeout if not in_pool else None,
                 **cache_options(root, definition_of(_STEP_FUNCTIONS[step.name]), settings),
             )
@@ -181,11 +180,18 @@ async def ml_workflow(
         finally:
             details = await task_run_details(flow_run_id, expected=produced.task_run_names(specs))
             write_run_record(
-                root, status=status, flow="ml-workflow", flow_run_id=flow_run_id, started=started,
+                root,
+                status=status,
+                flow="ml-workflow",
+                flow_run_id=flow_run_id,
+                started=started,
                 steps=_step_records(root, dataset, dataset_sha256, specs, produced, details),
                 workflow={"flow": "flows/ml_workflow.py:ml_workflow", "file": str(Path(__file__).resolve())},
-                inputs={"dataset": dataset, "dataset_sha256": dataset_sha256,
-                        "classifiers": [to_parameter(spec) for spec in specs]},
+                inputs={
+                    "dataset": dataset,
+                    "dataset_sha256": dataset_sha256,
+                    "classifiers": [to_parameter(spec) for spec in specs],
+                },
             )
         await publish_scores(scores)
         await publish_figure(produced.merged.figure.resolve(root))
@@ -197,9 +203,9 @@ class _Produced:
     """What the native flow's steps returned so far (for the run record, also after a failure)."""
 
     def __init__(self) -> None:
-        self.prepped: Optional[FileRef] = None
+        self.prepped: FileRef | None = None
         self.classify_futures: list[Any] = []
-        self.merged: Optional[MergeOutput] = None
+        self.merged: MergeOutput | None = None
 
     def task_run_names(self, specs: list[ClassifierSpec]) -> list[str]:
         """The task runs this flow run started, which the run record waits for."""
@@ -211,16 +217,34 @@ class _Produced:
         return names
 
 
-def _step_records(root: str, dataset: str, dataset_sha256: Optional[str], specs: list[ClassifierSpec],
-                  produced: _Produced, details: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _step_records(
+    root: str,
+    dataset: str,
+    dataset_sha256: str | None,
+    specs: list[ClassifierSpec],
+    produced: _Produced,
+    details: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
     """The native flow's steps in the run record's format, named as in the seed's spec."""
 
-    def record(stage: str, index: Optional[int], name: str, task_name: str, parameters: dict[str, Any],
-               result: Any, published: Any) -> dict[str, Any]:
+    def record(
+        stage: str,
+        index: int | None,
+        name: str,
+        task_name: str,
+        parameters: dict[str, Any],
+        result: Any,
+        published: Any,
+    ) -> dict[str, Any]:
         timing = details.get(task_name, {})
         return {
-            "id": f"/{name}", "scope": "", "stage": stage, "index": index, "name": name,
-            "workdir": str(Path(root) / name), "parameters": parameters,
+            "id": f"/{name}",
+            "scope": "",
+            "stage": stage,
+            "index": index,
+            "name": name,
+            "workdir": str(Path(root) / name),
+            "parameters": parameters,
             "published": published if result is not None else None,
             "state": timing.get("state", "PENDING"),
             "outputs": _files_of(result) if result is not None else {},
@@ -228,27 +252,55 @@ def _step_records(root: str, dataset: str, dataset_sha256: Optional[str], specs:
             "error": timing.get("error"),
         }
 
-    def absolute(ref: Optional[FileRef]) -> Optional[str]:
+    def absolute(ref: FileRef | None) -> str | None:
         return str(ref.resolve(root)) if ref is not None else None
 
     prepped_path = absolute(produced.prepped)
-    steps = [record("data_prep", None, "data_prep", "data_prep",
-                    {"dataset": dataset, "dataset_sha256": dataset_sha256},
-                    produced.prepped, {"prepped_data": prepped_path})]
-    outcomes: list[Optional[ClassificationOutput]] = []
+    steps = [
+        record(
+            "data_prep",
+            None,
+            "data_prep",
+            "data_prep",
+            {"dataset": dataset, "dataset_sha256": dataset_sha256},
+            produced.prepped,
+            {"prepped_data": prepped_path},
+        )
+    ]
+    outcomes: list[ClassificationOutput | None] = []
     for index, spec in enumerate(specs):
         future = produced.classify_futures[index] if index < len(produced.classify_futures) else None
         outcome = future.result() if future is not None and future.state.is_completed() else None
         outcomes.append(outcome)
-        steps.append(record("classification", index, f"classification_{index}", f"classify[{spec.name}]",
-                            {"input_data": prepped_path, "classifier": to_parameter(spec)},
-                            outcome, {"ml_output": absolute(outcome.result) if outcome else None}))
+        steps.append(
+            record(
+                "classification",
+                index,
+                f"classification_{index}",
+                f"classify[{spec.name}]",
+                {"input_data": prepped_path, "classifier": to_parameter(spec)},
+                outcome,
+                {"ml_output": absolute(outcome.result) if outcome else None},
+            )
+        )
     merged = produced.merged
-    steps.append(record("merge_and_visualize", None, "merge_and_visualize", "merge_and_plot",
-                        {"input_data": prepped_path,
-                         "ml_inputs": [absolute(outcome.result) if outcome else None for outcome in outcomes]},
-                        merged, {"ml_result": absolute(merged.figure) if merged else None,
-                                 "scores": absolute(merged.scores) if merged else None}))
+    steps.append(
+        record(
+            "merge_and_visualize",
+            None,
+            "merge_and_visualize",
+            "merge_and_plot",
+            {
+                "input_data": prepped_path,
+                "ml_inputs": [absolute(outcome.result) if outcome else None for outcome in outcomes],
+            },
+            merged,
+            {
+                "ml_result": absolute(merged.figure) if merged else None,
+                "scores": absolute(merged.scores) if merged else None,
+            },
+        )
+    )
     return steps
 
 
@@ -274,30 +326,28 @@ def format_scores(scores: dict[str, float], figure: Path) -> str:
 @one_line_errors
 def main(
     inputs: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--inputs", "-i", help="YAML file with 'dataset' and 'classifiers'.", dir_okay=False),
     ] = None,
     workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Folder for the outputs.")] = Path("workdir"),
     parameter: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--parameter", "-p", help="Override an input: key=value (value is YAML)."),
     ] = None,
-    runner: Annotated[
-        str, typer.Option("--runner", help=f"Task runner: {', '.join(RUNNERS)}.")
-    ] = "thread",
+    runner: Annotated[str, typer.Option("--runner", help=f"Task runner: {', '.join(RUNNERS)}.")] = "thread",
     dask_address: Annotated[
-        Optional[str], typer.Option("--dask-address", help="Use an existing Dask scheduler (with --runner dask).")
+        str | None, typer.Option("--dask-address", help="Use an existing Dask scheduler (with --runner dask).")
     ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Re-run every step, then cache the new results.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither reuse nor store cached steps.")] = False,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step.")] = 0,
     retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
     step_timeout: Annotated[
-        Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")
+        float | None, typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")
     ] = None,
 ) -> None:
     """Run data_prep -> classify (one task per classifier) -> merge_and_plot."""
-    from mltoolkit.inputs import load_inputs
+    from mltoolkit.analysis.inputs import load_inputs
     from mltoolkit.yamlfiles import parse_assignments
 
     task_runner = make_task_runner(runner, dask_address)
@@ -307,14 +357,21 @@ def main(
     run_inputs = load_inputs(inputs, overrides)
     workdir = check_workdir(workdir)
     run_in_pool(check_inputs, run_inputs)
-    scores = run_flow_from_cli(workdir, "python -m flows.ml_workflow", lambda: ml_workflow.with_options(
-        task_runner=task_runner)(
+    scores = run_flow_from_cli(
+        workdir,
+        "python -m flows.ml_workflow",
+        lambda: ml_workflow.with_options(task_runner=task_runner)(
             dataset=run_inputs.dataset,
             classifiers=[to_parameter(spec) for spec in run_inputs.classifiers],
-            workdir=str(workdir), dataset_sha256=run_inputs.dataset_sha256,
-            use_cache=not no_cache, refresh_cache=refresh,
-            retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
-    ))
+            workdir=str(workdir),
+            dataset_sha256=run_inputs.dataset_sha256,
+            use_cache=not no_cache,
+            refresh_cache=refresh,
+            retries=retries,
+            retry_delay_seconds=retry_delay,
+            step_timeout=step_timeout,
+        ),
+    )
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")
 

@@ -6,9 +6,9 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mltoolkit.classifiers import ClassifierSpec, registered_names
+from mltoolkit.analysis.classifiers import ClassifierSpec, registered_names
 
-__all__ = ["ClassifierName", "CustomClassifier", "ClassifierParameter", "to_spec", "to_parameter"]
+__all__ = ["ClassifierName", "ClassifierParameter", "CustomClassifier", "to_parameter", "to_spec"]
 
 #: One of the registered classifier names (a drop-down in the UI).
 ClassifierName = Literal[tuple(registered_names())]  # type: ignore[valid-type]
@@ -39,16 +39,16 @@ class CustomClassifier(BaseModel):
 ClassifierParameter = Union[ClassifierName, CustomClassifier]  # type: ignore[valid-type]
 
 
-def to_spec(parameter: "ClassifierParameter | dict[str, Any] | ClassifierSpec") -> ClassifierSpec:
+def to_spec(parameter: ClassifierParameter | dict[str, Any] | ClassifierSpec) -> ClassifierSpec:
     """Convert a flow parameter entry into the toolkit's :class:`ClassifierSpec`."""
-    from mltoolkit.classifiers import parse_classifier
+    from mltoolkit.analysis.classifiers import parse_classifier
 
     if isinstance(parameter, CustomClassifier):
         parameter = parameter.model_dump()
     return parse_classifier(parameter)
 
 
-def to_parameter(spec: ClassifierSpec) -> "str | dict[str, Any]":
+def to_parameter(spec: ClassifierSpec) -> str | dict[str, Any]:
     """Convert a :class:`ClassifierSpec` into a JSON-ready flow parameter entry."""
     if spec.estimator is None:
         return spec.name

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
-from mltoolkit.locking import workdir_lock
+from mltoolkit.workdir.locking import workdir_lock
 
 __all__ = ["guarded_run"]
 
@@ -21,6 +21,7 @@ def guarded_run(workdir: str | os.PathLike[str], purpose: str) -> Iterator[None]
             with contextlib.suppress(Exception):
                 get_run_logger().warning(
                     "took over the lock of a run that ended without releasing it (pid %s on %s)",
-                    stale.get("pid"), stale.get("host"),
+                    stale.get("pid"),
+                    stale.get("host"),
                 )
         yield

@@ -22,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import platform
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from uuid import UUID
 
-from mltoolkit.artifacts import atomic_write_json
+from mltoolkit.workdir.artifacts import atomic_write_json
 
-__all__ = ["RUN_RECORD", "software_versions", "task_run_details", "state_label", "write_run_record", "now_iso"]
+__all__ = ["RUN_RECORD", "now_iso", "software_versions", "state_label", "task_run_details", "write_run_record"]
 
 RUN_RECORD = "_mltoolkit/run.json"
 
@@ -39,7 +40,7 @@ _PAGE = 200
 
 def now_iso() -> str:
     """The current time, ISO 8601 in UTC."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def software_versions() -> dict[str, str]:
@@ -151,7 +152,7 @@ def write_run_record(
     path = root / RUN_RECORD
     atomic_write_json(path, record)
     if crate:
-        from mltoolkit.provenance import write_run_crate
+        from mltoolkit.workdir.provenance import write_run_crate
 
         write_run_crate(root, record)
     return path

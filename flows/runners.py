@@ -15,17 +15,17 @@ Deployments choose the runner with the ``MLTOOLKIT_TASK_RUNNER`` (and
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from mltoolkit.errors import CommandLineError
 
-__all__ = ["RunnerName", "RUNNERS", "make_task_runner", "runner_from_environment", "uses_compute_pool"]
+__all__ = ["RUNNERS", "RunnerName", "make_task_runner", "runner_from_environment", "uses_compute_pool"]
 
 RunnerName = Literal["thread", "process", "dask"]
 RUNNERS: tuple[str, ...] = ("thread", "process", "dask")
 
 
-def make_task_runner(name: str, dask_address: Optional[str] = None, workers: Optional[int] = None) -> Any:
+def make_task_runner(name: str, dask_address: str | None = None, workers: int | None = None) -> Any:
     """Build the task runner called ``name`` (one of :data:`RUNNERS`).
 
     Raises:

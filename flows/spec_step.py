@@ -20,7 +20,7 @@ if __name__ == "__main__" and not {"-h", "--help"} & set(sys.argv[1:]):
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from prefect import flow, task
@@ -35,16 +35,18 @@ from mltoolkit.yadage.planner import fill_workdir
 
 install_expected_error_filter()
 
-__all__ = ["spec_step", "app", "main"]
+__all__ = ["app", "main", "spec_step"]
 
 
 @task(name="spec-step", task_run_name="{name}")
-def _run_one(name: str, step_ref: str, toplevel: Optional[str], parameters: dict[str, Any], workdir: str,
-             options: StepOptions) -> Any:
+def _run_one(
+    name: str, step_ref: str, toplevel: str | None, parameters: dict[str, Any], workdir: str, options: StepOptions
+) -> Any:
     logger = get_run_logger()
     step = validate_step(load_step_ref(step_ref, toplevel))
-    result = run_step(step, parameters, workdir, options=options, name=name,
-                      on_output=lambda line: logger.info("%s", line))
+    result = run_step(
+        step, parameters, workdir, options=options, name=name, on_output=lambda line: logger.info("%s", line)
+    )
     return result.published
 
 
@@ -52,11 +54,11 @@ def _run_one(name: str, step_ref: str, toplevel: Optional[str], parameters: dict
 async def spec_step(
     step: str,
     workdir: str,
-    parameters: Optional[dict[str, Any]] = None,
-    toplevel: Optional[str] = None,
-    image_map: Optional[list[str]] = None,
+    parameters: dict[str, Any] | None = None,
+    toplevel: str | None = None,
+    image_map: list[str] | None = None,
     quote: bool = True,
-    step_timeout: Optional[float] = None,
+    step_timeout: float | None = None,
     retries: int = 0,
     retry_delay_seconds: float = 0.0,
 ) -> Any:
@@ -66,8 +68,10 @@ async def spec_step(
     with guarded_run(root, "spec-step"), pool_for_flow():
         pool = active_pool()
         options = StepOptions(
-            quote=quote, image_map=parse_image_map(list(image_map or []), None),
-            zygote_socket=pool.socket_path if pool else None, timeout=step_timeout,
+            quote=quote,
+            image_map=parse_image_map(list(image_map or []), None),
+            zygote_socket=pool.socket_path if pool else None,
+            timeout=step_timeout,
             shared_dirs=(str(root),),
         )
         name = step.rpartition("/")[2] or root.name
@@ -75,8 +79,11 @@ async def spec_step(
         return runner(name, step, toplevel, values, str(root), options)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  help="Run one yadage step spec in isolation (like packtivity-run).")
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Run one yadage step spec in isolation (like packtivity-run).",
+)
 
 
 @app.command()
@@ -84,11 +91,19 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 def main(
     step: Annotated[str, typer.Argument(help="The step: STEPS.yml#/step_name.")],
     workdir: Annotated[Path, typer.Argument(help="The step's folder (created if missing).")],
-    parameter: Annotated[Optional[list[str]], typer.Option("--parameter", "-p", help="Parameter key=value (YAML).")] = None,
-    toplevel: Annotated[Optional[str], typer.Option("--toplevel", "-t", help="Folder STEPS.yml resolves against.")] = None,
-    image_map: Annotated[Optional[list[str]], typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")] = None,
-    unsafe_no_quoting: Annotated[bool, typer.Option("--unsafe-no-quoting", help="Paste values into the command unquoted, like yadage (unsafe).")] = False,
-    step_timeout: Annotated[Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill the step after this many seconds.")] = None,
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Parameter key=value (YAML).")
+    ] = None,
+    toplevel: Annotated[str | None, typer.Option("--toplevel", "-t", help="Folder STEPS.yml resolves against.")] = None,
+    image_map: Annotated[
+        list[str] | None, typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")
+    ] = None,
+    unsafe_no_quoting: Annotated[
+        bool, typer.Option("--unsafe-no-quoting", help="Paste values into the command unquoted, like yadage (unsafe).")
+    ] = False,
+    step_timeout: Annotated[
+        float | None, typer.Option("--step-timeout", min=0.001, help="Kill the step after this many seconds.")
+    ] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries if the step fails.")] = 0,
     retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
 ) -> None:
@@ -101,11 +116,21 @@ def main(
     workdir = check_workdir(workdir)
     if unsafe_no_quoting:
         typer.echo("warning: --unsafe-no-quoting: parameter values go into the command unquoted", err=True)
-    published = run_flow_from_cli(workdir, "python -m flows.spec_step", lambda: spec_step(
-        step=step, workdir=str(workdir), parameters=parameters, toplevel=toplevel,
-        image_map=list(image_map or []), quote=not unsafe_no_quoting, step_timeout=step_timeout,
-        retries=retries, retry_delay_seconds=retry_delay,
-    ))
+    published = run_flow_from_cli(
+        workdir,
+        "python -m flows.spec_step",
+        lambda: spec_step(
+            step=step,
+            workdir=str(workdir),
+            parameters=parameters,
+            toplevel=toplevel,
+            image_map=list(image_map or []),
+            quote=not unsafe_no_quoting,
+            step_timeout=step_timeout,
+            retries=retries,
+            retry_delay_seconds=retry_delay,
+        ),
+    )
     typer.echo(json.dumps(published, indent=2))
 
 

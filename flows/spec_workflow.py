@@ -27,7 +27,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from prefect import flow, task, unmapped
@@ -37,15 +37,15 @@ from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, cache_options, prune_stale_cache, record_step_outputs, step_cache_key
 from flows.cli_support import check_workdir, one_line_errors, run_app, run_flow_from_cli
-from flows.expected_errors import install_expected_error_filter
 from flows.compute_pool import active_pool, pool_for_flow
-from flows.run_guard import guarded_run
+from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierName
+from flows.run_guard import guarded_run
 from flows.run_record import RUN_RECORD, now_iso, write_run_record
 from flows.runners import RUNNERS, make_task_runner, runner_from_environment, uses_compute_pool
 from flows.ui_artifacts import publish_output_files, publish_steps
-from mltoolkit.artifacts import sha256_file
-from mltoolkit.errors import CommandLineError, MLToolkitError
+from mltoolkit.errors import CommandLineError, SpecRunFailedError
+from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.yadage import (
     StepOptions,
     WorkflowRun,
@@ -60,7 +60,17 @@ from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedSte
 
 install_expected_error_filter()
 
-__all__ = ["SpecRunOptions", "SpecRunResult", "run_spec", "spec_workflow", "seed_spec_workflow", "run_spec_step", "RUN_RECORD", "app", "main"]
+__all__ = [
+    "RUN_RECORD",
+    "SpecRunOptions",
+    "SpecRunResult",
+    "app",
+    "main",
+    "run_spec",
+    "run_spec_step",
+    "seed_spec_workflow",
+    "spec_workflow",
+]
 
 
 #: Default spec of the deployment: the seed's parallel workflow, shipped with the package.
@@ -78,8 +88,8 @@ class StepOutcome:
     root: str = ""
     #: When the step ran and in which attempt (kept with a cached outcome: that is
     #: when its outputs were made).
-    started: Optional[str] = None
-    ended: Optional[str] = None
+    started: str | None = None
+    ended: str | None = None
     attempts: int = 1
 
 
@@ -87,7 +97,7 @@ def _relocated(value: Any, old_root: str, new_root: str) -> Any:
     """``value`` with every path string under ``old_root`` moved under ``new_root``."""
     if isinstance(value, str):
         if value == old_root or value.startswith(old_root + os.sep):
-            return new_root + value[len(old_root):]
+            return new_root + value[len(old_root) :]
         return value
     if isinstance(value, dict):
         return {key: _relocated(item, old_root, new_root) for key, item in value.items()}
@@ -136,8 +146,10 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
         "parameters": planned.parameters,
         "step": planned.step.model_dump(mode="json"),
         "quote": options.quote,
-        "image_map": {image: [mapping.kind, list(map(list, mapping.mounts))]
-                      for image, mapping in sorted(options.image_map.items())},
+        "image_map": {
+            image: [mapping.kind, list(map(list, mapping.mounts))]
+            for image, mapping in sorted(options.image_map.items())
+        },
     }
 
 
@@ -152,14 +164,16 @@ class SpecStepCachePolicy(CachePolicy):
 
     run_root: str = ""
 
-    def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
-                    **kwargs: Any) -> Optional[str]:
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
         return spec_step_key(inputs["identity"], Path(self.run_root))
 
 
 @task(name="spec-step", task_run_name="{label}")
-def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions,
-                  run_root: str) -> StepOutcome:
+def run_spec_step(
+    label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions, run_root: str
+) -> StepOutcome:
     """Run one planned yadage step; its output lines go to Prefect's log and the step's log file."""
     from prefect.runtime import task_run as current_task_run
 
@@ -174,8 +188,14 @@ def run_spec_step(label: str, identity: dict[str, Any], planned: PlannedStep, op
     result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
     files = _produced_files(planned, result.published, root)
     record_step_outputs(root, files)
-    return StepOutcome(published=result.published, files=files, root=str(root), started=started_at, ended=now_iso(),
-                       attempts=max(1, int(current_task_run.run_count or 1)))
+    return StepOutcome(
+        published=result.published,
+        files=files,
+        root=str(root),
+        started=started_at,
+        ended=now_iso(),
+        attempts=max(1, int(current_task_run.run_count or 1)),
+    )
 
 
 def _label(planned: PlannedStep) -> str:
@@ -189,11 +209,11 @@ class SpecRunOptions:
 
     quote: bool = True
     image_map: list[str] = field(default_factory=list)
-    image_map_file: Optional[str] = None
+    image_map_file: str | None = None
     cache: CacheSettings = field(default_factory=CacheSettings)
     retries: int = 0
     retry_delay_seconds: float = 0.0
-    step_timeout: Optional[float] = None
+    step_timeout: float | None = None
     visualize: bool = False
     step_retries: dict[str, int] = field(default_factory=dict)  # stage name -> retries
 
@@ -213,7 +233,7 @@ async def run_spec(
     workflow: str,
     init: dict[str, Any],
     workdir: str,
-    toplevel: Optional[str],
+    toplevel: str | None,
     options: SpecRunOptions,
 ) -> SpecRunResult:
     """Load, validate and run a spec inside the current flow run."""
@@ -223,8 +243,10 @@ async def run_spec(
     spec = validate_workflow(loaded)
     image_map = parse_image_map(options.image_map, Path(options.image_map_file) if options.image_map_file else None)
     if not options.quote:
-        logger.warning("quoting is OFF: parameter values are pasted into shell commands as they are, "
-                       "like yadage does; a value such as 'a; rm x' runs 'rm x'")
+        logger.warning(
+            "quoting is OFF: parameter values are pasted into shell commands as they are, "
+            "like yadage does; a value such as 'a; rm x' runs 'rm x'"
+        )
     run = WorkflowRun(spec, init, root, init_dir=init_dir(root))
     context = FlowRunContext.get()
     in_pool = uses_compute_pool(context.task_runner) if context else True
@@ -240,9 +262,11 @@ async def run_spec(
     with pool_for_flow(enabled=in_pool):
         pool = active_pool()
         step_options = StepOptions(
-            quote=options.quote, image_map=image_map,
+            quote=options.quote,
+            image_map=image_map,
             zygote_socket=pool.socket_path if pool else None,
-            timeout=options.step_timeout, shared_dirs=(str(root),),
+            timeout=options.step_timeout,
+            shared_dirs=(str(root),),
         )
         if options.cache.enabled:
             removed = prune_stale_cache(root)
@@ -259,8 +283,11 @@ async def run_spec(
                 **cache_options(root, "", options.cache, policy=SpecStepCachePolicy(run_root=str(root))),
             )
             futures = step_task.map(
-                [_label(planned) for planned in stage.steps], identities, stage.steps,
-                unmapped(step_options), unmapped(str(root)),
+                [_label(planned) for planned in stage.steps],
+                identities,
+                stage.steps,
+                unmapped(step_options),
+                unmapped(str(root)),
             )
             for planned, future in zip(stage.steps, futures):
                 labels[planned.id] = _label(planned)
@@ -288,10 +315,13 @@ async def run_spec(
                     if outcome.root and outcome.root != str(root):  # reused from a moved workdir
                         published = _relocated(published, outcome.root, str(root))
                     outputs[planned.id] = outcome.files
-                    details[planned.id] = {"started": outcome.started, "ended": outcome.ended,
-                                           "attempts": outcome.attempts, "task_run_id": str(future.task_run_id)}
-                    run.record_success(planned.id, published,
-                                       state=CACHED if state.name == "Cached" else COMPLETED)
+                    details[planned.id] = {
+                        "started": outcome.started,
+                        "ended": outcome.ended,
+                        "attempts": outcome.attempts,
+                        "task_run_id": str(future.task_run_id),
+                    }
+                    run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
                 else:
                     try:
                         await state.aresult(raise_on_failure=True)
@@ -299,7 +329,9 @@ async def run_spec(
                     except Exception as error:  # the step's own error, already logged by Prefect
                         message = " ".join(str(error).split()) or type(error).__name__
                     details[planned.id] = {
-                        "started": None, "ended": now_iso(), "task_run_id": str(future.task_run_id),
+                        "started": None,
+                        "ended": now_iso(),
+                        "task_run_id": str(future.task_run_id),
                         # a step fails for good only once its retries are used up
                         "attempts": 1 + options.step_retries.get(planned.stage, options.retries),
                     }
@@ -321,8 +353,9 @@ def _visualize(run: WorkflowRun, root: Path, logger: Any) -> None:
     logger.info("workflow picture: %s", ", ".join(str(path) for path in pictures.values()))
 
 
-async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], toplevel: Optional[str],
-                          options: SpecRunOptions) -> dict[str, Any]:
+async def _run_and_report(
+    workflow: str, workdir: str, init: dict[str, Any], toplevel: str | None, options: SpecRunOptions
+) -> dict[str, Any]:
     """The body both spec flows share: lock, run, artifacts, outcome."""
     root = str(Path(workdir).resolve())
     started = now_iso()
@@ -338,14 +371,22 @@ async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], top
             timing = result.details.get(record.id, {})
             entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
             records.append(entry)
-        write_run_record(root, status=run.status, flow="spec-workflow", flow_run_id=flow_run_id, started=started,
-                         steps=records, workflow=result.source, inputs=run.init)
+        write_run_record(
+            root,
+            status=run.status,
+            flow="spec-workflow",
+            flow_run_id=flow_run_id,
+            started=started,
+            steps=records,
+            workflow=result.source,
+            inputs=run.init,
+        )
         await publish_steps(records)
         await publish_output_files(root, key="spec-output-files")
     problems = run.problems()
     if run.failed:
         failed = sum(1 for record in records if record["state"] == "FAILED")
-        raise SpecRunFailed(
+        raise SpecRunFailedError(
             f"{failed} of {len(records)} step(s) failed; first problem: "
             f"{problems[0] if problems else 'unknown'}; record: {Path(root) / RUN_RECORD}"
         )
@@ -360,19 +401,19 @@ async def _run_and_report(workflow: str, workdir: str, init: dict[str, Any], top
 async def spec_workflow(
     workflow: str = BUNDLED_SEED_SPEC,
     workdir: str = "workdir",
-    inputs: Optional[dict[str, Any]] = None,
-    inputs_file: Optional[str] = None,
-    toplevel: Optional[str] = None,
-    image_map: Optional[list[str]] = None,
-    image_map_file: Optional[str] = None,
+    inputs: dict[str, Any] | None = None,
+    inputs_file: str | None = None,
+    toplevel: str | None = None,
+    image_map: list[str] | None = None,
+    image_map_file: str | None = None,
     quote: bool = True,
     use_cache: bool = True,
     refresh_cache: bool = False,
     retries: int = 0,
     retry_delay_seconds: float = 0.0,
-    step_timeout: Optional[float] = None,
+    step_timeout: float | None = None,
     visualize: bool = False,
-    step_retries: Optional[dict[str, int]] = None,
+    step_retries: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -394,10 +435,15 @@ async def spec_workflow(
         step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
     """
     options = SpecRunOptions(
-        quote=quote, image_map=list(image_map or []), image_map_file=image_map_file,
+        quote=quote,
+        image_map=list(image_map or []),
+        image_map_file=image_map_file,
         cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
-        retries=retries, retry_delay_seconds=retry_delay_seconds,
-        step_timeout=step_timeout, visualize=visualize, step_retries=dict(step_retries or {}),
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        step_timeout=step_timeout,
+        visualize=visualize,
+        step_retries=dict(step_retries or {}),
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
     return await _run_and_report(workflow, workdir, init, toplevel, options)
@@ -418,7 +464,7 @@ async def seed_spec_workflow(
     use_cache: bool = True,
     refresh_cache: bool = False,
     retries: int = 0,
-    step_timeout: Optional[float] = None,
+    step_timeout: float | None = None,
     visualize: bool = False,
 ) -> dict[str, Any]:
     """Run the bundled seed spec on ``dataset`` with ``classifiers`` (the seed's ``inputs.yml`` keys).
@@ -433,14 +479,14 @@ async def seed_spec_workflow(
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw the workflow picture.
     """
-    options = SpecRunOptions(cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
-                             retries=retries, step_timeout=step_timeout, visualize=visualize)
+    options = SpecRunOptions(
+        cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
+        retries=retries,
+        step_timeout=step_timeout,
+        visualize=visualize,
+    )
     init = {"dataset": dataset, "classifiers": list(classifiers)}
     return await _run_and_report(BUNDLED_SEED_SPEC, workdir, init, None, options)
-
-
-class SpecRunFailed(MLToolkitError, RuntimeError):
-    """A spec run ended with failed steps or stages that could never be applied."""
 
 
 # --- command line -------------------------------------------------------------------
@@ -457,21 +503,42 @@ app = typer.Typer(
 def main(
     workdir: Annotated[Path, typer.Argument(help="The run's folder (created if missing).")],
     workflow: Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")],
-    inputs: Annotated[Optional[Path], typer.Argument(help="YAML file of init values.", dir_okay=False)] = None,
-    toplevel: Annotated[Optional[str], typer.Option("--toplevel", "-t", help="Folder the workflow and $refs resolve against.")] = None,
-    parameter: Annotated[Optional[list[str]], typer.Option("--parameter", "-p", help="Init value key=value (YAML); overrides INPUTS.")] = None,
-    image_map: Annotated[Optional[list[str]], typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")] = None,
-    image_map_file: Annotated[Optional[Path], typer.Option("--image-map-file", help="YAML file of image-map entries.", dir_okay=False)] = None,
-    unsafe_no_quoting: Annotated[bool, typer.Option("--unsafe-no-quoting", help="Paste parameter values into shell commands unquoted, like yadage (unsafe).")] = False,
-    visualize: Annotated[bool, typer.Option("--visualize", help="Draw WORKDIR/_mltoolkit/workflow.{png,svg,dot}.")] = False,
+    inputs: Annotated[Path | None, typer.Argument(help="YAML file of init values.", dir_okay=False)] = None,
+    toplevel: Annotated[
+        str | None, typer.Option("--toplevel", "-t", help="Folder the workflow and $refs resolve against.")
+    ] = None,
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Init value key=value (YAML); overrides INPUTS.")
+    ] = None,
+    image_map: Annotated[
+        list[str] | None, typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")
+    ] = None,
+    image_map_file: Annotated[
+        Path | None, typer.Option("--image-map-file", help="YAML file of image-map entries.", dir_okay=False)
+    ] = None,
+    unsafe_no_quoting: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-no-quoting", help="Paste parameter values into shell commands unquoted, like yadage (unsafe)."
+        ),
+    ] = False,
+    visualize: Annotated[
+        bool, typer.Option("--visualize", help="Draw WORKDIR/_mltoolkit/workflow.{png,svg,dot}.")
+    ] = False,
     runner: Annotated[str, typer.Option("--runner", help=f"Task runner: {', '.join(RUNNERS)}.")] = "thread",
-    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Existing Dask scheduler (with --runner dask).")] = None,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Existing Dask scheduler (with --runner dask).")
+    ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Re-run every step, then cache the new results.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither reuse nor store cached steps.")] = False,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step.")] = 0,
     retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")] = 0.0,
-    step_retries: Annotated[Optional[list[str]], typer.Option("--step-retries", help="Retries for one stage's steps: STAGE=N (repeatable).")] = None,
-    step_timeout: Annotated[Optional[float], typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")] = None,
+    step_retries: Annotated[
+        list[str] | None, typer.Option("--step-retries", help="Retries for one stage's steps: STAGE=N (repeatable).")
+    ] = None,
+    step_timeout: Annotated[
+        float | None, typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")
+    ] = None,
 ) -> None:
     """Run WORKFLOW (with INPUTS and -p values) in WORKDIR; write WORKDIR/_mltoolkit/run.json."""
     from mltoolkit.yamlfiles import parse_assignments
@@ -493,17 +560,32 @@ def main(
     parse_image_map(list(image_map or []), image_map_file)
     workdir = check_workdir(workdir)
     if unsafe_no_quoting:
-        typer.echo("warning: --unsafe-no-quoting: parameter values go into shell commands unquoted, "
-                   "as yadage does; only use it with inputs you trust", err=True)
-    summary = run_flow_from_cli(workdir, "python -m flows.spec_workflow", lambda: spec_workflow.with_options(
-        task_runner=task_runner)(
-            workflow=workflow, workdir=str(workdir), inputs=init, inputs_file=None,
-            toplevel=toplevel, image_map=list(image_map or []),
+        typer.echo(
+            "warning: --unsafe-no-quoting: parameter values go into shell commands unquoted, "
+            "as yadage does; only use it with inputs you trust",
+            err=True,
+        )
+    summary = run_flow_from_cli(
+        workdir,
+        "python -m flows.spec_workflow",
+        lambda: spec_workflow.with_options(task_runner=task_runner)(
+            workflow=workflow,
+            workdir=str(workdir),
+            inputs=init,
+            inputs_file=None,
+            toplevel=toplevel,
+            image_map=list(image_map or []),
             image_map_file=str(image_map_file.resolve()) if image_map_file else None,
-            quote=not unsafe_no_quoting, use_cache=not no_cache, refresh_cache=refresh,
-            retries=retries, retry_delay_seconds=retry_delay, step_timeout=step_timeout,
-            visualize=visualize, step_retries=retries_by_stage,
-    ))
+            quote=not unsafe_no_quoting,
+            use_cache=not no_cache,
+            refresh_cache=refresh,
+            retries=retries,
+            retry_delay_seconds=retry_delay,
+            step_timeout=step_timeout,
+            visualize=visualize,
+            step_retries=retries_by_stage,
+        ),
+    )
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
 
 
@@ -512,7 +594,9 @@ def _parse_step_retries(items: list[str]) -> dict[str, int]:
     for item in items:
         stage, separator, count = item.partition("=")
         if not separator or not stage.strip() or not count.strip().isdigit():
-            raise CommandLineError(f"--step-retries {item!r}: expected STAGE=N with N a whole number, e.g. classification=2")
+            raise CommandLineError(
+                f"--step-retries {item!r}: expected STAGE=N with N a whole number, e.g. classification=2"
+            )
         retries[stage.strip()] = int(count)
     return retries
 

@@ -36,16 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "TemporaryServer",
-    "PLAIN_HTTP_CA_BUNDLE",
     "DEFAULT_IDLE_TIMEOUT",
+    "PLAIN_HTTP_CA_BUNDLE",
+    "TemporaryServer",
     "api_url_configured",
     "configured_api_url",
-    "idle_timeout",
-    "state_file",
-    "start_early",
-    "wait_until_ready",
     "current",
+    "idle_timeout",
+    "start_early",
+    "state_file",
+    "wait_until_ready",
 ]
 
 _FALSE_VALUES = {"0", "false", "no", "off"}
@@ -78,9 +78,7 @@ def configured_api_url() -> str | None:
     """The Prefect API URL set in the environment, the active profile or ``prefect.toml``."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
-    profiles_path = Path(
-        os.environ.get("PREFECT_PROFILES_PATH", _prefect_home() / "profiles.toml")
-    ).expanduser()
+    profiles_path = Path(os.environ.get("PREFECT_PROFILES_PATH", _prefect_home() / "profiles.toml")).expanduser()
     profiles = _read_toml(profiles_path)
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active")
     profile = profiles.get("profiles", {}).get(active or "ephemeral", {})
@@ -211,8 +209,13 @@ def _launch(keep_alive_seconds: float) -> TemporaryServer:
     port = _free_port()
     log_path = home / "mltoolkit-api-server.log"
     command = [
-        sys.executable, "-m", "flows.api_server",
-        "--port", str(port), "--idle-timeout", str(keep_alive_seconds),
+        sys.executable,
+        "-m",
+        "flows.api_server",
+        "--port",
+        str(port),
+        "--idle-timeout",
+        str(keep_alive_seconds),
     ]
     if keep_alive_seconds > 0:
         command += ["--state-file", str(state_file())]
@@ -230,8 +233,13 @@ def _launch(keep_alive_seconds: float) -> TemporaryServer:
         )
     server = TemporaryServer(port, process, log_path, time.monotonic())
     if keep_alive_seconds > 0:
-        record = {"port": port, "pid": process.pid, "prefect_version": _prefect_version(),
-                  "started": time.time(), "idle_timeout": keep_alive_seconds}
+        record = {
+            "port": port,
+            "pid": process.pid,
+            "prefect_version": _prefect_version(),
+            "started": time.time(),
+            "idle_timeout": keep_alive_seconds,
+        }
         temporary = state_file().with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(record))
         os.replace(temporary, state_file())

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.compute_pool import run_in_pool
-from mltoolkit.artifacts import sha256_file
+from mltoolkit.workdir.artifacts import sha256_file
 
-__all__ = ["publish_scores", "publish_figure", "publish_output_files", "publish_steps"]
+__all__ = ["publish_figure", "publish_output_files", "publish_scores", "publish_steps"]
 
 #: Listing more files than this in one table makes the UI sluggish; the rest is summarised.
 MAX_LISTED_FILES = 500
@@ -27,7 +28,7 @@ async def publish_scores(scores: Mapping[str, float]) -> None:
 
 async def publish_figure(figure: str | os.PathLike[str]) -> None:
     """A markdown artifact ``ml-figure`` that shows the figure (embedded, downscaled) and its path."""
-    from mltoolkit.plotting import preview_png_base64
+    from mltoolkit.analysis.plotting import preview_png_base64
 
     encoded = run_in_pool(preview_png_base64, str(figure))
     markdown = (
@@ -67,9 +68,7 @@ async def publish_output_files(workdir: str | os.PathLike[str], key: str) -> Non
     rows = _file_rows(workdir, files[:MAX_LISTED_FILES])
     if len(files) > MAX_LISTED_FILES:
         rows.append({"file": f"... and {len(files) - MAX_LISTED_FILES} more", "bytes": "", "sha256": ""})
-    await acreate_table_artifact(
-        table=rows, key=key, description=f"Output files under {workdir}"
-    )
+    await acreate_table_artifact(table=rows, key=key, description=f"Output files under {workdir}")
 
 
 async def publish_steps(steps: Iterable[Mapping[str, Any]], key: str = "spec-steps") -> None:
@@ -85,6 +84,13 @@ async def publish_steps(steps: Iterable[Mapping[str, Any]], key: str = "spec-ste
         for step in steps
     ]
     if len(rows) > MAX_LISTED_FILES:
-        rows = rows[:MAX_LISTED_FILES] + [{"scope": "", "stage": f"... and {len(rows) - MAX_LISTED_FILES} more",
-                                            "index": "", "state": "", "published": ""}]
+        rows = rows[:MAX_LISTED_FILES] + [
+            {
+                "scope": "",
+                "stage": f"... and {len(rows) - MAX_LISTED_FILES} more",
+                "index": "",
+                "state": "",
+                "published": "",
+            }
+        ]
     await acreate_table_artifact(table=rows, key=key, description="Every step of the workflow run.")

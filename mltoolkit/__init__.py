@@ -14,23 +14,23 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
-    "data_prep",
-    "classify",
-    "merge_and_plot",
-    "PreppedData",
     "ClassifierResult",
     "ClassifierSpec",
     "MLToolkitError",
+    "PreppedData",
+    "__version__",
+    "classify",
+    "data_prep",
+    "merge_and_plot",
 ]
 
 _LAZY = {
-    "data_prep": "mltoolkit.ml",
-    "classify": "mltoolkit.ml",
-    "merge_and_plot": "mltoolkit.ml",
-    "PreppedData": "mltoolkit.ml",
-    "ClassifierResult": "mltoolkit.ml",
-    "ClassifierSpec": "mltoolkit.classifiers",
+    "data_prep": "mltoolkit.analysis.ml",
+    "classify": "mltoolkit.analysis.ml",
+    "merge_and_plot": "mltoolkit.analysis.ml",
+    "PreppedData": "mltoolkit.analysis.ml",
+    "ClassifierResult": "mltoolkit.analysis.ml",
+    "ClassifierSpec": "mltoolkit.analysis.classifiers",
     "MLToolkitError": "mltoolkit.errors",
 }
 

@@ -10,22 +10,22 @@ Subclasses also inherit the matching built-in exception (``ValueError``,
 from __future__ import annotations
 
 __all__ = [
-    "MLToolkitError",
-    "InputsError",
+    "ArtifactError",
+    "ChecksumMismatchError",
+    "ClassifierConfigError",
+    "CommandLineError",
+    "DatasetDownloadError",
     "DatasetError",
     "DatasetNotFoundError",
-    "DatasetDownloadError",
-    "ChecksumMismatchError",
-    "UnknownClassifierError",
-    "ClassifierConfigError",
-    "ArtifactError",
+    "InputsError",
     "IntegrityError",
+    "MLToolkitError",
     "SpecError",
-    "UnsupportedFeatureError",
     "StepFailedError",
+    "UnknownClassifierError",
+    "UnsupportedFeatureError",
     "WorkdirError",
     "WorkdirLockedError",
-    "CommandLineError",
 ]
 
 
@@ -98,3 +98,19 @@ class WorkdirLockedError(WorkdirError):
 
 class CommandLineError(MLToolkitError, ValueError):
     """A command-line argument is malformed."""
+
+
+class EnvironmentUnavailableError(SpecError):
+    """A step's environment cannot be provided here (no Docker, no image-map entry)."""
+
+
+class VisualizationError(MLToolkitError, ValueError):
+    """Bad arguments to the workflow picture writer, or graphviz failed when it was required."""
+
+
+class SpecRunFailedError(MLToolkitError, RuntimeError):
+    """A spec run ended with failed steps or stages that could never be applied."""
+
+
+class ApiServerError(MLToolkitError, RuntimeError):
+    """The Prefect API server a command needs could not be started or reached."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mltoolkit.errors import CommandLineError, InputsError, MLToolkitError
 
-__all__ = ["read_yaml", "parse_yaml_text", "parse_assignment", "parse_assignments"]
+__all__ = ["parse_assignment", "parse_assignments", "parse_yaml_text", "read_yaml"]
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _TEMPLATE_FIELD = re.compile(r"\{[A-Za-z_]\w*\}")
@@ -66,9 +67,7 @@ def parse_assignment(text: str, *, option: str = "-p") -> tuple[str, Any]:
     key, separator, raw_value = text.partition("=")
     key = key.strip()
     if not separator or not key:
-        raise CommandLineError(
-            f"{option} {text!r}: expected key=value, e.g. {option} dataset=data/moon.txt"
-        )
+        raise CommandLineError(f"{option} {text!r}: expected key=value, e.g. {option} dataset=data/moon.txt")
     if not _KEY_PATTERN.match(key):
         raise CommandLineError(
             f"{option} {text!r}: key {key!r} must start with a letter or '_' and contain "

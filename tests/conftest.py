@@ -64,9 +64,7 @@ def cli_env(prefect_api: str) -> dict[str, str]:
     """Environment for CLI subprocesses: the session's Prefect API, no kept-alive servers."""
     environment = dict(os.environ)
     environment["PREFECT_API_URL"] = prefect_api
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), environment.get("PYTHONPATH", "")]
-    ).rstrip(os.pathsep)
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), environment.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return environment
 
 
@@ -75,9 +73,7 @@ def offline_env() -> dict[str, str]:
     """Environment for CLI subprocesses that must fail before touching Prefect's API."""
     environment = dict(os.environ)
     environment["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # discard port: nothing answers
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), environment.get("PYTHONPATH", "")]
-    ).rstrip(os.pathsep)
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), environment.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return environment
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.neighbors import KNeighborsClassifier
 
-__all__ = ["SlowClassifier", "FlakyClassifier", "GatedClassifier"]
+__all__ = ["FlakyClassifier", "GatedClassifier", "SlowClassifier"]
 
 
 class _Wrapped(ClassifierMixin, BaseEstimator):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mltoolkit.fun_with_ml import SCRIPT_NAMES, SCRIPTS_DIR
+from mltoolkit.analysis.fun_with_ml import SCRIPT_NAMES, SCRIPTS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -177,7 +177,10 @@ def hadolint_binary() -> str:
 def test_hadolint_reports_nothing() -> None:
     completed = subprocess.run(
         [hadolint_binary(), "--no-color", "--format", "json", str(DOCKERFILE)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     findings = json.loads(completed.stdout or "[]")
     assert findings == [], "\n".join(f"line {f['line']}: {f['code']} {f['message']}" for f in findings)
@@ -188,8 +191,9 @@ def test_hadolint_would_catch_a_problem(tmp_path: Path) -> None:
     # The lint test above is only worth something if the linter really runs.
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install numpy\n")
-    completed = subprocess.run([hadolint_binary(), "--no-color", "--format", "json", str(bad)],
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [hadolint_binary(), "--no-color", "--format", "json", str(bad)], capture_output=True, text=True, timeout=120
+    )
     codes = {finding["code"] for finding in json.loads(completed.stdout)}
     assert {"DL3007", "DL3013"} <= codes
 
@@ -199,7 +203,7 @@ def test_hadolint_would_catch_a_problem(tmp_path: Path) -> None:
 
 def test_dockerfile_reader_joins_continuations_and_skips_comments(tmp_path: Path) -> None:
     sample = tmp_path / "Dockerfile"
-    sample.write_text("# c\nFROM a:1\nRUN one \\\n    # inner comment\n    two\nCMD [\"x\", \"y\"]\n")
+    sample.write_text('# c\nFROM a:1\nRUN one \\\n    # inner comment\n    two\nCMD ["x", "y"]\n')
     instructions = read_instructions(sample)
     assert [(i.keyword, i.line) for i in instructions] == [("FROM", 2), ("RUN", 3), ("CMD", 6)]
     assert instructions[1].words() == ["one", "two"]
@@ -228,8 +232,12 @@ def test_installs_the_package_non_editable_with_pinned_key_dependencies() -> Non
     pins = {word.split("==")[0] for word in command if "==" in word}
     assert {"prefect", "scikit-learn", "numpy", "matplotlib"} <= pins
     # The package's sources are copied before they are installed.
-    copied = {source for i in instructions if i.keyword == "COPY" and i.line < installs[0].line
-              for source in copy_sources_and_destination(i)[0]}
+    copied = {
+        source
+        for i in instructions
+        if i.keyword == "COPY" and i.line < installs[0].line
+        for source in copy_sources_and_destination(i)[0]
+    }
     assert {"pyproject.toml", "mltoolkit", "flows"} <= copied
 
 
@@ -247,7 +255,8 @@ def test_provides_the_seed_scripts_at_fun_with_ml() -> None:
     copies = [copy_sources_and_destination(i) for i in read_instructions() if i.keyword == "COPY"]
     provided = {
         Path(source).name
-        for sources, destination in copies if destination.rstrip("/") == "/fun_with_ml"
+        for sources, destination in copies
+        if destination.rstrip("/") == "/fun_with_ml"
         for source in sources
     }
     assert set(SCRIPT_NAMES) <= provided
@@ -299,21 +308,28 @@ def test_default_command_runs_the_native_flow_on_the_shipped_inputs() -> None:
     assert workdir.startswith("/work/")
     assert [i for i in instructions if i.keyword == "WORKDIR"][-1].words() == ["/work"]
     # inputs.yml and the dataset it names (relative to itself) are in the image.
-    copies = {destination.rstrip("/"): sources
-              for sources, destination in (copy_sources_and_destination(i) for i in instructions
-                                           if i.keyword == "COPY")}
+    copies = {
+        destination.rstrip("/"): sources
+        for sources, destination in (copy_sources_and_destination(i) for i in instructions if i.keyword == "COPY")
+    }
     assert copies[inputs] == ["inputs.yml"]
     dataset = yaml.safe_load((REPO_ROOT / "inputs.yml").read_text())["dataset"]
     image_dataset = Path(inputs).parent / dataset
-    folder = next(destination for destination in copies if image_dataset.is_relative_to(destination)
-                  and destination != inputs)
+    folder = next(
+        destination for destination in copies if image_dataset.is_relative_to(destination) and destination != inputs
+    )
     source = REPO_ROOT / copies[folder][0] / image_dataset.relative_to(folder)
     assert source.is_file(), f"{image_dataset} in the image would come from {source}, which does not exist"
 
 
 def test_default_command_options_exist() -> None:
-    completed = subprocess.run([sys.executable, "-m", "flows.ml_workflow", "--help"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-m", "flows.ml_workflow", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     assert "--inputs" in completed.stdout and "--workdir" in completed.stdout
 
@@ -327,7 +343,7 @@ def test_dockerignore_matcher_follows_docker_rules() -> None:
     assert is_ignored("__pycache__", patterns)
     assert is_ignored("workdir_2/data_prep/prepped_data.pkl", patterns)
     assert is_ignored("mltoolkit.egg-info/PKG-INFO", patterns)
-    assert not is_ignored("mltoolkit/data.py", patterns)
+    assert not is_ignored("mltoolkit/analysis/data.py", patterns)
     assert not is_ignored("sub/workdir", patterns)  # a root pattern does not match deeper
     assert is_ignored("docs/a.md", patterns)
     assert not is_ignored("docs/keep.md", patterns)
@@ -345,7 +361,7 @@ def test_dockerignore_matcher_follows_docker_rules() -> None:
         "mltoolkit.egg-info/SOURCES.txt",
         ".pytest_cache/v/cache/nodeids",
         ".mypy_cache/3.11/x.json",
-        "build/lib/mltoolkit/ml.py",
+        "build/lib/mltoolkit/analysis/ml.py",
         ".venv/bin/python",
     ],
 )
@@ -354,9 +370,16 @@ def test_dockerignore_excludes_vcs_workdirs_and_caches(path: str) -> None:
 
 
 def test_dockerignore_keeps_what_the_image_needs() -> None:
-    for path in ["pyproject.toml", "mltoolkit/ml.py", "mltoolkit/datasets/moon.txt", "flows/ml_workflow.py",
-                 "flows/local_api_ca.pem", "inputs.yml", "data/moon.txt",
-                 *(f"mltoolkit/fun_with_ml/{name}" for name in SCRIPT_NAMES)]:
+    for path in [
+        "pyproject.toml",
+        "mltoolkit/analysis/ml.py",
+        "mltoolkit/analysis/datasets/moon.txt",
+        "flows/ml_workflow.py",
+        "flows/local_api_ca.pem",
+        "inputs.yml",
+        "data/moon.txt",
+        *(f"mltoolkit/analysis/fun_with_ml/{name}" for name in SCRIPT_NAMES),
+    ]:
         assert not is_ignored(path), path
 
 
@@ -371,8 +394,12 @@ def test_fun_with_ml_copies_run_outside_the_package(tmp_path: Path) -> None:
     for name in SCRIPT_NAMES:
         shutil.copy(SCRIPTS_DIR / name, folder / name)
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    environment.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
-                       http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    environment.update(
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
     work = tmp_path / "work"
     work.mkdir()
     script = (
@@ -382,8 +409,9 @@ def test_fun_with_ml_copies_run_outside_the_package(tmp_path: Path) -> None:
         f"python {folder}/merge_and_plot.py data_prep/prepped_data.pkl merge/ml_results.png classification_0/*.pkl\n"
     )
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
-    completed = subprocess.run(["sh", "-e", "-c", script], cwd=work, env=environment,
-                               capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        ["sh", "-e", "-c", script], cwd=work, env=environment, capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr
     assert re.search(r"^decision_tree\s+0\.95$", completed.stdout, re.MULTILINE), completed.stdout
     assert (work / "merge" / "ml_results.png").read_bytes()[:4] == b"\x89PNG"
@@ -413,8 +441,7 @@ def test_image_builds_and_runs_the_seed_step(tmp_path: Path) -> None:
     if not available:
         pytest.skip(reason)
     tag = "mltoolkit-test:pytest"
-    build = subprocess.run(["docker", "build", "-t", tag, str(REPO_ROOT)],
-                           capture_output=True, text=True, timeout=3000)
+    build = subprocess.run(["docker", "build", "-t", tag, str(REPO_ROOT)], capture_output=True, text=True, timeout=3000)
     assert build.returncode == 0, build.stderr[-4000:]
     # The container user (uid 1000) must be able to write the mounted folder.
     tmp_path.chmod(0o777)
@@ -426,7 +453,9 @@ def test_image_builds_and_runs_the_seed_step(tmp_path: Path) -> None:
     )
     run = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", "-v", f"{tmp_path}:/work", tag, "sh", "-c", step],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr
     assert "rbf_svm" in run.stdout and "0.97" in run.stdout

@@ -16,9 +16,10 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tests.conftest import REPO_ROOT, run_cli
 
@@ -115,15 +116,31 @@ def truncate(path: Path) -> None:
 
 def native_args(workdir: Path, classifiers: list[Any] | None = None, *extra: str) -> list[str]:
     """``python -m flows.ml_workflow`` arguments for a run on the moon data."""
-    return ["-m", "flows.ml_workflow", "-p", f"dataset={MOON}",
-            "-p", f"classifiers={json.dumps(classifiers or NATIVE_CLASSIFIERS)}",
-            "--workdir", str(workdir), *extra]
+    return [
+        "-m",
+        "flows.ml_workflow",
+        "-p",
+        f"dataset={MOON}",
+        "-p",
+        f"classifiers={json.dumps(classifiers or NATIVE_CLASSIFIERS)}",
+        "--workdir",
+        str(workdir),
+        *extra,
+    ]
 
 
 def seed_spec_args(workdir: Path, *extra: str) -> list[str]:
     """``python -m flows.spec_workflow`` arguments for the seed spec (its inputs file, offline)."""
-    return ["-m", "flows.spec_workflow", str(workdir), "workflow.yml", "inputs.yml",
-            "--toplevel", str(SPECS / "seed_parallel"), *extra]
+    return [
+        "-m",
+        "flows.spec_workflow",
+        str(workdir),
+        "workflow.yml",
+        "inputs.yml",
+        "--toplevel",
+        str(SPECS / "seed_parallel"),
+        *extra,
+    ]
 
 
 @dataclass(frozen=True)
@@ -160,12 +177,13 @@ def python_holding_lock(workdir: Path, env: dict[str, str], note: str) -> subpro
     """A Python process that takes ``workdir``'s lock, says ``locked`` and sleeps."""
     code = (
         "import sys, time\n"
-        "from mltoolkit.locking import workdir_lock\n"
+        "from mltoolkit.workdir.locking import workdir_lock\n"
         "with workdir_lock(sys.argv[1], sys.argv[2]):\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(600)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code, str(workdir), note], env=env, cwd=REPO_ROOT,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(workdir), note], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "locked"
     return process

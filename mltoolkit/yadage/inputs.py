@@ -11,13 +11,14 @@ values that name such files into absolute paths
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from mltoolkit.errors import InputsError
 from mltoolkit.yamlfiles import parse_assignments, read_yaml
 
-__all__ = ["read_inputs", "init_dir"]
+__all__ = ["init_dir", "read_inputs"]
 
 
 def init_dir(workdir: str | os.PathLike[str]) -> Path:

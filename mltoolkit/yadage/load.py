@@ -30,23 +30,24 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mltoolkit.errors import SpecError
 from mltoolkit.yamlfiles import parse_yaml_text
 
 __all__ = [
+    "URL_TIMEOUT",
     "LoadedSpec",
     "Location",
-    "load_workflow",
-    "load_step_ref",
-    "load_document",
-    "resolve_refs",
     "format_pointer",
+    "load_document",
+    "load_step_ref",
+    "load_workflow",
     "parse_pointer",
-    "URL_TIMEOUT",
+    "resolve_refs",
 ]
 
 #: Seconds to wait for an http(s) document before giving up.
@@ -224,7 +225,7 @@ class _Resolver:
     @staticmethod
     def _fetch(url: str, referrer: str) -> str:
         try:
-            with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as response:  # noqa: S310 - http(s) only
+            with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as response:
                 data = response.read()
         except urllib.error.HTTPError as error:
             raise SpecError(
@@ -344,9 +345,7 @@ class _Resolver:
         here = (document, tuple(str(part) for part in doc_path))
         for seen_document, seen_path in chain + (here,):
             if seen_document == target_document and seen_path[: len(pointer)] == pointer:
-                cycle = " -> ".join(
-                    f"{_display(d)}#{format_pointer(p)}" for d, p in chain + (here,)
-                )
+                cycle = " -> ".join(f"{_display(d)}#{format_pointer(p)}" for d, p in chain + (here,))
                 raise SpecError(
                     f"{where}: $ref {ref!r} is circular ({cycle} -> "
                     f"{_display(target_document)}#{format_pointer(pointer)}); break the cycle"
@@ -428,8 +427,7 @@ def load_workflow(
     loaded = load_document(name, toplevel=toplevel, pointer=urllib.parse.unquote(fragment))
     if not isinstance(loaded.data, dict):
         raise SpecError(
-            f"workflow {loaded.where()}: found {type(loaded.data).__name__}, expected a mapping "
-            "with a 'stages' list"
+            f"workflow {loaded.where()}: found {type(loaded.data).__name__}, expected a mapping with a 'stages' list"
         )
     return loaded
 
@@ -454,10 +452,7 @@ def load_step_ref(
         )
     if not fragment and "process" not in loaded.data:
         names = ", ".join(f"{name}#/{key}" for key in list(loaded.data)[:5])
-        raise SpecError(
-            f"step {ref!r}: names a whole file, not one step; add the step's JSON pointer, "
-            f"e.g. {names}"
-        )
+        raise SpecError(f"step {ref!r}: names a whole file, not one step; add the step's JSON pointer, e.g. {names}")
     return loaded
 
 

@@ -22,7 +22,7 @@ Defaults (from the schemas): ``interpreter: sh``; ``imagetag: latest``;
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,38 +43,38 @@ from mltoolkit.yadage.load import LoadedSpec, format_pointer
 from mltoolkit.yadage.selectors import compile_jq, is_plain_name, parse_jsonpath, root_stage
 
 __all__ = [
-    "SpecModel",
-    "StringInterpolatedCmd",
-    "InterpolatedScriptCmd",
-    "LocalProcEnv",
-    "NoopEnv",
-    "ParMount",
-    "DockerEncapsulatedEnv",
-    "FromParPub",
-    "InterpolatedPub",
-    "FromGlobPub",
-    "FromYamlPub",
-    "ConstantPub",
-    "FromParJqPub",
-    "StepSpec",
-    "OutputReference",
-    "ValueReference",
-    "Dependencies",
-    "Scatter",
-    "Case",
-    "WorkflowOpts",
-    "SinglestepStage",
-    "MultistepStage",
-    "JqStage",
-    "Stage",
-    "Workflow",
-    "validate_workflow",
-    "validate_step",
-    "is_reference",
-    "PROCESS_TYPES",
     "ENVIRONMENT_TYPES",
+    "PROCESS_TYPES",
     "PUBLISHER_TYPES",
     "SCHEDULER_TYPES",
+    "Case",
+    "ConstantPub",
+    "Dependencies",
+    "DockerEncapsulatedEnv",
+    "FromGlobPub",
+    "FromParJqPub",
+    "FromParPub",
+    "FromYamlPub",
+    "InterpolatedPub",
+    "InterpolatedScriptCmd",
+    "JqStage",
+    "LocalProcEnv",
+    "MultistepStage",
+    "NoopEnv",
+    "OutputReference",
+    "ParMount",
+    "Scatter",
+    "SinglestepStage",
+    "SpecModel",
+    "Stage",
+    "StepSpec",
+    "StringInterpolatedCmd",
+    "ValueReference",
+    "Workflow",
+    "WorkflowOpts",
+    "is_reference",
+    "validate_step",
+    "validate_workflow",
 ]
 
 PROCESS_TYPES = ("string-interpolated-cmd", "interpolated-script-cmd")
@@ -213,12 +213,10 @@ class InterpolatedScriptCmd(SpecModel):
 
 
 Process = Annotated[
-    Union[
-        Annotated[StringInterpolatedCmd, Tag("string-interpolated-cmd")],
-        Annotated[InterpolatedScriptCmd, Tag("interpolated-script-cmd")],
-        Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)],
-        Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
-    ],
+    Annotated[StringInterpolatedCmd, Tag("string-interpolated-cmd")]
+    | Annotated[InterpolatedScriptCmd, Tag("interpolated-script-cmd")]
+    | Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)]
+    | Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
     _unsupported_discriminator("process_type", PROCESS_TYPES),
 ]
 
@@ -259,8 +257,8 @@ class DockerEncapsulatedEnv(SpecModel):
     imagetag: str = "latest"
     resources: list[Any] = Field(default_factory=list)
     envscript: str = ""
-    env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
-    workdir: Optional[str] = None
+    env: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    workdir: str | None = None
     par_mounts: list[ParMount] = Field(default_factory=list)
 
     @field_validator("resources")
@@ -292,13 +290,11 @@ class DockerEncapsulatedEnv(SpecModel):
 
 
 Environment = Annotated[
-    Union[
-        Annotated[LocalProcEnv, Tag("localproc-env")],
-        Annotated[NoopEnv, Tag("noop-env")],
-        Annotated[DockerEncapsulatedEnv, Tag("docker-encapsulated")],
-        Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)],
-        Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
-    ],
+    Annotated[LocalProcEnv, Tag("localproc-env")]
+    | Annotated[NoopEnv, Tag("noop-env")]
+    | Annotated[DockerEncapsulatedEnv, Tag("docker-encapsulated")]
+    | Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)]
+    | Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
     _unsupported_discriminator("environment_type", ENVIRONMENT_TYPES),
 ]
 
@@ -317,7 +313,7 @@ class InterpolatedPub(SpecModel):
     """``interpolated-pub``: publish ``publish`` with ``{name}``/``{workdir}`` filled in."""
 
     publisher_type: Literal["interpolated-pub"] = "interpolated-pub"
-    publish: Union[dict[str, Any], list[Any], str, bool, int, float]
+    publish: dict[str, Any] | list[Any] | str | bool | int | float
     glob: bool = False
     relative_paths: bool = False
 
@@ -361,16 +357,14 @@ class FromParJqPub(SpecModel):
 
 
 Publisher = Annotated[
-    Union[
-        Annotated[FromParPub, Tag("frompar-pub")],
-        Annotated[InterpolatedPub, Tag("interpolated-pub")],
-        Annotated[FromGlobPub, Tag("fromglob-pub")],
-        Annotated[FromYamlPub, Tag("fromyaml-pub")],
-        Annotated[ConstantPub, Tag("constant-pub")],
-        Annotated[FromParJqPub, Tag("fromparjq-pub")],
-        Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)],
-        Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
-    ],
+    Annotated[FromParPub, Tag("frompar-pub")]
+    | Annotated[InterpolatedPub, Tag("interpolated-pub")]
+    | Annotated[FromGlobPub, Tag("fromglob-pub")]
+    | Annotated[FromYamlPub, Tag("fromyaml-pub")]
+    | Annotated[ConstantPub, Tag("constant-pub")]
+    | Annotated[FromParJqPub, Tag("fromparjq-pub")]
+    | Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)]
+    | Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
     _unsupported_discriminator("publisher_type", PUBLISHER_TYPES),
 ]
 
@@ -399,24 +393,22 @@ def _check_selector(text: str, what: str) -> None:
     try:
         parse_jsonpath(text)
     except ValueError as error:
-        raise PydanticCustomError(
-            "bad_selector", "{what}: {message}", {"what": what, "message": str(error)}
-        ) from None
+        raise PydanticCustomError("bad_selector", "{what}: {message}", {"what": what, "message": str(error)}) from None
 
 
 class OutputReference(SpecModel):
     """``{stages|steps|step: SELECTION, output: KEY, unwrap, flatten}``: values published upstream."""
 
     expression_type: Literal["stage-output-selector"] = "stage-output-selector"
-    stages: Optional[str] = None
-    steps: Optional[str] = None
-    step: Optional[str] = None
-    output: Optional[str] = None
+    stages: str | None = None
+    steps: str | None = None
+    step: str | None = None
+    output: str | None = None
     unwrap: bool = False
     flatten: bool = False
 
     @model_validator(mode="after")
-    def _one_selector(self) -> "OutputReference":
+    def _one_selector(self) -> OutputReference:
         given = [key for key in _REFERENCE_KEYS if getattr(self, key) is not None]
         if len(given) != 1:
             raise PydanticCustomError(
@@ -471,11 +463,9 @@ def _parameter_kind(data: Any) -> str | None:
 
 
 ParameterValue = Annotated[
-    Union[
-        Annotated[OutputReference, Tag("reference")],
-        Annotated[ValueReference, Tag("value")],
-        Annotated[Any, Tag("literal")],
-    ],
+    Annotated[OutputReference, Tag("reference")]
+    | Annotated[ValueReference, Tag("value")]
+    | Annotated[Any, Tag("literal")],
     Discriminator(
         _parameter_kind,
         custom_error_type="bad_parameter",
@@ -489,7 +479,9 @@ ParameterValue = Annotated[
 
 def _parameters_as_mapping(value: Any) -> Any:
     # The canonical schema form is a list of {key, value}; the shorthand a mapping.
-    if isinstance(value, list) and all(isinstance(item, dict) and set(item) <= {"key", "value"} and "key" in item for item in value):
+    if isinstance(value, list) and all(
+        isinstance(item, dict) and set(item) <= {"key", "value"} and "key" in item for item in value
+    ):
         return {item["key"]: item.get("value") for item in value}
     return value
 
@@ -504,7 +496,7 @@ class Dependencies(SpecModel):
     expressions: list[Any] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _expressions_match_type(self) -> "Dependencies":
+    def _expressions_match_type(self) -> Dependencies:
         checked: list[Any] = []
         for index, expression in enumerate(self.expressions):
             if self.dependency_type == "jsonpath_ready":
@@ -577,8 +569,11 @@ class _Runs(SpecModel):
                 raise PydanticCustomError(
                     "ambiguous_runnable",
                     "has both {given}; keep exactly one of {choices}",
-                    {"given": " and ".join(repr(key) for key in given),
-                     "choices": ", ".join(repr(key) for key in choices), "subpath": [given[1]]},
+                    {
+                        "given": " and ".join(repr(key) for key in given),
+                        "choices": ", ".join(repr(key) for key in choices),
+                        "subpath": [given[1]],
+                    },
                 )
         return data
 
@@ -587,8 +582,8 @@ class Case(_Runs):
     """One branch of ``cases``: a jq condition on the parameters and what to run."""
 
     condition: str = Field(alias="if")
-    step: Optional[StepSpec] = None
-    workflow: Optional["Workflow"] = None
+    step: StepSpec | None = None
+    workflow: Workflow | None = None
 
     @field_validator("condition")
     @classmethod
@@ -599,11 +594,11 @@ class Case(_Runs):
 
 class _ParameterStage(_Runs):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
-    step: Optional[StepSpec] = None
-    workflow: Optional["Workflow"] = None
-    cases: Optional[list[Case]] = None
-    register_values: Optional[dict[str, ParameterValue]] = None
-    workflow_opts: Optional[WorkflowOpts] = None
+    step: StepSpec | None = None
+    workflow: Workflow | None = None
+    cases: list[Case] | None = None
+    register_values: dict[str, ParameterValue] | None = None
+    workflow_opts: WorkflowOpts | None = None
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -622,11 +617,11 @@ class MultistepStage(_ParameterStage):
 
     scheduler_type: Literal["multistep-stage"] = "multistep-stage"
     scatter: Scatter
-    batchsize: Optional[PositiveInt] = None
-    partitionsize: Optional[PositiveInt] = None
+    batchsize: PositiveInt | None = None
+    partitionsize: PositiveInt | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MultistepStage":
+    def _consistent(self) -> MultistepStage:
         if self.batchsize is not None and self.partitionsize is not None:
             raise PydanticCustomError(
                 "batch_and_partition",
@@ -639,8 +634,11 @@ class MultistepStage(_ParameterStage):
                     "scatter_unknown",
                     "scatter parameter {name} is not among the stage's parameters ({known}); "
                     "add it to parameters or fix the name",
-                    {"name": repr(name), "known": ", ".join(self.parameters) or "none",
-                     "subpath": ["scatter", "parameters", index]},
+                    {
+                        "name": repr(name),
+                        "known": ", ".join(self.parameters) or "none",
+                        "subpath": ["scatter", "parameters", index],
+                    },
                 )
         return self
 
@@ -652,10 +650,10 @@ class JqStage(_Runs):
     bindings: dict[str, Any] = Field(default_factory=dict)
     stepscript: str = "[.]"
     postscript: str = "."
-    register_values: Optional[dict[str, ParameterValue]] = None
-    workflow_opts: Optional[WorkflowOpts] = None
-    step: Optional[StepSpec] = None
-    workflow: Optional["Workflow"] = None
+    register_values: dict[str, ParameterValue] | None = None
+    workflow_opts: WorkflowOpts | None = None
+    step: StepSpec | None = None
+    workflow: Workflow | None = None
 
     @field_validator("stepscript", "postscript")
     @classmethod
@@ -690,13 +688,11 @@ class JqStage(_Runs):
 
 
 Scheduler = Annotated[
-    Union[
-        Annotated[SinglestepStage, Tag("singlestep-stage")],
-        Annotated[MultistepStage, Tag("multistep-stage")],
-        Annotated[JqStage, Tag("jq-stage")],
-        Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)],
-        Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
-    ],
+    Annotated[SinglestepStage, Tag("singlestep-stage")]
+    | Annotated[MultistepStage, Tag("multistep-stage")]
+    | Annotated[JqStage, Tag("jq-stage")]
+    | Annotated[_Unsupported, Tag(_UNSUPPORTED_TAG)]
+    | Annotated[_UnknownType, Tag(_UNKNOWN_TAG)],
     _unsupported_discriminator("scheduler_type", SCHEDULER_TYPES),
 ]
 
@@ -784,16 +780,19 @@ def _walk(data: Any, loc: tuple[Any, ...]) -> tuple[list[Any], Any]:
     path: list[Any] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
             path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, (dict, list)) and isinstance(part, str) and (
-            part in ("reference", "value", "literal", _UNSUPPORTED_TAG, _UNKNOWN_TAG)
-            or part in PROCESS_TYPES + ENVIRONMENT_TYPES + PUBLISHER_TYPES + SCHEDULER_TYPES
-            or part.endswith("]")  # pydantic's tags for Optional[...] / list[...] branches
+        elif (
+            isinstance(node, (dict, list))
+            and isinstance(part, str)
+            and (
+                part in ("reference", "value", "literal", _UNSUPPORTED_TAG, _UNKNOWN_TAG)
+                or part in PROCESS_TYPES + ENVIRONMENT_TYPES + PUBLISHER_TYPES + SCHEDULER_TYPES
+                or part.endswith("]")  # pydantic's tags for Optional[...] / list[...] branches
+            )
         ):
             continue
         else:
@@ -836,10 +835,22 @@ def _error_line(error: dict, data: Any, loaded: LoadedSpec | None, what: str) ->
         # the missing key is part of loc already; point at the mapping that lacks it
         missing_key = path.pop() if path else "?"
         problem = f"missing required key {missing_key!r}"
-    elif error["type"] in ("unknown_key", "missing_type", "unknown_type", "unsupported_feature", "bad_dependency",
-                           "scatter_unknown", "batch_and_partition", "ambiguous_runnable",
-                           "missing_runnable", "reference_selector", "bad_selector", "jq_syntax",
-                           "bad_wflowref", "bad_parameter"):
+    elif error["type"] in (
+        "unknown_key",
+        "missing_type",
+        "unknown_type",
+        "unsupported_feature",
+        "bad_dependency",
+        "scatter_unknown",
+        "batch_and_partition",
+        "ambiguous_runnable",
+        "missing_runnable",
+        "reference_selector",
+        "bad_selector",
+        "jq_syntax",
+        "bad_wflowref",
+        "bad_parameter",
+    ):
         problem = error["msg"]
         path = path + subpath
     elif error["type"] in ("literal_error", "union_tag_invalid"):
@@ -933,8 +944,7 @@ def _check_workflow(workflow: Workflow, path: list[Any], loaded: LoadedSpec | No
                 continue
             if root not in known:
                 raise SpecError(
-                    f"{where(sub)}: stage {stage.name!r} depends on unknown stage {root!r}; "
-                    f"expected one of: {listing}"
+                    f"{where(sub)}: stage {stage.name!r} depends on unknown stage {root!r}; expected one of: {listing}"
                 )
             if root == stage.name:
                 raise SpecError(f"{where(sub)}: stage {stage.name!r} depends on itself; remove that dependency")
@@ -950,7 +960,7 @@ def _check_workflow(workflow: Workflow, path: list[Any], loaded: LoadedSpec | No
             if dep == "init":
                 continue
             if state.get(dep) == 1:
-                cycle = " -> ".join(trail[trail.index(dep):] + [dep]) if dep in trail else f"{name} -> {dep}"
+                cycle = " -> ".join(trail[trail.index(dep) :] + [dep]) if dep in trail else f"{name} -> {dep}"
                 stage_index = names[name]
                 raise SpecError(
                     f"{where(path + ['stages', stage_index, 'dependencies'])}: stages depend on each other "
@@ -988,8 +998,12 @@ def _check_workflow(workflow: Workflow, path: list[Any], loaded: LoadedSpec | No
                     f"{where(stage_path + sub)}: stage {stage.name!r} reads outputs of unknown stage "
                     f"{root!r}; expected one of: {listing}"
                 )
-            if sub[0] == "scheduler" and sub[1] == "parameters" and stage.name not in open_ended \
-                    and root not in reach(stage.name):
+            if (
+                sub[0] == "scheduler"
+                and sub[1] == "parameters"
+                and stage.name not in open_ended
+                and root not in reach(stage.name)
+            ):
                 raise SpecError(
                     f"{where(stage_path + sub)}: stage {stage.name!r} reads outputs of stage {root!r} "
                     f"but does not depend on it (dependencies: "
@@ -1047,7 +1061,9 @@ def validate_step(loaded: LoadedSpec | dict) -> StepSpec:
     data = loaded.data if isinstance(loaded, LoadedSpec) else loaded
     if not isinstance(data, dict):
         where = spec.where() if spec else "step"
-        raise SpecError(f"{where}: found {type(data).__name__}, expected a mapping with process, environment, publisher")
+        raise SpecError(
+            f"{where}: found {type(data).__name__}, expected a mapping with process, environment, publisher"
+        )
     try:
         return StepSpec.model_validate(data)
     except ValidationError as exc:

@@ -40,7 +40,7 @@ Docker engine answers (probed once) and otherwise looks the image up in the
 *image map*: ``local`` runs the command here as is (optionally with
 ``/container/path=/host/path`` mounts applied as path rewrites); ``toolkit``
 (built in for ``danikam/sklearn``, the seed's image) maps ``/fun_with_ml`` onto
-``mltoolkit/fun_with_ml`` and puts a ``python`` on ``PATH`` that is this
+``mltoolkit/analysis/fun_with_ml`` and puts a ``python`` on ``PATH`` that is this
 interpreter (or the warm zygote). An image with neither is an
 :class:`EnvironmentUnavailableError` naming both fixes.
 
@@ -66,11 +66,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from mltoolkit.errors import CommandLineError, SpecError, StepFailedError
+from mltoolkit.errors import CommandLineError, EnvironmentUnavailableError, SpecError, StepFailedError
 from mltoolkit.yadage.model import (
     ConstantPub,
     DockerEncapsulatedEnv,
@@ -86,35 +87,31 @@ from mltoolkit.yadage.model import (
 from mltoolkit.yadage.selectors import run_jq
 
 __all__ = [
-    "TOOLKIT_SCRIPTS_DIR",
-    "TOOLKIT_MOUNT",
-    "ImageMapping",
     "DEFAULT_IMAGE_MAP",
+    "TOOLKIT_MOUNT",
+    "TOOLKIT_SCRIPTS_DIR",
+    "EnvironmentUnavailableError",
+    "ImageMapping",
     "StepOptions",
     "StepResult",
-    "EnvironmentUnavailableError",
-    "parse_image_map",
-    "lookup_image",
     "docker_available",
     "docker_command",
-    "quote_keep_globs",
     "interpolate",
     "is_shell",
+    "lookup_image",
+    "parse_image_map",
     "publish",
+    "quote_keep_globs",
     "run_step",
 ]
 
 #: Folder of this toolkit's step scripts (what ``/fun_with_ml`` maps to).
-TOOLKIT_SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "fun_with_ml"
+TOOLKIT_SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "analysis" / "fun_with_ml"
 #: The container path the seed's image keeps its scripts in.
 TOOLKIT_MOUNT = "/fun_with_ml"
 
 _SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh"}
 _TAIL_LINES = 5
-
-
-class EnvironmentUnavailableError(SpecError):
-    """A step's environment cannot be provided here (no Docker, no image-map entry)."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +183,7 @@ def _parse_mounts(text: str, *, base: Path, where: str) -> tuple[tuple[str, str]
         container, separator, host = item.partition("=")
         if not separator or not container.startswith("/") or not host:
             raise CommandLineError(
-                f"{where}: mount {item!r} must be /container/path=/host/path, "
-                "e.g. local:/fun_with_ml=./scripts"
+                f"{where}: mount {item!r} must be /container/path=/host/path, e.g. local:/fun_with_ml=./scripts"
             )
         host_path = Path(host).expanduser()
         if not host_path.is_absolute():
@@ -248,7 +244,8 @@ def parse_image_map(
                 text = ",".join(f"{container}={host}" for container, host in mounts.items())
                 mapping[str(image)] = _mapping_from_text(
                     f"{value.get('kind', 'local')}:{text}" if text else str(value.get("kind", "local")),
-                    base=path.parent.resolve(), where=where,
+                    base=path.parent.resolve(),
+                    where=where,
                 )
             else:
                 raise CommandLineError(
@@ -275,8 +272,8 @@ def lookup_image(image: str, image_map: Mapping[str, ImageMapping]) -> ImageMapp
     if name in image_map:
         return image_map[name]
     for prefix in ("docker.io/", "docker.io/library/"):
-        if name.startswith(prefix) and name[len(prefix):] in image_map:
-            return image_map[name[len(prefix):]]
+        if name.startswith(prefix) and name[len(prefix) :] in image_map:
+            return image_map[name[len(prefix) :]]
     return None
 
 
@@ -295,8 +292,11 @@ def docker_available(*, refresh: bool = False) -> bool:
             else:
                 try:
                     probe = subprocess.run(
-                        [executable, "info"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL, timeout=15,
+                        [executable, "info"],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        timeout=15,
                     )
                     _docker_answer = probe.returncode == 0
                 except (OSError, subprocess.TimeoutExpired):
@@ -470,7 +470,7 @@ class _ShellScanner:
     def _end_line(self) -> None:
         for start in self.heredoc_starts:
             match = self._HEREDOC.match(self.line, start)
-            if match is None or self.line[start:start + 3] == "<<<":
+            if match is None or self.line[start : start + 3] == "<<<":
                 continue
             strip, single, double, backslash, bare = match.groups()
             delimiter = single if single is not None else double if double is not None else bare
@@ -592,7 +592,7 @@ def _rewrite_values(value: Any, mounts: tuple[tuple[str, str], ...]) -> Any:
         for container, host in mounts:
             base = container.rstrip("/")
             if value == base or value.startswith(base + "/"):
-                return host + value[len(base):]
+                return host + value[len(base) :]
         return value
     if isinstance(value, list):
         return [_rewrite_values(item, mounts) for item in value]
@@ -613,13 +613,13 @@ def _python_shim_dir(zygote_socket: str | None) -> str:
             folder = tempfile.mkdtemp(prefix="mltk-python-")
             atexit.register(shutil.rmtree, folder, True)
             if zygote_socket:
-                from mltoolkit.zygote import write_python_shim
+                from mltoolkit.processes.zygote import write_python_shim
 
                 write_python_shim(folder, zygote_socket)
             else:
                 for name in ("python", "python3"):
                     shim = Path(folder) / name
-                    shim.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n")
+                    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
                     shim.chmod(0o755)
             _shim_dirs[zygote_socket] = folder
         return _shim_dirs[zygote_socket]
@@ -706,8 +706,13 @@ def _execute(
     tail: list[str] = []
     try:
         process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     except OSError as error:
         raise StepFailedError(
@@ -741,8 +746,9 @@ def _tail_text(lines: list[str]) -> str:
     return text if len(text) <= 600 else "..." + text[-597:]
 
 
-def _par_mount_files(environment: DockerEncapsulatedEnv, parameters: Mapping[str, Any], folder: Path,
-                     name: str, label: str) -> list[tuple[str, str]]:
+def _par_mount_files(
+    environment: DockerEncapsulatedEnv, parameters: Mapping[str, Any], folder: Path, name: str, label: str
+) -> list[tuple[str, str]]:
     mounts: list[tuple[str, str]] = []
     for index, mount in enumerate(environment.par_mounts):
         try:
@@ -863,7 +869,10 @@ def run_step(
     if kind == "docker":
         assert isinstance(environment, DockerEncapsulatedEnv)
         argv = docker_command(
-            environment.full_image, argv, workdir=folder, container_workdir=environment.workdir,
+            environment.full_image,
+            argv,
+            workdir=folder,
+            container_workdir=environment.workdir,
             shared_dirs=options.shared_dirs,
             env={**options.extra_env, **{k: str(v) for k, v in environment.env.items()}},
             extra_mounts=par_mounts,
@@ -874,8 +883,9 @@ def run_step(
         if mapping is not None and environment.workdir:  # type: ignore[union-attr]
             cwd = Path(_rewrite_values(environment.workdir, mapping.mounts))  # type: ignore[union-attr]
 
-    code = _execute(argv, cwd=cwd, env=env, log_path=log_path, timeout=options.timeout,
-                    on_output=on_output, label=label)
+    code = _execute(
+        argv, cwd=cwd, env=env, log_path=log_path, timeout=options.timeout, on_output=on_output, label=label
+    )
     published = publish(step.publisher, parameters, folder, where=label)
     return StepResult(published, code, log_path, text, kind, time.monotonic() - started)
 
@@ -913,6 +923,7 @@ def publish(
     if isinstance(publisher, ConstantPub):
         return json.loads(json.dumps(publisher.publish))
     if isinstance(publisher, FromParPub):
+
         def pick(key: str) -> Any:
             if key not in parameters:
                 raise SpecError(
@@ -920,6 +931,7 @@ def publish(
                     f"have (parameters: {', '.join(parameters) or 'none'})"
                 )
             return parameters[key]
+
         return _leaves(publisher.outputmap, pick)
     if isinstance(publisher, InterpolatedPub):
         namespace = dict(parameters)
@@ -942,14 +954,14 @@ def publish(
                 # as packtivity: the matches, or the value as written when nothing matches
                 return _glob(candidate) or value
             return candidate
+
         return _leaves(publisher.publish, fill)
     if isinstance(publisher, FromGlobPub):
         return {publisher.outputkey: _glob(os.path.join(folder, publisher.globexpression))}
     if isinstance(publisher, FromYamlPub):
         from mltoolkit.yamlfiles import read_yaml
 
-        return read_yaml(os.path.join(folder, publisher.yamlfile), what=f"{where}: fromyaml-pub file",
-                         error=SpecError)
+        return read_yaml(os.path.join(folder, publisher.yamlfile), what=f"{where}: fromyaml-pub file", error=SpecError)
     if isinstance(publisher, FromParJqPub):
         try:
             result = run_jq(publisher.script, json.loads(json.dumps(dict(parameters))))
@@ -967,5 +979,6 @@ def publish(
                 if matches:
                     return matches
             return value
+
         return _leaves(result, locate)
     raise SpecError(f"{where}: unknown publisher {type(publisher).__name__}")  # pragma: no cover

@@ -47,9 +47,10 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mltoolkit.errors import SpecError
 from mltoolkit.yadage.model import (
@@ -72,18 +73,18 @@ from mltoolkit.yadage.selectors import (
 )
 
 __all__ = [
+    "CACHED",
+    "COMPLETED",
+    "DONE_STATES",
+    "FAILED",
     "PENDING",
     "RUNNING",
-    "COMPLETED",
-    "CACHED",
-    "FAILED",
-    "DONE_STATES",
-    "StepRecord",
-    "PlannedStep",
     "PlannedStage",
+    "PlannedStep",
+    "StepRecord",
     "WorkflowRun",
-    "resolve_init_files",
     "fill_workdir",
+    "resolve_init_files",
 ]
 
 PENDING = "PENDING"
@@ -156,15 +157,15 @@ class _EntryView(list):
 
     __slots__ = ("entry",)
 
-    def __init__(self, entry: "_Entry") -> None:
+    def __init__(self, entry: _Entry) -> None:
         super().__init__()
         self.entry = entry
 
 
 class _Node:
-    __slots__ = ("record", "entry", "view")
+    __slots__ = ("entry", "record", "view")
 
-    def __init__(self, record: StepRecord, entry: "_Entry") -> None:
+    def __init__(self, record: StepRecord, entry: _Entry) -> None:
         self.record = record
         self.entry = entry
         self.view = {"_nodeid": record.id}
@@ -181,16 +182,16 @@ class _Node:
 class _InitNode(_Node):
     __slots__ = ()
 
-    def __init__(self, record: StepRecord, entry: "_Entry", values: Any) -> None:
+    def __init__(self, record: StepRecord, entry: _Entry, values: Any) -> None:
         super().__init__(record, entry)
         record.published = values
         record.state = COMPLETED
 
 
 class _Entry:
-    __slots__ = ("stage", "scope", "applied", "done", "pending", "items", "view", "failed")
+    __slots__ = ("applied", "done", "failed", "items", "pending", "scope", "stage", "view")
 
-    def __init__(self, stage: Stage | None, scope: "_Scope") -> None:
+    def __init__(self, stage: Stage | None, scope: _Scope) -> None:
         self.stage = stage
         self.scope = scope
         self.applied = False
@@ -203,8 +204,21 @@ class _Entry:
 
 class _Scope:
     __slots__ = (
-        "pointer", "workflow", "init", "directory", "parent", "parent_entry", "entries",
-        "view", "values", "unfinished", "done", "version", "sequence", "unapplied", "selection_cache",
+        "directory",
+        "done",
+        "entries",
+        "init",
+        "parent",
+        "parent_entry",
+        "pointer",
+        "selection_cache",
+        "sequence",
+        "unapplied",
+        "unfinished",
+        "values",
+        "version",
+        "view",
+        "workflow",
     )
 
     def __init__(
@@ -213,7 +227,7 @@ class _Scope:
         workflow: Workflow,
         init: Any,
         directory: Path,
-        parent: "_Scope | None",
+        parent: _Scope | None,
         parent_entry: _Entry | None,
         sequence: int,
     ) -> None:
@@ -233,7 +247,7 @@ class _Scope:
         self.unapplied: list[_Entry] = []
         self.selection_cache: dict[str, tuple[int, list[Any], int]] = {}
 
-    def ancestors(self) -> Iterable["_Scope"]:
+    def ancestors(self) -> Iterable[_Scope]:
         scope: _Scope | None = self
         while scope is not None:
             yield scope
@@ -309,9 +323,7 @@ class WorkflowRun:
         init_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(init, dict):
-            raise SpecError(
-                f"inputs: found {type(init).__name__}, expected a mapping of input names to values"
-            )
+            raise SpecError(f"inputs: found {type(init).__name__}, expected a mapping of input names to values")
         self.workflow = workflow
         self.workdir = Path(workdir).resolve()
         self.init_dir = Path(init_dir).resolve() if init_dir is not None else self.workdir / "init"
@@ -497,8 +509,13 @@ class WorkflowRun:
         self._scopes[pointer] = scope
         init_entry = _Entry(None, scope)
         init_record = StepRecord(
-            id=f"{pointer}/init", scope=pointer, stage="init", index=None, name="init",
-            workdir=str(self.init_dir if parent is None else directory), parameters={},
+            id=f"{pointer}/init",
+            scope=pointer,
+            stage="init",
+            index=None,
+            name="init",
+            workdir=str(self.init_dir if parent is None else directory),
+            parameters={},
         )
         init_node = _InitNode(init_record, init_entry, init)
         self._nodes[init_record.id] = init_node
@@ -656,13 +673,14 @@ class WorkflowRun:
         values: list[Any] = []
         for target in targets:
             if isinstance(target, _Node):
-                values.append(
-                    select_output(target.result, reference.output, what=f"{what} (step {target.record.id})")
-                )
+                values.append(select_output(target.result, reference.output, what=f"{what} (step {target.record.id})"))
             elif isinstance(target, _Scope) and reference.output in target.values:
                 values.append(
-                    self._resolve_value(target, target.values[reference.output], f"{what} (value "
-                                        f"{reference.output!r} registered in {target.pointer})")
+                    self._resolve_value(
+                        target,
+                        target.values[reference.output],
+                        f"{what} (value {reference.output!r} registered in {target.pointer})",
+                    )
                 )
         return copy.deepcopy(combine_outputs(values, flatten=reference.flatten, unwrap=reference.unwrap))
 
@@ -737,8 +755,11 @@ class WorkflowRun:
         elif isinstance(scheduler, MultistepStage):
             resolved = self._resolve_parameters(scope, stage, scheduler.parameters)
             expanded = scatter_parameters(
-                resolved, scheduler.scatter, batchsize=scheduler.batchsize,
-                partitionsize=scheduler.partitionsize, where=where,
+                resolved,
+                scheduler.scatter,
+                batchsize=scheduler.batchsize,
+                partitionsize=scheduler.partitionsize,
+                where=where,
             )
             sets = list(enumerate(expanded))
         elif isinstance(scheduler, JqStage):
@@ -789,8 +810,13 @@ class WorkflowRun:
                 step_id = f"{scope.pointer}/{name}"
                 filled = fill_workdir(parameters, folder_text)
                 record = StepRecord(
-                    id=step_id, scope=scope.pointer, stage=stage.name, index=index, name=name,
-                    workdir=folder_text, parameters=filled,
+                    id=step_id,
+                    scope=scope.pointer,
+                    stage=stage.name,
+                    index=index,
+                    name=name,
+                    workdir=folder_text,
+                    parameters=filled,
                 )
                 node = _Node(record, entry)
                 self._nodes[step_id] = node
@@ -799,10 +825,19 @@ class WorkflowRun:
                 entry.view.append(node.view)
                 entry.pending += 1
                 self._outstanding += 1
-                steps.append(PlannedStep(
-                    id=step_id, scope=scope.pointer, stage=stage.name, index=index, name=name,
-                    workdir=folder, parameters=filled, step=runnable, where=stage.where,
-                ))
+                steps.append(
+                    PlannedStep(
+                        id=step_id,
+                        scope=scope.pointer,
+                        stage=stage.name,
+                        index=index,
+                        name=name,
+                        workdir=folder,
+                        parameters=filled,
+                        step=runnable,
+                        where=stage.where,
+                    )
+                )
             else:
                 pointer = f"{scope.pointer}/{stage.name}/{len(entry.items)}"
                 sub_init = fill_workdir(parameters, folder_text)
@@ -816,5 +851,4 @@ class WorkflowRun:
             self._entry_done(entry)
         if not steps:
             return None
-        return PlannedStage(scope=scope.pointer, stage=stage.name, steps=steps,
-                            scheduler_type=scheduler.scheduler_type)
+        return PlannedStage(scope=scope.pointer, stage=stage.name, steps=steps, scheduler_type=scheduler.scheduler_type)

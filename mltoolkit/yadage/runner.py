@@ -9,9 +9,10 @@ when ``max_workers > 1``; a failed step does not stop independent branches.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mltoolkit.errors import MLToolkitError
 from mltoolkit.yadage.model import Workflow
@@ -28,8 +29,13 @@ def run_planned_step(
 ) -> StepResult:
     """Run one planned step with :func:`run_step` (names and folder from the plan)."""
     return run_step(
-        planned.step, planned.parameters, planned.workdir, options=options,
-        name=planned.name, stage=planned.stage, on_output=on_output,
+        planned.step,
+        planned.parameters,
+        planned.workdir,
+        options=options,
+        name=planned.name,
+        stage=planned.stage,
+        on_output=on_output,
     )
 
 

@@ -16,18 +16,19 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mltoolkit.errors import SpecError
 from mltoolkit.yadage.model import Case, Scatter
 from mltoolkit.yadage.selectors import run_jq
 
-__all__ = ["chunk", "partition", "scatter_parameters", "jq_parameter_sets", "select_case"]
+__all__ = ["chunk", "jq_parameter_sets", "partition", "scatter_parameters", "select_case"]
 
 
 def chunk(values: Sequence[Any], size: int) -> list[list[Any]]:
     """Consecutive chunks of ``size`` elements (the last one may be shorter)."""
-    return [list(values[start:start + size]) for start in range(0, len(values), size)]
+    return [list(values[start : start + size]) for start in range(0, len(values), size)]
 
 
 def partition(values: Sequence[Any], parts: int) -> list[list[Any]]:
@@ -117,8 +118,7 @@ def jq_parameter_sets(
             raise SpecError(f"{where}: postscript: {error}; fix the jq program") from None
         if not isinstance(after, dict):
             raise SpecError(
-                f"{where}: postscript gave {type(after).__name__} {after!r:.100}, expected an object "
-                "of parameters"
+                f"{where}: postscript gave {type(after).__name__} {after!r:.100}, expected an object of parameters"
             )
         finished.append(after)
     return finished

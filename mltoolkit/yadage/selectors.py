@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from mltoolkit.errors import SpecError
 
 __all__ = [
-    "parse_jsonpath",
-    "is_plain_name",
-    "root_stage",
-    "select_output",
     "combine_outputs",
     "compile_jq",
+    "is_plain_name",
+    "parse_jsonpath",
+    "root_stage",
     "run_jq",
+    "select_output",
 ]
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

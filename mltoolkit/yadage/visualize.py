@@ -68,13 +68,14 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
-from mltoolkit.artifacts import atomic_output, atomic_write_text
-from mltoolkit.errors import MLToolkitError, WorkdirError
+from mltoolkit.errors import VisualizationError, WorkdirError
+from mltoolkit.workdir.artifacts import atomic_output, atomic_write_text
 from mltoolkit.yadage.model import Stage, Workflow
 from mltoolkit.yadage.planner import (
     CACHED,
@@ -135,10 +136,6 @@ _PNG_SCALE = 1.5
 _PNG_MIN_TEXT_PX = 5.0
 
 
-class VisualizationError(MLToolkitError, ValueError):
-    """Bad arguments to :func:`write_workflow_pictures`, or graphviz failed when it was required."""
-
-
 # -- the graph to draw ------------------------------------------------------------------------
 
 
@@ -149,7 +146,7 @@ class _Node:
     lines: list[str]
     state: str
     tooltip: str
-    cluster: "_Cluster"
+    cluster: _Cluster
     svg_id: str = ""
     rank: int = 0
     width: float = 0.0
@@ -171,14 +168,14 @@ class _Cluster:
     key: str  # DOT subgraph name; starts with "cluster" as graphviz requires
     kind: str  # "stage" | "scope" | "top" (the root scope: not a cluster, never drawn)
     label: str
-    parent: "_Cluster | None"
-    children: list["_Node | _Cluster"] = field(default_factory=list)
+    parent: _Cluster | None
+    children: list[_Node | _Cluster] = field(default_factory=list)
     svg_id: str = ""
     # layout
     rmin: int = 0
     rmax: int = 0
     height: float = 0.0
-    tracks: list[list["_Node | _Cluster"]] = field(default_factory=list)
+    tracks: list[list[_Node | _Cluster]] = field(default_factory=list)
     x0: float = 0.0
     y0: float = 0.0
     x1: float = 0.0
@@ -340,10 +337,16 @@ class _Builder:
         init_entry = _EntryList(pointer, "init")
         init_entry.append({"_nodeid": _init_id(pointer)})
         scope.view["init"] = init_entry
-        self._add_node(_Node(
-            key=_init_id(pointer), kind="init", lines=["init"], state=COMPLETED,
-            tooltip=f"{pointer or '/'}: init (the inputs of this scope)", cluster=container,
-        ))
+        self._add_node(
+            _Node(
+                key=_init_id(pointer),
+                kind="init",
+                lines=["init"],
+                state=COMPLETED,
+                tooltip=f"{pointer or '/'}: init (the inputs of this scope)",
+                cluster=container,
+            )
+        )
         records_here: list[StepRecord] = []
         for stage in workflow.stages:
             entry = _EntryList(pointer, stage.name)
@@ -354,11 +357,16 @@ class _Builder:
             scope.instances[stage.name] = instances
             if not steps and not instances:
                 why = "not applied" if (pointer, stage.name) in self.unapplied else "no steps"
-                self._add_node(_Node(
-                    key=_stage_placeholder_id(pointer, stage.name), kind="stage",
-                    lines=[_truncate(stage.name), why], state="",
-                    tooltip=f"{pointer or '/'}: stage {stage.name!r}: {why}", cluster=container,
-                ))
+                self._add_node(
+                    _Node(
+                        key=_stage_placeholder_id(pointer, stage.name),
+                        kind="stage",
+                        lines=[_truncate(stage.name), why],
+                        state="",
+                        tooltip=f"{pointer or '/'}: stage {stage.name!r}: {why}",
+                        cluster=container,
+                    )
+                )
                 continue
             label = stage.name
             if instances:
@@ -366,7 +374,10 @@ class _Builder:
             elif stage.scheduler.scheduler_type != "singlestep-stage":
                 label += f" ({len(steps)} step{'s' if len(steps) != 1 else ''})"
             stage_cluster = _Cluster(
-                key=f"cluster_stage:{pointer}/{stage.name}", kind="stage", label=label, parent=container,
+                key=f"cluster_stage:{pointer}/{stage.name}",
+                kind="stage",
+                label=label,
+                parent=container,
             )
             container.children.append(stage_cluster)
             self.clusters.append(stage_cluster)
@@ -377,13 +388,20 @@ class _Builder:
                 tooltip = f"{record.id}: {record.state}"
                 if record.error:
                     tooltip += f": {' '.join(str(record.error).split())[:300]}"
-                self._add_node(_Node(
-                    key=record.id, kind="step", lines=[_truncate(record.name), record.state],
-                    state=record.state, tooltip=tooltip, cluster=stage_cluster,
-                ))
+                self._add_node(
+                    _Node(
+                        key=record.id,
+                        kind="step",
+                        lines=[_truncate(record.name), record.state],
+                        state=record.state,
+                        tooltip=tooltip,
+                        cluster=stage_cluster,
+                    )
+                )
             for sub_pointer in instances:
                 sub_cluster = _Cluster(
-                    key=f"cluster_scope:{sub_pointer}", kind="scope",
+                    key=f"cluster_scope:{sub_pointer}",
+                    kind="scope",
                     label=f"{stage.name} #{sub_pointer.rsplit('/', 1)[-1]} ({sub_pointer})",
                     parent=stage_cluster,
                 )
@@ -433,8 +451,12 @@ class _Builder:
         parent = stage_cluster.parent
         assert parent is not None
         node = _Node(
-            key=key, kind="collapsed", lines=lines, state=_worst_state(counts),
-            tooltip=f"{pointer or '/'}: " + "; ".join(lines), cluster=parent,
+            key=key,
+            kind="collapsed",
+            lines=lines,
+            state=_worst_state(counts),
+            tooltip=f"{pointer or '/'}: " + "; ".join(lines),
+            cluster=parent,
         )
         self.nodes[key] = node
         # take the cluster's place among its siblings so the layout order stays the workflow's
@@ -506,15 +528,22 @@ class _Builder:
         # not know yet) is still drawn, unclustered, rather than silently left out.
         for record in self.records:
             if record.id not in self.display:
-                self._add_node(_Node(
-                    key=record.id, kind="step", lines=[_truncate(record.name), record.state],
-                    state=record.state, tooltip=f"{record.id}: {record.state}", cluster=top,
-                ))
+                self._add_node(
+                    _Node(
+                        key=record.id,
+                        kind="step",
+                        lines=[_truncate(record.name), record.state],
+                        state=record.state,
+                        tooltip=f"{record.id}: {record.state}",
+                        cluster=top,
+                    )
+                )
         edges = self._edges()
         nodes = list(_walk_nodes(top))
         counts = _state_counts(self.records)
         summary = ", ".join(
-            f"{counts[state]} {state.lower()}" for state in (COMPLETED, CACHED, FAILED, RUNNING, PENDING)
+            f"{counts[state]} {state.lower()}"
+            for state in (COMPLETED, CACHED, FAILED, RUNNING, PENDING)
             if counts.get(state)
         )
         title = f"workflow instance ({self.run.status}): {len(self.records)} steps"
@@ -634,8 +663,7 @@ def _measure(cluster: _Cluster, predecessors: dict[_Node, list[_Node]]) -> None:
                 sibling = owner.get(predecessor)
                 if sibling is not None and sibling != index and track_of[sibling] >= 0:
                     votes[track_of[sibling]] = votes.get(track_of[sibling], 0) + 1
-        choice = next((track for track in sorted(votes, key=lambda t: (-votes[t], t))
-                       if fits(track, low, high)), None)
+        choice = next((track for track in sorted(votes, key=lambda t: (-votes[t], t)) if fits(track, low, high)), None)
         if choice is None:
             choice = max(full_upto.get(rank, 0) for rank in range(low, high + 1))
             while not fits(choice, low, high):
@@ -838,15 +866,30 @@ def _write_png(graph: _Graph, path: Path) -> None:
     axes.text(_MARGIN, _MARGIN + 13, title, fontsize=13, fontweight="bold", va="baseline", **text_options)
 
     cluster_patches = [
-        FancyBboxPatch((c.x0, c.y0), c.x1 - c.x0, c.y1 - c.y0, boxstyle="round,pad=0,rounding_size=5",
-                       facecolor=_CLUSTER_FILL[c.kind], edgecolor=_CLUSTER_STROKE[c.kind], linewidth=0.8)
+        FancyBboxPatch(
+            (c.x0, c.y0),
+            c.x1 - c.x0,
+            c.y1 - c.y0,
+            boxstyle="round,pad=0,rounding_size=5",
+            facecolor=_CLUSTER_FILL[c.kind],
+            edgecolor=_CLUSTER_STROKE[c.kind],
+            linewidth=0.8,
+        )
         for c in graph.clusters
     ]
     if cluster_patches:
         axes.add_collection(PatchCollection(cluster_patches, match_original=True, zorder=1))
     for cluster in graph.clusters if legible else ():
-        axes.text(cluster.x0 + 5, cluster.y0 + 12, _fit_label(cluster.label, cluster.x1 - cluster.x0),
-                  fontsize=10, color="#333333", va="baseline", zorder=2, **text_options)
+        axes.text(
+            cluster.x0 + 5,
+            cluster.y0 + 12,
+            _fit_label(cluster.label, cluster.x1 - cluster.x0),
+            fontsize=10,
+            color="#333333",
+            va="baseline",
+            zorder=2,
+            **text_options,
+        )
 
     if graph.edges:
         t = np.linspace(0.0, 1.0, 17)[:, None]
@@ -855,8 +898,12 @@ def _write_png(graph: _Graph, path: Path) -> None:
         for source, target in graph.edges:
             x1, y1, x2, y2, pull = _edge_geometry(source, target)
             points = np.array([[x1, y1], [x1 + pull, y1], [x2 - pull, y2], [x2, y2]])
-            curve = ((1 - t) ** 3) * points[0] + 3 * ((1 - t) ** 2) * t * points[1] \
-                + 3 * (1 - t) * t ** 2 * points[2] + t ** 3 * points[3]
+            curve = (
+                ((1 - t) ** 3) * points[0]
+                + 3 * ((1 - t) ** 2) * t * points[1]
+                + 3 * (1 - t) * t**2 * points[2]
+                + t**3 * points[3]
+            )
             curve[-1] = (x2 - 6, y2)  # stop at the arrowhead's base
             curves.append(curve)
             heads.append([(x2, y2), (x2 - 7, y2 - 3.5), (x2 - 7, y2 + 3.5)])
@@ -866,23 +913,44 @@ def _write_png(graph: _Graph, path: Path) -> None:
     patches = []
     for node in graph.nodes:
         if node.kind == "init":
-            patches.append(Ellipse((node.x + node.width / 2, node.y + node.height / 2), node.width, node.height,
-                                   facecolor=node.fill, edgecolor=_STROKE, linewidth=0.9))
+            patches.append(
+                Ellipse(
+                    (node.x + node.width / 2, node.y + node.height / 2),
+                    node.width,
+                    node.height,
+                    facecolor=node.fill,
+                    edgecolor=_STROKE,
+                    linewidth=0.9,
+                )
+            )
         else:
-            patches.append(Rectangle(
-                (node.x, node.y), node.width, node.height, facecolor=node.fill, edgecolor=_STROKE,
-                linewidth=1.8 if node.kind == "collapsed" else 0.9,
-                linestyle=(0, (4, 3)) if node.kind == "stage" else "solid",
-            ))
+            patches.append(
+                Rectangle(
+                    (node.x, node.y),
+                    node.width,
+                    node.height,
+                    facecolor=node.fill,
+                    edgecolor=_STROKE,
+                    linewidth=1.8 if node.kind == "collapsed" else 0.9,
+                    linestyle=(0, (4, 3)) if node.kind == "stage" else "solid",
+                )
+            )
     if patches:
         axes.add_collection(PatchCollection(patches, match_original=True, zorder=4))
     for node in graph.nodes if legible else ():
         baseline = node.y + (node.height - len(node.lines) * _LINE_H) / 2 + _LINE_H * 0.78
         for number, line in enumerate(node.lines):
-            axes.text(node.x + node.width / 2, baseline + number * _LINE_H, line, ha="center", va="baseline",
-                      fontsize=_FONT if number == 0 else 9,
-                      fontweight="bold" if number == 0 and node.kind != "init" else "normal",
-                      zorder=5, **text_options)
+            axes.text(
+                node.x + node.width / 2,
+                baseline + number * _LINE_H,
+                line,
+                ha="center",
+                va="baseline",
+                fontsize=_FONT if number == 0 else 9,
+                fontweight="bold" if number == 0 and node.kind != "init" else "normal",
+                zorder=5,
+                **text_options,
+            )
     with atomic_output(path) as temporary:
         figure.savefig(temporary, format="png", dpi=72.0 * scale, facecolor="white")
 
@@ -904,21 +972,43 @@ def _dot_text(graph: _Graph, name: str) -> str:
     """The picture as DOT: nodes in nested ``cluster`` subgraphs, every id quoted."""
     out = [
         f"digraph {_dot_string(name)} {{",
-        "  graph [" + _dot_attributes({
-            "rankdir": "LR", "compound": "true", "fontname": "Helvetica", "fontsize": "13",
-            "label": graph.title, "labelloc": "t", "labeljust": "l", "nodesep": "0.15", "ranksep": "0.45",
-        }) + "];",
-        "  node [" + _dot_attributes({
-            "shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "10",
-            "color": _STROKE, "height": "0.3",
-        }) + "];",
+        "  graph ["
+        + _dot_attributes(
+            {
+                "rankdir": "LR",
+                "compound": "true",
+                "fontname": "Helvetica",
+                "fontsize": "13",
+                "label": graph.title,
+                "labelloc": "t",
+                "labeljust": "l",
+                "nodesep": "0.15",
+                "ranksep": "0.45",
+            }
+        )
+        + "];",
+        "  node ["
+        + _dot_attributes(
+            {
+                "shape": "box",
+                "style": "rounded,filled",
+                "fontname": "Helvetica",
+                "fontsize": "10",
+                "color": _STROKE,
+                "height": "0.3",
+            }
+        )
+        + "];",
         "  edge [" + _dot_attributes({"color": _EDGE_COLOUR, "arrowsize": "0.6"}) + "];",
     ]
 
     def node_line(node: _Node, indent: str) -> str:
         attributes: dict[str, Any] = {
-            "label": "\n".join(node.lines), "fillcolor": node.fill, "id": node.svg_id,
-            "class": _CLASS_OF_KIND[node.kind], "tooltip": node.tooltip,
+            "label": "\n".join(node.lines),
+            "fillcolor": node.fill,
+            "id": node.svg_id,
+            "class": _CLASS_OF_KIND[node.kind],
+            "tooltip": node.tooltip,
         }
         if node.kind == "init":
             attributes["shape"] = "ellipse"
@@ -935,11 +1025,22 @@ def _dot_text(graph: _Graph, name: str) -> str:
                 out.append(node_line(child, indent))
                 continue
             out.append(f"{indent}subgraph {_dot_string(child.key)} {{")
-            out.append(f"{indent}  graph [" + _dot_attributes({
-                "label": child.label, "id": child.svg_id, "class": f"{child.kind}-cluster",
-                "style": "rounded,filled", "fillcolor": _CLUSTER_FILL[child.kind],
-                "color": _CLUSTER_STROKE[child.kind], "fontsize": "10", "labeljust": "l",
-            }) + "];")
+            out.append(
+                f"{indent}  graph ["
+                + _dot_attributes(
+                    {
+                        "label": child.label,
+                        "id": child.svg_id,
+                        "class": f"{child.kind}-cluster",
+                        "style": "rounded,filled",
+                        "fillcolor": _CLUSTER_FILL[child.kind],
+                        "color": _CLUSTER_STROKE[child.kind],
+                        "fontsize": "10",
+                        "labeljust": "l",
+                    }
+                )
+                + "];"
+            )
             emit(child, indent + "  ")
             out.append(f"{indent}}}")
 
@@ -956,7 +1057,10 @@ def _render_with_graphviz(dot: str, dot_path: Path, outputs: dict[str, Path], ti
             try:
                 finished = subprocess.run(
                     [dot, f"-T{kind}", "-o", str(temporary), str(dot_path)],
-                    capture_output=True, text=True, timeout=timeout, check=False,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
                 )
             except subprocess.TimeoutExpired:
                 raise VisualizationError(
@@ -1015,8 +1119,12 @@ def write_workflow_pictures(
             or ``use_graphviz=True`` and ``dot`` is missing or fails.
         WorkdirError: ``out_dir`` is not a folder or cannot be created.
     """
-    if (not isinstance(basename, str) or basename in ("", ".", "..") or "\0" in basename
-            or any(separator in basename for separator in ("/", "\\", os.sep))):
+    if (
+        not isinstance(basename, str)
+        or basename in ("", ".", "..")
+        or "\0" in basename
+        or any(separator in basename for separator in ("/", "\\", os.sep))
+    ):
         raise VisualizationError(
             f"basename {basename!r} is not a plain file name; pass a name without folders, e.g. 'workflow'"
         )
@@ -1027,8 +1135,7 @@ def write_workflow_pictures(
             f"collapse_threshold {collapse_threshold!r} is not a positive integer; pass e.g. 50, or None "
             "to draw every step"
         )
-    if isinstance(graphviz_timeout, bool) or not isinstance(graphviz_timeout, (int, float)) \
-            or not graphviz_timeout > 0:
+    if isinstance(graphviz_timeout, bool) or not isinstance(graphviz_timeout, (int, float)) or not graphviz_timeout > 0:
         raise VisualizationError(f"graphviz_timeout {graphviz_timeout!r} is not a positive number of seconds")
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
@@ -1050,8 +1157,9 @@ def write_workflow_pictures(
         )
     if dot is not None:
         try:
-            _render_with_graphviz(dot, paths["dot"], {"svg": paths["svg"], "png": paths["png"]},
-                                  float(graphviz_timeout), len(graph.nodes))
+            _render_with_graphviz(
+                dot, paths["dot"], {"svg": paths["svg"], "png": paths["png"]}, float(graphviz_timeout), len(graph.nodes)
+            )
             return paths
         except VisualizationError as error:
             if use_graphviz:

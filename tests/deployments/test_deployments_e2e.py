@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+
 from tests.conftest import SEED_SCORES
 
 pytestmark = pytest.mark.slow
@@ -41,8 +42,14 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "wb")
-        process = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=cwd, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.running.append(process)
         return process
 
@@ -67,10 +74,9 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "prefect server exited"
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            if response.status == 200:
+                return
         time.sleep(0.5)
     raise AssertionError(f"prefect server not healthy after {timeout} s")
 
@@ -81,9 +87,14 @@ def real_server(tmp_path_factory) -> Iterator[dict]:
     processes = Processes(base)
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
-    env.update(PREFECT_HOME=str(base / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_API_URL=f"http://127.0.0.1:{port}/api", MLTOOLKIT_API_IDLE_TIMEOUT="0",
-               PREFECT_LOGGING_LEVEL="INFO", PYTHONPATH=str(REPO_ROOT))
+    env.update(
+        PREFECT_HOME=str(base / "home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        MLTOOLKIT_API_IDLE_TIMEOUT="0",
+        PREFECT_LOGGING_LEVEL="INFO",
+        PYTHONPATH=str(REPO_ROOT),
+    )
     server = processes.start("server", ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
     try:
         _wait_healthy(env["PREFECT_API_URL"], server, timeout=240)
@@ -93,8 +104,9 @@ def real_server(tmp_path_factory) -> Iterator[dict]:
 
 
 def _prefect(args: list[str], env: dict[str, str], cwd: Path = REPO_ROOT, timeout: float = 300) -> str:
-    result = subprocess.run([sys.executable, "-m", "prefect", *args], env=env, cwd=cwd,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "prefect", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -157,7 +169,8 @@ def test_seed_spec_deployment_runs_the_unmodified_spec(deployed):
     assert [row["stage"] for row in steps] == ["data_prep"] + ["classification"] * 5 + ["merge_and_visualize"]
     assert {row["state"] for row in steps} == {"COMPLETED"}
     assert sorted(run.name for run in task_runs if run.name.startswith("classification")) == [
-        f"classification[{i}]" for i in range(5)]
+        f"classification[{i}]" for i in range(5)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -185,14 +198,22 @@ def test_parameter_schema_rejects_bad_parameters(deployed, deployment, parameter
 
 def test_serve_registers_both_flows(deployed):
     env = dict(deployed["env"])
-    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "deployments" / "serve.py")], env=env,
-                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "deployments" / "serve.py")],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deployed["processes"].running.append(process)
     from prefect.client.orchestration import SyncPrefectClient
 
-    expected = {"ml-workflow/seed-analysis-served", "seed-spec-workflow/seed-spec-served",
-                "spec-workflow/any-spec-served"}
+    expected = {
+        "ml-workflow/seed-analysis-served",
+        "seed-spec-workflow/seed-spec-served",
+        "spec-workflow/any-spec-served",
+    }
     deadline = time.monotonic() + 120
     found: set[str] = set()
     try:

@@ -14,28 +14,29 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from mltoolkit.artifacts import load_pickle, sha256_file
+from mltoolkit.workdir.artifacts import load_pickle, sha256_file
 from tests.conftest import REPO_ROOT, run_cli
 
 __all__ = [
-    "SPECS",
-    "cli_environment",
-    "check",
-    "reaping",
     "SEED_CLASSIFIERS",
+    "SPECS",
+    "check",
+    "cli_environment",
+    "copy_workdir",
     "native",
-    "spec",
-    "run_record",
-    "states",
     "output_digests",
+    "reaping",
+    "run_record",
+    "spec",
     "spec_scores",
+    "states",
     "tagged_env",
     "tagged_processes",
     "wait_until_gone",
-    "copy_workdir",
 ]
 
 SPECS = REPO_ROOT / "tests" / "specs"
@@ -57,8 +58,9 @@ def native(env: dict[str, str], workdir: Path, *args: str, timeout: float = 300)
     return run_cli(["-m", "flows.ml_workflow", "--workdir", str(workdir), *args], env, timeout=timeout)
 
 
-def spec(env: dict[str, str], workdir: Path, case: str | Path, *args: str, inputs: bool | Path = True,
-         timeout: float = 300) -> subprocess.CompletedProcess:
+def spec(
+    env: dict[str, str], workdir: Path, case: str | Path, *args: str, inputs: bool | Path = True, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """``python -m flows.spec_workflow WORKDIR workflow.yml [INPUTS] --toplevel SPECS/CASE ARGS...``.
 
     ``inputs``: ``True`` for the case's ``inputs.yml``, ``False`` for none, or a file.
@@ -74,7 +76,9 @@ def spec(env: dict[str, str], workdir: Path, case: str | Path, *args: str, input
 
 def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     """``result`` if the command succeeded; otherwise fail with its output."""
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -128,8 +132,11 @@ def tagged_processes(tag: str) -> list[Any]:
     found = []
     for process in psutil.process_iter():
         try:
-            if process.pid != os.getpid() and process.environ().get(TAG_VARIABLE) == tag \
-                    and process.status() != psutil.STATUS_ZOMBIE:
+            if (
+                process.pid != os.getpid()
+                and process.environ().get(TAG_VARIABLE) == tag
+                and process.status() != psutil.STATUS_ZOMBIE
+            ):
                 found.append(process)
         except (psutil.Error, OSError):
             continue

@@ -8,32 +8,49 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mltoolkit.artifacts import sha256_file
+from mltoolkit.workdir.artifacts import sha256_file
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 SEED_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def run_spec(workdir: Path, workflow: str | Path, *, toplevel: str | Path | None = None,
-             inputs: dict[str, Any] | None = None, inputs_file: str | Path | None = None,
-             **options: Any) -> tuple[Any, dict[str, Any]]:
+def run_spec(
+    workdir: Path,
+    workflow: str | Path,
+    *,
+    toplevel: str | Path | None = None,
+    inputs: dict[str, Any] | None = None,
+    inputs_file: str | Path | None = None,
+    **options: Any,
+) -> tuple[Any, dict[str, Any]]:
     """Run ``spec_workflow`` in this process (under the session server); return (state, run.json)."""
     from flows.spec_workflow import spec_workflow
 
-    state = asyncio.run(spec_workflow(
-        workflow=str(workflow), workdir=str(workdir), inputs=inputs,
-        inputs_file=str(inputs_file) if inputs_file else None,
-        toplevel=str(toplevel) if toplevel else None, return_state=True, **options,
-    ))
+    state = asyncio.run(
+        spec_workflow(
+            workflow=str(workflow),
+            workdir=str(workdir),
+            inputs=inputs,
+            inputs_file=str(inputs_file) if inputs_file else None,
+            toplevel=str(toplevel) if toplevel else None,
+            return_state=True,
+            **options,
+        )
+    )
     return state, read_record(workdir)
 
 
 def run_case(case: str, workdir: Path, inputs: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Run ``tests/specs/<case>`` like ``yadage-run WORKDIR workflow.yml inputs.yml --toplevel <case>``."""
     inputs_file = SPECS / case / "inputs.yml"
-    return run_spec(workdir, "workflow.yml", toplevel=SPECS / case, inputs=inputs,
-                    inputs_file=inputs_file if inputs is None and inputs_file.exists() else None)
+    return run_spec(
+        workdir,
+        "workflow.yml",
+        toplevel=SPECS / case,
+        inputs=inputs,
+        inputs_file=inputs_file if inputs is None and inputs_file.exists() else None,
+    )
 
 
 def read_record(workdir: Path) -> dict[str, Any]:
@@ -51,8 +68,16 @@ def steps_by_id(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def summary(record: dict[str, Any]) -> dict[str, tuple]:
     """``{id: (scope, stage, index, name, workdir, parameters, published, state)}`` for exact comparison."""
     return {
-        step_id: (step["scope"], step["stage"], step["index"], step["name"], step["workdir"],
-                  step["parameters"], step["published"], step["state"])
+        step_id: (
+            step["scope"],
+            step["stage"],
+            step["index"],
+            step["name"],
+            step["workdir"],
+            step["parameters"],
+            step["published"],
+            step["state"],
+        )
         for step_id, step in steps_by_id(record).items()
     }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mltoolkit.artifacts import sha256_file
+from mltoolkit.workdir.artifacts import sha256_file
 from tests.flows._helpers import (
     SEED_CLASSIFIERS,
     SPECS,
@@ -51,8 +51,15 @@ def _modified_dataset(source: Path, target: Path) -> Path:
 class Baseline:
     """A finished first run, and what the immediate second run did to it."""
 
-    def __init__(self, workdir: Path, dataset: Path, first: dict[str, str], second: dict[str, str],
-                 outputs_before: dict[str, str], outputs_after: dict[str, str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        dataset: Path,
+        first: dict[str, str],
+        second: dict[str, str],
+        outputs_before: dict[str, str],
+        outputs_after: dict[str, str],
+    ) -> None:
         self.workdir = workdir
         self.dataset = dataset
         self.first = first
@@ -87,8 +94,11 @@ def _baseline(run, workdir: Path, dataset: Path) -> Baseline:
 @pytest.fixture(scope="module")
 def native_baseline(module_env, dataset, tmp_path_factory, repo_root) -> Baseline:
     workdir = tmp_path_factory.mktemp("native") / "workdir"
-    return _baseline(lambda wd: native(module_env, wd, "--inputs", str(repo_root / "inputs.yml"),
-                                       "-p", f"dataset={dataset}"), workdir, dataset)
+    return _baseline(
+        lambda wd: native(module_env, wd, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={dataset}"),
+        workdir,
+        dataset,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +169,11 @@ def test_native_second_run_reuses_every_step_and_changes_no_byte(native_baseline
 @pytest.mark.slow
 def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo_root, tmp_path):
     workdir = native_baseline.copy(tmp_path / "elsewhere" / "copy")
-    result = check(native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"),
-                          "-p", f"dataset={native_baseline.dataset}"))
+    result = check(
+        native(
+            module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"
+        )
+    )
     assert states(workdir) == _all(NATIVE_STEPS, "CACHED")
     assert output_digests(workdir) == native_baseline.outputs_before
     assert str(workdir / "merge_and_visualize" / "ml_results.png") in result.stdout
@@ -181,8 +194,16 @@ def test_native_changed_classifier_reruns_that_step_and_the_merge(native_baselin
     workdir = native_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "{name: svm_gamma_1, estimator: sklearn.svm.SVC, params: {gamma: 1}}"
-    check(native(module_env, workdir, "-p", f"dataset={native_baseline.dataset}",
-                 "-p", f"classifiers=[{', '.join(classifiers)}]"))
+    check(
+        native(
+            module_env,
+            workdir,
+            "-p",
+            f"dataset={native_baseline.dataset}",
+            "-p",
+            f"classifiers=[{', '.join(classifiers)}]",
+        )
+    )
     expected = _all(NATIVE_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
     assert states(workdir) == expected
@@ -207,8 +228,9 @@ def _manifests(workdir: Path) -> dict[str, tuple[str, int]]:
 
 
 @pytest.mark.slow
-def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(native_baseline, module_env, repo_root,
-                                                                          tmp_path):
+def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
+    native_baseline, module_env, repo_root, tmp_path
+):
     workdir = native_baseline.copy(tmp_path / "workdir")
     args = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
     records = _cache_records(workdir)
@@ -223,8 +245,9 @@ def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(native
     check(native(module_env, workdir, *args, "--refresh"))
     assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
     assert len(_written_since(records, _cache_records(workdir))) == len(NATIVE_STEPS)  # each result stored anew
-    assert json.loads((workdir / "scores.json").read_text()) == \
-        json.loads((native_baseline.workdir / "scores.json").read_text())
+    assert json.loads((workdir / "scores.json").read_text()) == json.loads(
+        (native_baseline.workdir / "scores.json").read_text()
+    )
 
 
 # --- spec flow ----------------------------------------------------------------------------
@@ -266,8 +289,17 @@ def test_spec_changed_classifier_reruns_that_step_and_the_merge(spec_baseline, m
     workdir = spec_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "decision_tree"
-    check(spec(module_env, workdir, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}",
-               "-p", f"classifiers=[{', '.join(classifiers)}]"))
+    check(
+        spec(
+            module_env,
+            workdir,
+            "seed_parallel",
+            "-p",
+            f"dataset={spec_baseline.dataset}",
+            "-p",
+            f"classifiers=[{', '.join(classifiers)}]",
+        )
+    )
     expected = _all(SPEC_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
     assert states(workdir) == expected

@@ -26,7 +26,7 @@ PAYLOADS = [
     "$(touch {canary})",
     "`touch {canary}`",
     "x\ntouch {canary}",
-    "it's \"quoted\"; touch {canary}",
+    'it\'s "quoted"; touch {canary}',
     "two  spaces\tand a tab",
     "x > {canary}",
     "-rf",
@@ -45,8 +45,9 @@ def _payloads(canary: str) -> list[str]:
 
 def _run(workdir: Path, env: dict[str, str], *extra: str):
     """Run the injection spec (``extra``: an INPUTS file and/or options); return its run record."""
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "workflow.yml", *extra,
-                      "--toplevel", str(SPECS / "injection")], env)
+    result = run_cli(
+        ["-m", "flows.spec_workflow", str(workdir), "workflow.yml", *extra, "--toplevel", str(SPECS / "injection")], env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return run_record(workdir)
 
@@ -54,8 +55,10 @@ def _run(workdir: Path, env: dict[str, str], *extra: str):
 def _received(record: dict) -> list[tuple[list[str], str]]:
     """Per step, in payload order: the arguments the command got and the here-document's text."""
     steps = sorted(record["steps"], key=lambda step: step["index"])
-    return [(json.loads(Path(step["published"]["argv"]).read_text()),
-             Path(step["published"]["heredoc"]).read_text()) for step in steps]
+    return [
+        (json.loads(Path(step["published"]["argv"]).read_text()), Path(step["published"]["heredoc"]).read_text())
+        for step in steps
+    ]
 
 
 def _assert_nothing_ran(tmp_path: Path, canary: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mltoolkit.fun_with_ml import data_prep as data_prep_script
+from mltoolkit.analysis.fun_with_ml import data_prep as data_prep_script
 from tests.conftest import run_cli
 from tests.trust_helpers import (
     MOON,
@@ -63,8 +63,9 @@ def test_native_run_record_has_a_sha256_for_every_intermediate(native_run):
     assert set(steps["merge_and_visualize"]["outputs"]) == {"merge_and_visualize/ml_results.png", "scores.json"}
     assert not list(native_run.workdir.rglob("*.tmp")), "a temporary file of an atomic write was left behind"
     # each pickle's sidecar, which the step scripts check, agrees with the record
-    pickles = {path: digest for step in record["steps"] for path, digest in step["outputs"].items()
-               if path.endswith(".pkl")}
+    pickles = {
+        path: digest for step in record["steps"] for path, digest in step["outputs"].items() if path.endswith(".pkl")
+    }
     assert len(pickles) == len(NATIVE_CLASSIFIERS) + 1
     for relative, digest in pickles.items():
         assert (native_run.workdir / (relative + ".sha256")).read_text().split()[0] == digest
@@ -146,12 +147,24 @@ def test_spec_without_cache_refuses_tampered_upstream_files_naming_them(earlier_
     truncate(truncated)
     workdir = tmp_path / "work"
 
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "reuse_prepped.yml",
-                      "--toplevel", str(SPECS / "trust"), "--no-cache",
-                      "-p", f"prepped_files={json.dumps([str(tampered), str(truncated)])}"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "reuse_prepped.yml",
+            "--toplevel",
+            str(SPECS / "trust"),
+            "--no-cache",
+            "-p",
+            f"prepped_files={json.dumps([str(tampered), str(truncated)])}",
+        ],
+        cli_env,
+    )
 
-    line = assert_error_line(result, "2 of 2 step(s) failed", str(tampered), "sha256 is", "modified or truncated",
-                             only_line=False)
+    line = assert_error_line(
+        result, "2 of 2 step(s) failed", str(tampered), "sha256 is", "modified or truncated", only_line=False
+    )
     assert "error: --prepped_data" in line
     assert not canary.exists(), "the tampered pickle was unpickled"
     record = run_record(workdir)
@@ -171,10 +184,23 @@ def test_spec_step_refuses_a_pickle_from_outside_without_a_known_hash(earlier_pr
     stray.with_name(stray.name + ".sha256").unlink()  # no sidecar, nothing else records it
     workdir = tmp_path / "step"
 
-    result = run_cli(["-m", "flows.spec_step", "steps.yml#/classification_step", str(workdir),
-                      "--toplevel", str(SPECS / "seed_parallel"),
-                      "-p", f"input_data={stray}", "-p", "all_classifiers=[decision_tree]", "-p", "outdir={workdir}"],
-                     cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_step",
+            "steps.yml#/classification_step",
+            str(workdir),
+            "--toplevel",
+            str(SPECS / "seed_parallel"),
+            "-p",
+            f"input_data={stray}",
+            "-p",
+            "all_classifiers=[decision_tree]",
+            "-p",
+            "outdir={workdir}",
+        ],
+        cli_env,
+    )
 
     assert_error_line(result, str(stray), "no known sha256", only_line=False)
     assert not canary.exists(), "a pickle of unknown origin was unpickled"
@@ -194,6 +220,7 @@ def test_native_tampered_cache_record_is_not_loaded(native_run, cli_env, tmp_pat
 
     assert not canary.exists(), "a tampered cache record was unpickled"
     assert result.returncode == 0, result.stderr[-2000:]
-    states = {step["name"]: step["state"] for step in json.loads(
-        (workdir / "_mltoolkit" / "run.json").read_text())["steps"]}
+    states = {
+        step["name"]: step["state"] for step in json.loads((workdir / "_mltoolkit" / "run.json").read_text())["steps"]
+    }
     assert states["data_prep"] == "COMPLETED"  # run again, not trusted

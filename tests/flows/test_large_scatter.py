@@ -59,8 +59,11 @@ async def _latest_table(flow_run_id: str, key: str) -> list[dict]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     async with get_client() as client:
-        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)])))
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)])
+            )
+        )
     assert len(artifacts) == 1, artifacts
     data = artifacts[0].data
     return json.loads(data) if isinstance(data, str) else data

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mltoolkit.errors import WorkdirLockedError
-from mltoolkit.locking import LOCK_FILE, lock_holder, workdir_lock
+from mltoolkit.workdir.locking import LOCK_FILE, lock_holder, workdir_lock
 from tests.conftest import REPO_ROOT, run_cli
 from tests.trust_helpers import (
     MOON,
@@ -50,9 +50,8 @@ def test_nested_acquisition_in_one_process_is_shared(tmp_path):
 def test_a_live_holder_in_another_process_is_named(tmp_path):
     holder = python_holding_lock(tmp_path, dict(os.environ, PYTHONPATH=str(REPO_ROOT)), "the first run")
     try:
-        with pytest.raises(WorkdirLockedError) as raised:
-            with workdir_lock(tmp_path, "the second run"):
-                pass
+        with pytest.raises(WorkdirLockedError) as raised, workdir_lock(tmp_path, "the second run"):
+            pass
         message = str(raised.value)
         assert f"pid {holder.pid} on " in message and " since " in message and "(the first run)" in message
         assert str(tmp_path) in message and "--workdir" in message
@@ -80,8 +79,18 @@ def _second_run_args(cli: str, workdir) -> list[str]:
         return ["-m", cli, "-p", f"dataset={MOON}", "-p", "classifiers=[decision_tree]", "--workdir", str(workdir)]
     if cli == "flows.spec_workflow":
         return ["-m", cli, str(workdir), "small.yml", "--toplevel", str(SPECS / "trust"), "-p", "message=hi"]
-    return ["-m", cli, "steps.yml#/write_step", str(workdir), "--toplevel", str(SPECS / "trust"),
-            "-p", "message=hi", "-p", "outfile={workdir}/out.txt"]
+    return [
+        "-m",
+        cli,
+        "steps.yml#/write_step",
+        str(workdir),
+        "--toplevel",
+        str(SPECS / "trust"),
+        "-p",
+        "message=hi",
+        "-p",
+        "outfile={workdir}/out.txt",
+    ]
 
 
 def _settled_snapshot(folder: Path, timeout: float = 15.0) -> dict:
@@ -99,12 +108,28 @@ def _settled_snapshot(folder: Path, timeout: float = 15.0) -> dict:
 def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli_env, offline_env, tmp_path):
     workdir = tmp_path / "busy"
     gate, waiting = tmp_path / "gate", tmp_path / "waiting"
-    gated = {"name": "gated", "estimator": "tests.slow_classifiers.GatedClassifier",
-             "params": {"gate": str(gate), "waiting": str(waiting)}}
+    gated = {
+        "name": "gated",
+        "estimator": "tests.slow_classifiers.GatedClassifier",
+        "params": {"gate": str(gate), "waiting": str(waiting)},
+    }
     first = subprocess.Popen(
-        [sys.executable, "-m", "flows.ml_workflow", "-p", f"dataset={MOON}",
-         "-p", f"classifiers={json.dumps([gated])}", "--workdir", str(workdir)],
-        env=cli_env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "flows.ml_workflow",
+            "-p",
+            f"dataset={MOON}",
+            "-p",
+            f"classifiers={json.dumps([gated])}",
+            "--workdir",
+            str(workdir),
+        ],
+        env=cli_env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 180
@@ -122,8 +147,9 @@ def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli
             seconds = list(pool.map(lambda cli: run_cli(_second_run_args(cli, workdir), offline_env), CLIS))
         assert first.poll() is None, "a second run waited for the first instead of failing at once"
         for second in seconds:
-            assert_error_line(second, f"workdir {workdir}: in use by pid {first.pid} on ", " since ",
-                              "flows.ml_workflow")
+            assert_error_line(
+                second, f"workdir {workdir}: in use by pid {first.pid} on ", " since ", "flows.ml_workflow"
+            )
         assert snapshot(tmp_path) == before
         assert lock_holder(workdir) == holder
     finally:
@@ -144,8 +170,19 @@ def test_a_stale_lock_from_a_killed_run_is_recovered_by_the_cli(cli_env, tmp_pat
     workdir.mkdir()
     dead = _killed_holder(workdir, cli_env)
 
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "small.yml", "--toplevel", str(SPECS / "trust"),
-                      "-p", "message=recovered"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "small.yml",
+            "--toplevel",
+            str(SPECS / "trust"),
+            "-p",
+            "message=recovered",
+        ],
+        cli_env,
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"warning: took over the lock of a run that ended without releasing it (pid {dead} on " in result.stderr

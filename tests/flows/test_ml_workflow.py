@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.conftest import SEED_SCORES
+from tests.conftest import SEED_SCORES, run_cli
 
 SEED_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
 
@@ -49,13 +48,9 @@ def test_flow_end_to_end(prefect_api, repo_root, tmp_path):
 
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     names = sorted(run.name for run in task_runs)
-    assert names == sorted(
-        ["data_prep", "merge_and_plot"] + [f"classify[{name}]" for name in SEED_SCORES]
-    )
+    assert names == sorted(["data_prep", "merge_and_plot"] + [f"classify[{name}]" for name in SEED_SCORES])
     assert all(run.state.is_completed() for run in task_runs)
 
 
@@ -73,10 +68,17 @@ def test_cli_runs_the_root_inputs(cli_env, repo_root, tmp_path):
 def test_cli_seed_url_and_overrides_work_offline(cli_env, tmp_path):
     workdir = tmp_path / "wd"
     result = run_cli(
-        ["-m", "flows.ml_workflow", "-p", f"dataset={SEED_URL}",
-         "-p", "classifiers=[RBF SVM, {name: forest, estimator: sklearn.ensemble.RandomForestClassifier, "
-               "params: {n_estimators: 5, random_state: 0}}]",
-         "--workdir", str(workdir)],
+        [
+            "-m",
+            "flows.ml_workflow",
+            "-p",
+            f"dataset={SEED_URL}",
+            "-p",
+            "classifiers=[RBF SVM, {name: forest, estimator: sklearn.ensemble.RandomForestClassifier, "
+            "params: {n_estimators: 5, random_state: 0}}]",
+            "--workdir",
+            str(workdir),
+        ],
         cli_env,
     )
     assert result.returncode == 0, result.stderr
@@ -96,8 +98,11 @@ GOOD_ROWS = "".join(f"{i * 0.1:.6f} {(i * 7 % 5) * 0.2:.6f} {i % 2}\n" for i in 
 
 BAD_INPUT_CASES = {
     # name: (inputs.yml text or None, extra CLI args, fragment of the error line)
-    "unknown classifier": ("dataset: data.txt\nclassifiers: [rbf_svm, nearest_neighbors_x]\n", [],
-                           "known names: nearest_neighbours"),
+    "unknown classifier": (
+        "dataset: data.txt\nclassifiers: [rbf_svm, nearest_neighbors_x]\n",
+        [],
+        "known names: nearest_neighbours",
+    ),
     "inputs missing": (None, ["--inputs", "missing.yml"], "file does not exist"),
     "inputs not yaml": ("dataset: data.txt\nclassifiers: [a,\n", [], "not valid YAML"),
     "missing dataset": ("classifiers: [rbf_svm]\n", [], "missing key 'dataset'"),
@@ -106,25 +111,42 @@ BAD_INPUT_CASES = {
     "dataset wrong type": ("dataset: 12\nclassifiers: [rbf_svm]\n", [], "expected a path or URL string"),
     "dataset missing": ("dataset: nope.txt\nclassifiers: [rbf_svm]\n", [], "does not exist"),
     "dataset is a folder": ("dataset: .\nclassifiers: [rbf_svm]\n", [], "is a directory"),
-    "dataset wrong column count": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["@bad:X Y\n1 2\n" + GOOD_ROWS],
-                                   "found 2 columns, expected 3"),
-    "dataset non-numeric": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["@bad:X Y V\n1 x 0\n" + GOOD_ROWS],
-                            "non-numeric value"),
-    "dataset too few rows": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["@bad:X Y V\n1 2 0\n2 1 1\n"],
-                             "expected at least 10"),
-    "dataset one class": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["@bad:X Y V\n" + "1 2 0\n" * 20],
-                          "only one class"),
+    "dataset wrong column count": (
+        "dataset: data.txt\nclassifiers: [rbf_svm]\n",
+        ["@bad:X Y\n1 2\n" + GOOD_ROWS],
+        "found 2 columns, expected 3",
+    ),
+    "dataset non-numeric": (
+        "dataset: data.txt\nclassifiers: [rbf_svm]\n",
+        ["@bad:X Y V\n1 x 0\n" + GOOD_ROWS],
+        "non-numeric value",
+    ),
+    "dataset too few rows": (
+        "dataset: data.txt\nclassifiers: [rbf_svm]\n",
+        ["@bad:X Y V\n1 2 0\n2 1 1\n"],
+        "expected at least 10",
+    ),
+    "dataset one class": (
+        "dataset: data.txt\nclassifiers: [rbf_svm]\n",
+        ["@bad:X Y V\n" + "1 2 0\n" * 20],
+        "only one class",
+    ),
     "dataset not text": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["@binary"], "not a UTF-8 text table"),
-    "unreachable url": ("dataset: 'http://127.0.0.1:9/moon.txt'\nclassifiers: [rbf_svm]\n", [],
-                        "-p dataset=PATH"),
-    "checksum mismatch": ("dataset: data.txt\ndataset_sha256: '" + "0" * 64 + "'\nclassifiers: [rbf_svm]\n", [],
-                          "sha256 is"),
+    "unreachable url": ("dataset: 'http://127.0.0.1:9/moon.txt'\nclassifiers: [rbf_svm]\n", [], "-p dataset=PATH"),
+    "checksum mismatch": (
+        "dataset: data.txt\ndataset_sha256: '" + "0" * 64 + "'\nclassifiers: [rbf_svm]\n",
+        [],
+        "sha256 is",
+    ),
     "bad -p syntax": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["-p", "classifiers"], "expected key=value"),
     "bad -p yaml": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["-p", "classifiers=[a,"], "not valid YAML"),
     "unknown -p key": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["-p", "colour=red"], "unknown key(s) 'colour'"),
     "unknown option": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["--colour", "red"], "No such option"),
-    "bad estimator params": ("dataset: data.txt\nclassifiers: [{name: f, estimator: sklearn.svm.SVC, "
-                             "params: {gama: 1}}]\n", [], "valid parameters"),
+    "bad estimator params": (
+        "dataset: data.txt\nclassifiers: [{name: f, estimator: sklearn.svm.SVC, params: {gama: 1}}]\n",
+        [],
+        "valid parameters",
+    ),
     "workdir is a file": ("dataset: data.txt\nclassifiers: [rbf_svm]\n", ["@workdir-file"], "is a file"),
 }
 
@@ -144,7 +166,7 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(case, offline_env, tmp
     earlier.write_text('{"earlier": 1.0}\n')
     for item in extra:
         if item.startswith("@bad:"):
-            data.write_text(item[len("@bad:"):])
+            data.write_text(item[len("@bad:") :])
         elif item == "@binary":
             data.write_bytes(b"\x89\xff\xfe" * 50)
         elif item == "@workdir-file":

@@ -54,8 +54,11 @@ def test_crate_lists_every_step_as_an_action_with_its_outputs(finished_run):
         assert step["name"] in action.get("name", ""), (step["name"], action.get("name"))
         results = {entity.id: entity for entity in _as_list(action.get("result")) if hasattr(entity, "id")}
         for relative, digest in step["outputs"].items():
-            matching = [entity for identifier, entity in results.items()
-                        if _local_path(workdir, identifier) == workdir / relative]
+            matching = [
+                entity
+                for identifier, entity in results.items()
+                if _local_path(workdir, identifier) == workdir / relative
+            ]
             assert matching, f"step {step['name']}: output {relative} is not among its action's results"
             assert matching[0].get("sha256") == digest
 

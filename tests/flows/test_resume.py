@@ -44,12 +44,29 @@ def test_killed_run_resumes_and_leaves_nothing_running(cli_env, tmp_path):
     env, tag = tagged_env(cli_env)
     workdir = tmp_path / "workdir"
     started = workdir / "slow" / "started.txt"
-    command = [sys.executable, "-m", "flows.spec_workflow", str(workdir), "workflow.yml", "inputs.yml",
-               "--toplevel", str(SPECS / "slow_middle"), "-p", "seconds=3"]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.spec_workflow",
+        str(workdir),
+        "workflow.yml",
+        "inputs.yml",
+        "--toplevel",
+        str(SPECS / "slow_middle"),
+        "-p",
+        "seconds=3",
+    ]
     log = tmp_path / "killed-run.log"
     with reaping(tag), open(log, "wb") as output:
-        process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 120
             # 'slow' starts only after 'first' has finished: its result is in the cache

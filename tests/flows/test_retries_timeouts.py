@@ -43,9 +43,27 @@ def _assert_no_sleeps_left(seconds: int) -> None:
 def test_spec_flaky_steps_are_retried_globally_and_per_stage(cli_env, tmp_path):
     workdir = tmp_path / "flaky"
     once, twice = tmp_path / "once.count", tmp_path / "twice.count"
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "flaky.yml", "--toplevel", str(SPECS / "trust"),
-                      "-p", f"once={once}", "-p", f"twice={twice}",
-                      "--retries", "1", "--step-retries", "flaky_twice=2", "--retry-delay", "0.1"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "flaky.yml",
+            "--toplevel",
+            str(SPECS / "trust"),
+            "-p",
+            f"once={once}",
+            "-p",
+            f"twice={twice}",
+            "--retries",
+            "1",
+            "--step-retries",
+            "flaky_twice=2",
+            "--retry-delay",
+            "0.1",
+        ],
+        cli_env,
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     steps = steps_by_name(run_record(workdir))
@@ -64,9 +82,23 @@ def test_native_flaky_step_is_retried(cli_env, tmp_path):
     workdir = tmp_path / "flaky"
     marker = tmp_path / "first-attempt.marker"
     flaky = {"name": "flaky", "estimator": "tests.slow_classifiers.FlakyClassifier", "params": {"marker": str(marker)}}
-    result = run_cli(["-m", "flows.ml_workflow", "-p", f"dataset={MOON}",
-                      "-p", f"classifiers={json.dumps(['decision_tree', flaky])}", "--workdir", str(workdir),
-                      "--retries", "1", "--retry-delay", "0.1"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.ml_workflow",
+            "-p",
+            f"dataset={MOON}",
+            "-p",
+            f"classifiers={json.dumps(['decision_tree', flaky])}",
+            "--workdir",
+            str(workdir),
+            "--retries",
+            "1",
+            "--retry-delay",
+            "0.1",
+        ],
+        cli_env,
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert marker.exists()
@@ -82,11 +114,26 @@ def test_native_flaky_step_is_retried(cli_env, tmp_path):
 def test_spec_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
     workdir = tmp_path / "hang"
     seconds = 613  # unusual, so the leftover check cannot confuse it with anything else
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "hang.yml", "--toplevel", str(SPECS / "trust"),
-                      "-p", f"seconds={seconds}", "--step-timeout", "2"], cli_env, timeout=120)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "hang.yml",
+            "--toplevel",
+            str(SPECS / "trust"),
+            "-p",
+            f"seconds={seconds}",
+            "--step-timeout",
+            "2",
+        ],
+        cli_env,
+        timeout=120,
+    )
 
-    line = assert_error_line(result, "1 of 1 step(s) failed", "step hang: timed out after 2 s and was killed",
-                             only_line=False)
+    line = assert_error_line(
+        result, "1 of 1 step(s) failed", "step hang: timed out after 2 s and was killed", only_line=False
+    )
     assert f"hanging for {seconds} s" in line  # the step's last output, for the user
     assert sum(text.startswith("error:") for text in result.stderr.splitlines()) == 1
     _assert_no_sleeps_left(seconds)
@@ -100,14 +147,31 @@ def test_spec_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
 def test_native_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
     workdir = tmp_path / "slow"
     seconds = 617
-    slow = {"name": "slow", "estimator": "tests.slow_classifiers.SlowClassifier",
-            "params": {"seconds": 600, "child_seconds": seconds}}
-    result = run_cli(["-m", "flows.ml_workflow", "-p", f"dataset={MOON}",
-                      "-p", f"classifiers={json.dumps(['decision_tree', slow])}", "--workdir", str(workdir),
-                      "--step-timeout", "3"], cli_env, timeout=120)
+    slow = {
+        "name": "slow",
+        "estimator": "tests.slow_classifiers.SlowClassifier",
+        "params": {"seconds": 600, "child_seconds": seconds},
+    }
+    result = run_cli(
+        [
+            "-m",
+            "flows.ml_workflow",
+            "-p",
+            f"dataset={MOON}",
+            "-p",
+            f"classifiers={json.dumps(['decision_tree', slow])}",
+            "--workdir",
+            str(workdir),
+            "--step-timeout",
+            "3",
+        ],
+        cli_env,
+        timeout=120,
+    )
 
-    assert_error_line(result, "step classify[slow]:", "did not finish within 3 s", "processes were killed",
-                      only_line=False)
+    assert_error_line(
+        result, "step classify[slow]:", "did not finish within 3 s", "processes were killed", only_line=False
+    )
     assert sum(text.startswith("error:") for text in result.stderr.splitlines()) == 1
     _assert_no_sleeps_left(seconds)
     record = run_record(workdir)

@@ -43,8 +43,7 @@ def dask_cluster(prefect_api):
     """A Dask cluster the tests start and close (its workers inherit the session's Prefect API)."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    cluster = LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
         yield cluster
     finally:
@@ -86,17 +85,23 @@ def test_deployments_choose_the_runner_by_environment(repo_root):
         "for f in (ml_workflow, spec_workflow, seed_spec_workflow):\n"
         "    print(type(f.task_runner).__name__, getattr(f.task_runner, 'address', None))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(repo_root), "MLTOOLKIT_TASK_RUNNER": "dask",
-           "MLTOOLKIT_DASK_ADDRESS": "tcp://127.0.0.1:8786"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=repo_root, capture_output=True,
-                            text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(repo_root),
+        "MLTOOLKIT_TASK_RUNNER": "dask",
+        "MLTOOLKIT_DASK_ADDRESS": "tcp://127.0.0.1:8786",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=repo_root, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["DaskTaskRunner tcp://127.0.0.1:8786"] * 3
 
 
 def test_unknown_runner_on_the_command_line_is_one_line_error(offline_env, tmp_path):
-    result = run_cli(["-m", "flows.spec_workflow", str(tmp_path / "wd"), "workflow.yml", "--runner", "gpu"],
-                     offline_env)
+    result = run_cli(
+        ["-m", "flows.spec_workflow", str(tmp_path / "wd"), "workflow.yml", "--runner", "gpu"], offline_env
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: --runner 'gpu': unknown task runner; choose one of thread, process, dask"
@@ -137,8 +142,18 @@ def test_both_flows_run_on_an_existing_dask_cluster(dask_cluster, cli_env, repo_
     address = dask_cluster.scheduler_address
     assert address.startswith("tcp://127.0.0.1:")
     native_dir, spec_dir = tmp_path / "native", tmp_path / "spec"
-    check(native(cli_env, native_dir, "--inputs", str(repo_root / "inputs.yml"),
-                 "--runner", "dask", "--dask-address", address))
+    check(
+        native(
+            cli_env,
+            native_dir,
+            "--inputs",
+            str(repo_root / "inputs.yml"),
+            "--runner",
+            "dask",
+            "--dask-address",
+            address,
+        )
+    )
     check(spec(cli_env, spec_dir, "seed_parallel", "--runner", "dask", "--dask-address", address))
     assert json.loads((native_dir / "scores.json").read_text()) == reference_scores
     assert spec_scores(spec_dir, len(SEED_CLASSIFIERS)) == reference_scores

@@ -41,25 +41,72 @@ def test_nested_workflows_two_levels_deep(prefect_api, tmp_path):
     assert summary(record) == {
         "/map/0/stage1": ("/map/0", "stage1", None, "stage1", f"{w}/map_0/stage1", {"item": "a"}, {"value": "a"}, C),
         "/map/1/stage1": ("/map/1", "stage1", None, "stage1", f"{w}/map_1/stage1", {"item": "b"}, {"value": "b"}, C),
-        "/single/0/stage1": ("/single/0", "stage1", None, "stage1", f"{w}/single/stage1", {"item": "z"}, {"value": "z"}, C),
-        "/map/0/inner/0/leaf": ("/map/0/inner/0", "leaf", None, "leaf", f"{w}/map_0/inner/leaf",
-                                {"item": "a"}, {"value": "a"}, C),
-        "/map/1/inner/0/leaf": ("/map/1/inner/0", "leaf", None, "leaf", f"{w}/map_1/inner/leaf",
-                                {"item": "b"}, {"value": "b"}, C),
-        "/single/0/inner/0/leaf": ("/single/0/inner/0", "leaf", None, "leaf", f"{w}/single/inner/leaf",
-                                   {"item": "z"}, {"value": "z"}, C),
-        "/reduce": ("", "reduce", None, "reduce", f"{w}/reduce",
-                    {"firsts": ["a", "b"], "deepest": ["a", "b"], "singles": "z"},
-                    {"firsts": ["a", "b"], "deepest": ["a", "b"], "singles": "z"}, C),
+        "/single/0/stage1": (
+            "/single/0",
+            "stage1",
+            None,
+            "stage1",
+            f"{w}/single/stage1",
+            {"item": "z"},
+            {"value": "z"},
+            C,
+        ),
+        "/map/0/inner/0/leaf": (
+            "/map/0/inner/0",
+            "leaf",
+            None,
+            "leaf",
+            f"{w}/map_0/inner/leaf",
+            {"item": "a"},
+            {"value": "a"},
+            C,
+        ),
+        "/map/1/inner/0/leaf": (
+            "/map/1/inner/0",
+            "leaf",
+            None,
+            "leaf",
+            f"{w}/map_1/inner/leaf",
+            {"item": "b"},
+            {"value": "b"},
+            C,
+        ),
+        "/single/0/inner/0/leaf": (
+            "/single/0/inner/0",
+            "leaf",
+            None,
+            "leaf",
+            f"{w}/single/inner/leaf",
+            {"item": "z"},
+            {"value": "z"},
+            C,
+        ),
+        "/reduce": (
+            "",
+            "reduce",
+            None,
+            "reduce",
+            f"{w}/reduce",
+            {"firsts": ["a", "b"], "deepest": ["a", "b"], "singles": "z"},
+            {"firsts": ["a", "b"], "deepest": ["a", "b"], "singles": "z"},
+            C,
+        ),
     }
     # the steps really ran in those folders: each one's log holds its echo
     assert (w / "map_1" / "inner" / "leaf" / "_packtivity" / "leaf.run.log").read_text() == "b\n"
     assert (w / "reduce" / "_packtivity" / "reduce.run.log").read_text() == "a b / a b / z\n"
     task_runs = read_task_runs(record["flow_run_id"], expected=7)
-    assert sorted(run.name for run in task_runs) == sorted([
-        "stage1 @/map/0", "stage1 @/map/1", "stage1 @/single/0",
-        "leaf @/map/0/inner/0", "leaf @/map/1/inner/0", "leaf @/single/0/inner/0", "reduce",
-    ])
+    assert sorted(run.name for run in task_runs) == sorted(
+        [
+            "stage1 @/map/0",
+            "stage1 @/map/1",
+            "stage1 @/single/0",
+            "leaf @/map/0/inner/0",
+            "leaf @/map/1/inner/0",
+            "leaf @/single/0/inner/0",
+            "reduce",
+        ]
+    )
 
 
 def test_jsonpath_stage_selection_unwrap_and_flatten(prefect_api, tmp_path):
@@ -83,19 +130,42 @@ def test_batchsize_and_partitionsize(prefect_api, tmp_path):
     w = tmp_path / "batched"
     state, record = run_case("batched", w)
     _completed(state, record)
-    batches = {"batched": ([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]], "batch"),
-               "parted": ([[1, 2, 3], [4, 5, 6], [7, 8, 9, 10]], "part")}
+    batches = {
+        "batched": ([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]], "batch"),
+        "parted": ([[1, 2, 3], [4, 5, 6], [7, 8, 9, 10]], "part"),
+    }
     expected = {}
     for stage, (groups, label) in batches.items():
         for i, items in enumerate(groups):
-            expected[f"/{stage}_{i}"] = ("", stage, i, f"{stage}_{i}", f"{w}/{stage}_{i}",
-                                         {"items": items, "label": label}, {"items": items}, C)
-    crossed = [([1, 2, 3, 4], ["p", "q", "r", "s"]), ([1, 2, 3, 4], ["t"]), ([5, 6, 7, 8], ["p", "q", "r", "s"]),
-               ([5, 6, 7, 8], ["t"]), ([9, 10], ["p", "q", "r", "s"]), ([9, 10], ["t"])]
+            expected[f"/{stage}_{i}"] = (
+                "",
+                stage,
+                i,
+                f"{stage}_{i}",
+                f"{w}/{stage}_{i}",
+                {"items": items, "label": label},
+                {"items": items},
+                C,
+            )
+    crossed = [
+        ([1, 2, 3, 4], ["p", "q", "r", "s"]),
+        ([1, 2, 3, 4], ["t"]),
+        ([5, 6, 7, 8], ["p", "q", "r", "s"]),
+        ([5, 6, 7, 8], ["t"]),
+        ([9, 10], ["p", "q", "r", "s"]),
+        ([9, 10], ["t"]),
+    ]
     for i, (items, letters) in enumerate(crossed):
-        expected[f"/crossed_batches_{i}"] = ("", "crossed_batches", i, f"crossed_batches_{i}",
-                                             f"{w}/crossed_batches_{i}", {"items": items, "letters": letters},
-                                             {"items": items}, C)
+        expected[f"/crossed_batches_{i}"] = (
+            "",
+            "crossed_batches",
+            i,
+            f"crossed_batches_{i}",
+            f"{w}/crossed_batches_{i}",
+            {"items": items, "letters": letters},
+            {"items": items},
+            C,
+        )
     assert summary(record) == expected
 
 
@@ -105,13 +175,28 @@ def test_jq_stage(prefect_api, tmp_path):
     _completed(state, record)
     what = [f"{w}/map_{i}/what.txt" for i in range(3)]
     expected = {
-        f"/map_{i}": ("", "map", i, f"map_{i}", f"{w}/map_{i}", {"parone": i + 1, "outputfile": what[i]},
-                      {"outputfile": what[i]}, C)
+        f"/map_{i}": (
+            "",
+            "map",
+            i,
+            f"map_{i}",
+            f"{w}/map_{i}",
+            {"parone": i + 1, "outputfile": what[i]},
+            {"outputfile": what[i]},
+            C,
+        )
         for i in range(3)
     }
-    expected["/reduce_0"] = ("", "reduce", 0, "reduce_0", f"{w}/reduce_0",
-                             {"parone": what, "outputfile": f"{w}/reduce_0/here.txt", "count": 3},
-                             {"outputfile": f"{w}/reduce_0/here.txt"}, C)
+    expected["/reduce_0"] = (
+        "",
+        "reduce",
+        0,
+        "reduce_0",
+        f"{w}/reduce_0",
+        {"parone": what, "outputfile": f"{w}/reduce_0/here.txt", "count": 3},
+        {"outputfile": f"{w}/reduce_0/here.txt"},
+        C,
+    )
     assert summary(record) == expected
     assert [Path(path).read_text() for path in what] == ["1\n", "2\n", "3\n"]
     assert (w / "reduce_0" / "here.txt").read_text() == " ".join(what) + "\n"
@@ -119,18 +204,50 @@ def test_jq_stage(prefect_api, tmp_path):
 
 def _cases_expected(w: Path, par: int) -> dict:
     expected = {
-        f"/per_item_{i}": ("", "per_item", i, f"per_item_{i}", f"{w}/per_item_{i}",
-                           {"parone": i, "outputfile": f"{w}/per_item_{i}/item.txt"}, {"said": "hello"}, C)
+        f"/per_item_{i}": (
+            "",
+            "per_item",
+            i,
+            f"per_item_{i}",
+            f"{w}/per_item_{i}",
+            {"parone": i, "outputfile": f"{w}/per_item_{i}/item.txt"},
+            {"said": "hello"},
+            C,
+        )
         for i in (2, 3)  # items 0 and 1 match no case: no step, no folder
     }
-    expected["/after"] = ("", "after", None, "after", f"{w}/after", {"greetings": ["hello", "hello"]},
-                          {"said": "hello"}, C)
+    expected["/after"] = (
+        "",
+        "after",
+        None,
+        "after",
+        f"{w}/after",
+        {"greetings": ["hello", "hello"]},
+        {"said": "hello"},
+        C,
+    )
     if par == 2:
-        expected["/hello_world"] = ("", "hello_world", None, "hello_world", f"{w}/hello_world",
-                                    {"parone": 2, "outputfile": f"{w}/hello_world/hello_world.txt"}, {"said": "bye"}, C)
+        expected["/hello_world"] = (
+            "",
+            "hello_world",
+            None,
+            "hello_world",
+            f"{w}/hello_world",
+            {"parone": 2, "outputfile": f"{w}/hello_world/hello_world.txt"},
+            {"said": "bye"},
+            C,
+        )
     elif par == 7:
-        expected["/hello_world/0/big"] = ("/hello_world/0", "big", None, "big", f"{w}/hello_world/big",
-                                          {"parone": 7}, {"said": "hello"}, C)
+        expected["/hello_world/0/big"] = (
+            "/hello_world/0",
+            "big",
+            None,
+            "big",
+            f"{w}/hello_world/big",
+            {"parone": 7},
+            {"said": "hello"},
+            C,
+        )
     return expected
 
 
@@ -150,15 +267,38 @@ def test_register_values_and_fromvalue(prefect_api, tmp_path):
     expected = {}
     for i, word in enumerate(["one", "two", "three"]):
         single, copy = f"{w}/map_{i}/stage1/single.txt", f"{w}/map_{i}/stage2/copy.txt"
-        expected[f"/map/{i}/stage1"] = (f"/map/{i}", "stage1", None, "stage1", f"{w}/map_{i}/stage1",
-                                        {"input": word, "outputfile": single}, {"outputA": single}, C)
-        expected[f"/map/{i}/stage2"] = (f"/map/{i}", "stage2", None, "stage2", f"{w}/map_{i}/stage2",
-                                        {"input": single, "outputfile": copy}, {"outputB": copy}, C)
+        expected[f"/map/{i}/stage1"] = (
+            f"/map/{i}",
+            "stage1",
+            None,
+            "stage1",
+            f"{w}/map_{i}/stage1",
+            {"input": word, "outputfile": single},
+            {"outputA": single},
+            C,
+        )
+        expected[f"/map/{i}/stage2"] = (
+            f"/map/{i}",
+            "stage2",
+            None,
+            "stage2",
+            f"{w}/map_{i}/stage2",
+            {"input": single, "outputfile": copy},
+            {"outputB": copy},
+            C,
+        )
         assert Path(copy).read_text() == f"hello {word}\n"
     merged = f"{w}/reduce/merged.txt"
-    expected["/reduce"] = ("", "reduce", None, "reduce", f"{w}/reduce",
-                           {"input": [f"{w}/map_{i}/stage1/single.txt" for i in range(3)], "outputfile": merged},
-                           {"outputB": merged}, C)
+    expected["/reduce"] = (
+        "",
+        "reduce",
+        None,
+        "reduce",
+        f"{w}/reduce",
+        {"input": [f"{w}/map_{i}/stage1/single.txt" for i in range(3)], "outputfile": merged},
+        {"outputB": merged},
+        C,
+    )
     assert summary(record) == expected
     assert Path(merged).read_text() == "hello one\nhello two\nhello three\n"
 
@@ -175,8 +315,11 @@ def _publisher_workflow(names: list[str]) -> str:
 
 PUBLISHED = {
     "interpolated_plain": lambda w: {"pattern": f"{w}/*.txt", "named": "a.txt"},
-    "interpolated_glob": lambda w: {"files": [f"{w}/a.txt", f"{w}/b.txt"], "one": [f"{w}/a.txt"],
-                                    "none": "nothing-*.dat"},
+    "interpolated_glob": lambda w: {
+        "files": [f"{w}/a.txt", f"{w}/b.txt"],
+        "one": [f"{w}/a.txt"],
+        "none": "nothing-*.dat",
+    },
     "interpolated_relative": lambda w: {"file": f"{w}/a.txt", "absolute": "/elsewhere/a.txt"},
     "frompar": lambda w: {"out": "a", "nested": {"inner": "a"}},
     "fromglob": lambda w: {"texts": [f"{w}/a.txt", f"{w}/b.txt"]},
@@ -241,7 +384,8 @@ def test_interpolated_glob_with_relative_paths_over_files_made_at_run_time(prefe
     assert steps["/make"]["published"] == {"parts": parts, "data": [f"{w}/make/other.dat"]}
     assert [steps[f"/measure_{i}"]["parameters"] for i in range(4)] == [{"part": part} for part in parts]
     assert [steps[f"/measure_{i}"]["published"] for i in range(4)] == [
-        {"copies": [f"{w}/measure_{i}/copy.txt"]} for i in range(4)]
+        {"copies": [f"{w}/measure_{i}/copy.txt"]} for i in range(4)
+    ]
     assert len(steps) == 5
     assert (w / "measure_3" / "copy.txt").read_text() == "part 4\n"
 
@@ -273,8 +417,22 @@ def test_init_files_in_workdir_init_resolve_relative_init_values(cli_env, tmp_pa
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     (elsewhere / "data.txt").write_text("wrong file: the current directory\n")
-    result = run_cli(["-m", "flows.spec_workflow", str(w), "workflow.yml", "--toplevel", str(spec),
-                      "-p", "data=data.txt", "-p", "label=label.txt"], cli_env, cwd=elsewhere)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(w),
+            "workflow.yml",
+            "--toplevel",
+            str(spec),
+            "-p",
+            "data=data.txt",
+            "-p",
+            "label=label.txt",
+        ],
+        cli_env,
+        cwd=elsewhere,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [step] = read_record(w)["steps"]
     # 'label.txt' names no file in init/, so it stays as given
@@ -287,9 +445,16 @@ def test_python_interpreter_script(prefect_api, tmp_path):
     state, record = run_case("script_python", w)
     _completed(state, record)
     assert summary(record) == {
-        "/pyscript": ("", "pyscript", None, "pyscript", f"{w}/pyscript",
-                      {"message": "hello from python", "outputfile": f"{w}/pyscript/result.yml"},
-                      {"message": "hello from python", "major": 3}, C),
+        "/pyscript": (
+            "",
+            "pyscript",
+            None,
+            "pyscript",
+            f"{w}/pyscript",
+            {"message": "hello from python", "outputfile": f"{w}/pyscript/result.yml"},
+            {"message": "hello from python", "major": 3},
+            C,
+        ),
     }
     assert (w / "pyscript" / "_packtivity" / "pyscript.run.log").read_text() == f"wrote {w}/pyscript/result.yml\n"
 
@@ -310,22 +475,25 @@ def test_refs_to_another_folder_and_to_a_fragment(prefect_api, tmp_path):
 
 UNSUPPORTED = {
     "manual environment in a steps file": (
-        {"steps.yml": """\
+        {
+            "steps.yml": """\
             manual:
               process: {process_type: string-interpolated-cmd, cmd: 'true'}
               environment: {environment_type: manual-instructions-env, instructions: 'do it by hand'}
               publisher: {publisher_type: constant-pub, publish: {}}
             """,
-         "workflow.yml": """\
+            "workflow.yml": """\
             stages:
             - name: a
               dependencies: [init]
               scheduler: {scheduler_type: singlestep-stage, step: {$ref: 'steps.yml#/manual'}}
-            """},
+            """,
+        },
         ["steps.yml", "#/manual/environment/environment_type", "manual-instructions-env", "not supported"],
     ),
     "docker resources in the workflow file": (
-        {"workflow.yml": """\
+        {
+            "workflow.yml": """\
             stages:
             - name: a
               dependencies: [init]
@@ -335,7 +503,8 @@ UNSUPPORTED = {
                   process: {process_type: string-interpolated-cmd, cmd: 'true'}
                   environment: {environment_type: docker-encapsulated, image: x, resources: [CVMFS]}
                   publisher: {publisher_type: constant-pub, publish: {}}
-            """},
+            """
+        },
         ["workflow.yml", "#/stages/0/scheduler/step/environment/resources", "CVMFS", "not supported"],
     ),
 }

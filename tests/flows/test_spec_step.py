@@ -14,12 +14,23 @@ from tests.flows.spec_helpers import SEED_URL
 
 def test_data_prep_step_prints_what_it_published_and_writes_the_pickle(cli_env, repo_root, tmp_path):
     from mltoolkit import data_prep
-    from mltoolkit.artifacts import load_pickle
-    from mltoolkit.ml import PreppedData
+    from mltoolkit.analysis.ml import PreppedData
+    from mltoolkit.workdir.artifacts import load_pickle
 
     workdir = tmp_path / "step dir"  # the {workdir} value has a space: it must stay one argument
-    result = run_cli(["-m", "flows.spec_step", "tests/specs/seed_parallel/steps.yml#/data_prep_step", str(workdir),
-                      "-p", f"dataset={SEED_URL}", "-p", "outfile={workdir}/prepped.pkl"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_step",
+            "tests/specs/seed_parallel/steps.yml#/data_prep_step",
+            str(workdir),
+            "-p",
+            f"dataset={SEED_URL}",
+            "-p",
+            "outfile={workdir}/prepped.pkl",
+        ],
+        cli_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     outfile = workdir.resolve() / "prepped.pkl"
     assert json.loads(result.stdout) == {"prepped_data": str(outfile)}
@@ -55,8 +66,21 @@ def test_bad_step_ref_is_one_error_line(offline_env, tmp_path, step, fragment):
 def test_retries_rerun_a_flaky_step(cli_env, tmp_path):
     counter = tmp_path / "attempts"
     workdir = tmp_path / "step"
-    result = run_cli(["-m", "flows.spec_step", "tests/specs/trust/steps.yml#/flaky_step", str(workdir),
-                      "-p", f"counter={counter}", "-p", "failures=1", "--retries", "1"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_step",
+            "tests/specs/trust/steps.yml#/flaky_step",
+            str(workdir),
+            "-p",
+            f"counter={counter}",
+            "-p",
+            "failures=1",
+            "--retries",
+            "1",
+        ],
+        cli_env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert counter.read_text().strip() == "2"  # failed once, succeeded on the retry
     assert (workdir / "result.txt").read_text() == "attempt 2: ok\n"
@@ -100,16 +124,29 @@ def test_quoting_keeps_a_value_with_a_space_one_argument(prefect_api, args_spec,
     from flows.spec_step import spec_step
 
     workdir = tmp_path / "quoted"
-    published = asyncio.run(spec_step(step=str(args_spec / "steps.yml") + "#/show_args", workdir=str(workdir),
-                                      parameters={"value": "a b"}))
+    published = asyncio.run(
+        spec_step(step=str(args_spec / "steps.yml") + "#/show_args", workdir=str(workdir), parameters={"value": "a b"})
+    )
     assert published == {"args": str(workdir.resolve() / "args.txt")}
     assert (workdir / "args.txt").read_text() == "[a b]\n"
 
 
 def test_spec_step_unsafe_no_quoting_pastes_values_raw(cli_env, args_spec, tmp_path):
     workdir = tmp_path / "raw"
-    result = run_cli(["-m", "flows.spec_step", "steps.yml#/show_args", str(workdir), "--toplevel", str(args_spec),
-                      "-p", "value=a b", "--unsafe-no-quoting"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_step",
+            "steps.yml#/show_args",
+            str(workdir),
+            "--toplevel",
+            str(args_spec),
+            "-p",
+            "value=a b",
+            "--unsafe-no-quoting",
+        ],
+        cli_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(_warning_lines(result.stderr)) == 1, result.stderr
     assert (workdir / "args.txt").read_text() == "[a]\n[b]\n"  # yadage's behaviour: two arguments
@@ -117,12 +154,23 @@ def test_spec_step_unsafe_no_quoting_pastes_values_raw(cli_env, args_spec, tmp_p
 
 def test_spec_workflow_unsafe_no_quoting_pastes_values_raw(cli_env, args_spec, tmp_path):
     workdir = tmp_path / "raw"
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "workflow.yml", "--toplevel", str(args_spec),
-                      "-p", "value=a b", "--unsafe-no-quoting"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "workflow.yml",
+            "--toplevel",
+            str(args_spec),
+            "-p",
+            "value=a b",
+            "--unsafe-no-quoting",
+        ],
+        cli_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(_warning_lines(result.stderr)) == 1, result.stderr
     assert (workdir / "show" / "args.txt").read_text() == "[a]\n[b]\n"
     [step] = json.loads((workdir / "_mltoolkit" / "run.json").read_text())["steps"]
     assert step["parameters"] == {"value": "a b"}
     assert (workdir / "show" / "_packtivity" / "show.command").read_text().startswith('printf "[%s]\\n" a b >')
-

@@ -40,8 +40,18 @@ def seed_runs(prefect_api, tmp_path_factory):
     base = tmp_path_factory.mktemp("seed")
     spec_files = {path.name: path.read_bytes() for path in (SPECS / "seed_parallel").iterdir()}
     spec_workdir = (base / "spec run").resolve()  # a space in the path on purpose
-    spec = run_cli(["-m", "flows.spec_workflow", str(spec_workdir), "workflow.yml", "inputs.yml",
-                    "--toplevel", "tests/specs/seed_parallel"], env)
+    spec = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(spec_workdir),
+            "workflow.yml",
+            "inputs.yml",
+            "--toplevel",
+            "tests/specs/seed_parallel",
+        ],
+        env,
+    )
     native_workdir = (base / "native").resolve()
     native = run_cli(["-m", "flows.ml_workflow", "--inputs", "inputs.yml", "--workdir", str(native_workdir)], env)
     assert {path.name: path.read_bytes() for path in (SPECS / "seed_parallel").iterdir()} == spec_files
@@ -51,17 +61,20 @@ def seed_runs(prefect_api, tmp_path_factory):
 def test_seed_spec_runs_unmodified_through_the_cli_in_yadages_layout(seed_runs):
     result, workdir = seed_runs["spec"], seed_runs["spec_workdir"]
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == f"completed: 7 steps; record: {workdir / '_mltoolkit' / 'run.json'}"
+    assert (
+        result.stdout.strip().splitlines()[-1] == f"completed: 7 steps; record: {workdir / '_mltoolkit' / 'run.json'}"
+    )
     folders = sorted(path.name for path in workdir.iterdir() if path.is_dir())
-    assert folders == sorted(["_mltoolkit", "data_prep", "merge_and_visualize",
-                              *[f"classification_{i}" for i in range(5)]])
+    assert folders == sorted(
+        ["_mltoolkit", "data_prep", "merge_and_visualize", *[f"classification_{i}" for i in range(5)]]
+    )
     assert (workdir / "data_prep" / "prepped_data.pkl").is_file()
     assert_png(workdir / "merge_and_visualize" / "ml_results.png", min_side=200)
 
 
 def test_each_classification_published_one_pickle_with_the_native_flows_score(seed_runs):
-    from mltoolkit.artifacts import load_pickle
-    from mltoolkit.ml import ClassifierResult
+    from mltoolkit.analysis.ml import ClassifierResult
+    from mltoolkit.workdir.artifacts import load_pickle
 
     assert seed_runs["native"].returncode == 0, seed_runs["native"].stderr[-3000:]
     native_scores = json.loads((seed_runs["native_workdir"] / "scores.json").read_text())
@@ -88,27 +101,53 @@ def test_seed_run_record_is_complete(seed_runs):
     assert record["inputs"] == {"dataset": SEED_URL, "classifiers": CLASSIFIERS}
     prepped = f"{workdir}/data_prep/prepped_data.pkl"
     expected = {
-        "/data_prep": ("", "data_prep", None, "data_prep", str(workdir / "data_prep"),
-                       {"dataset": SEED_URL, "outfile": prepped}, {"prepped_data": prepped}, "COMPLETED"),
+        "/data_prep": (
+            "",
+            "data_prep",
+            None,
+            "data_prep",
+            str(workdir / "data_prep"),
+            {"dataset": SEED_URL, "outfile": prepped},
+            {"prepped_data": prepped},
+            "COMPLETED",
+        ),
         **{
             f"/classification_{i}": (
-                "", "classification", i, f"classification_{i}", str(workdir / f"classification_{i}"),
+                "",
+                "classification",
+                i,
+                f"classification_{i}",
+                str(workdir / f"classification_{i}"),
                 {"input_data": prepped, "all_classifiers": name, "outdir": f"{workdir}/classification_{i}"},
-                {"ml_output": f"{workdir}/classification_{i}/*.pkl"}, "COMPLETED")
+                {"ml_output": f"{workdir}/classification_{i}/*.pkl"},
+                "COMPLETED",
+            )
             for i, name in enumerate(CLASSIFIERS)
         },
         "/merge_and_visualize": (
-            "", "merge_and_visualize", None, "merge_and_visualize", str(workdir / "merge_and_visualize"),
-            {"input_data": prepped, "ml_inputs": [f"{workdir}/classification_{i}/*.pkl" for i in range(5)],
-             "outfile": f"{workdir}/merge_and_visualize/ml_results.png"},
-            {"ml_result": f"{workdir}/merge_and_visualize/ml_results.png"}, "COMPLETED"),
+            "",
+            "merge_and_visualize",
+            None,
+            "merge_and_visualize",
+            str(workdir / "merge_and_visualize"),
+            {
+                "input_data": prepped,
+                "ml_inputs": [f"{workdir}/classification_{i}/*.pkl" for i in range(5)],
+                "outfile": f"{workdir}/merge_and_visualize/ml_results.png",
+            },
+            {"ml_result": f"{workdir}/merge_and_visualize/ml_results.png"},
+            "COMPLETED",
+        ),
     }
     assert summary(record) == expected
     assert [step["name"] for step in record["steps"]][0] == "data_prep"
     assert [step["name"] for step in record["steps"]][-1] == "merge_and_visualize"
     assert_outputs_match_files(record, workdir)
-    main_output = {"data_prep": "data_prep/prepped_data.pkl", "merge_and_visualize": "merge_and_visualize/ml_results.png",
-                   **{f"classification_{i}": f"classification_{i}/{name}.pkl" for i, name in enumerate(CLASSIFIERS)}}
+    main_output = {
+        "data_prep": "data_prep/prepped_data.pkl",
+        "merge_and_visualize": "merge_and_visualize/ml_results.png",
+        **{f"classification_{i}": f"classification_{i}/{name}.pkl" for i, name in enumerate(CLASSIFIERS)},
+    }
     for step in record["steps"]:
         assert main_output[step["name"]] in step["outputs"], step["outputs"]
         assert step["error"] is None and step["attempts"] == 1
@@ -119,7 +158,8 @@ def test_one_named_task_run_per_step(seed_runs):
     record = read_record(seed_runs["spec_workdir"])
     task_runs = read_task_runs(record["flow_run_id"], expected=7)
     assert sorted(run.name for run in task_runs) == sorted(
-        ["data_prep", "merge_and_visualize", *[f"classification[{i}]" for i in range(5)]])
+        ["data_prep", "merge_and_visualize", *[f"classification[{i}]" for i in range(5)]]
+    )
     assert all(run.state.is_completed() for run in task_runs)
     assert {step["task_run_id"] for step in record["steps"]} == {str(run.id) for run in task_runs}
 
@@ -181,22 +221,38 @@ def test_independent_branches_run_at_the_same_time(prefect_api, tmp_path):
 
 def test_batched_multilevel_map_reduce_over_120_items(cli_env, tmp_path):
     workdir = tmp_path / "mr"
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "workflow.yml", "inputs.yml",
-                      "--toplevel", "tests/specs/mapreduce_multilevel"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "workflow.yml",
+            "inputs.yml",
+            "--toplevel",
+            "tests/specs/mapreduce_multilevel",
+        ],
+        cli_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1].startswith("completed: 61 steps; record: ")
     record = read_record(workdir)
     assert record["status"] == "completed"
     steps = {step["name"]: step for step in record["steps"]}
-    assert [sum(step["stage"] == stage for step in record["steps"]) for stage in ("map", "map2", "reduce")] == [40, 20, 1]
+    assert [sum(step["stage"] == stage for step in record["steps"]) for stage in ("map", "map2", "reduce")] == [
+        40,
+        20,
+        1,
+    ]
     # map_i sums items 3i+1..3i+3; map2_j sums map_2j and map_2j+1, in index order whatever finished first
     totals = [9 * i + 6 for i in range(40)]
     for i in range(40):
-        assert steps[f"map_{i}"]["parameters"] == {"input": [3 * i + 1, 3 * i + 2, 3 * i + 3],
-                                                   "outputfile": f"{workdir}/map_{i}/sum.yml"}
+        assert steps[f"map_{i}"]["parameters"] == {
+            "input": [3 * i + 1, 3 * i + 2, 3 * i + 3],
+            "outputfile": f"{workdir}/map_{i}/sum.yml",
+        }
         assert steps[f"map_{i}"]["published"] == {"total": totals[i]}
     for j in range(20):
-        assert steps[f"map2_{j}"]["parameters"]["input"] == totals[2 * j:2 * j + 2]
+        assert steps[f"map2_{j}"]["parameters"]["input"] == totals[2 * j : 2 * j + 2]
         assert steps[f"map2_{j}"]["published"] == {"total": totals[2 * j] + totals[2 * j + 1]}
     assert steps["reduce"]["parameters"]["input"] == [totals[2 * j] + totals[2 * j + 1] for j in range(20)]
     assert steps["reduce"]["published"] == {"total": sum(range(1, 121))}
@@ -208,13 +264,33 @@ def test_visualize_draws_one_node_per_step(cli_env, tmp_path):
     import xml.etree.ElementTree as ElementTree
 
     workdir = tmp_path / "pictures"
-    result = run_cli(["-m", "flows.spec_workflow", str(workdir), "workflow.yml", "inputs.yml",
-                      "--toplevel", "tests/specs/visualize_small", "--visualize"], cli_env)
+    result = run_cli(
+        [
+            "-m",
+            "flows.spec_workflow",
+            str(workdir),
+            "workflow.yml",
+            "inputs.yml",
+            "--toplevel",
+            "tests/specs/visualize_small",
+            "--visualize",
+        ],
+        cli_env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     record = read_record(workdir)
     ids = {step["id"] for step in record["steps"]}
-    assert ids == {"/prepare", "/classify_0", "/classify_1", "/classify_2", "/map/0/first", "/map/0/second",
-                   "/map/1/first", "/map/1/second", "/merge"}
+    assert ids == {
+        "/prepare",
+        "/classify_0",
+        "/classify_1",
+        "/classify_2",
+        "/map/0/first",
+        "/map/0/second",
+        "/map/1/first",
+        "/map/1/second",
+        "/merge",
+    }
     pictures = workdir / "_mltoolkit"
     assert_png(pictures / "workflow.png")
     svg = ElementTree.parse(pictures / "workflow.svg").getroot()

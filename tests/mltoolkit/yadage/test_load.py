@@ -8,7 +8,14 @@ import threading
 import pytest
 
 from mltoolkit.errors import SpecError
-from mltoolkit.yadage.load import format_pointer, load_document, load_step_ref, load_workflow, parse_pointer, resolve_refs
+from mltoolkit.yadage.load import (
+    format_pointer,
+    load_document,
+    load_step_ref,
+    load_workflow,
+    parse_pointer,
+    resolve_refs,
+)
 
 
 def test_seed_workflow_resolves_step_refs_and_remembers_where_they_came_from(specs):
@@ -55,16 +62,12 @@ def test_relative_ref_falls_back_to_toplevel(tmp_path):
 def test_absolute_and_file_url_refs(tmp_path):
     target = tmp_path / "abs.yml"
     target.write_text("part: {value: 3}\n")
-    (tmp_path / "wf.yml").write_text(
-        f"a: {{$ref: '{target}#/part'}}\nb: {{$ref: 'file://{target}#/part/value'}}\n"
-    )
+    (tmp_path / "wf.yml").write_text(f"a: {{$ref: '{target}#/part'}}\nb: {{$ref: 'file://{target}#/part/value'}}\n")
     assert load_document(tmp_path / "wf.yml").data == {"a": {"value": 3}, "b": 3}
 
 
 def test_pointer_escapes_and_list_indexes(tmp_path):
-    (tmp_path / "doc.yml").write_text(
-        "'a/b': {'c~d': [zero, one]}\nref: {$ref: '#/a~1b/c~0d/1'}\n"
-    )
+    (tmp_path / "doc.yml").write_text("'a/b': {'c~d': [zero, one]}\nref: {$ref: '#/a~1b/c~0d/1'}\n")
     assert load_document(tmp_path / "doc.yml").data["ref"] == "one"
     assert parse_pointer("/a~1b/c~0d") == ("a/b", "c~d")
     assert format_pointer(["a/b", "c~d", 0]) == "/a~1b/c~0d/0"

@@ -45,7 +45,11 @@ def test_seed_validates_with_yadage_defaults():
     reference = merge.scheduler.parameters["ml_inputs"]
     assert isinstance(reference, OutputReference)
     assert (reference.selection, reference.output, reference.flatten, reference.unwrap) == (
-        "classification", "ml_output", True, False)
+        "classification",
+        "ml_output",
+        True,
+        False,
+    )
     assert merge.scheduler.parameters["outfile"] == "{workdir}/ml_results.png"
     assert "workflow.yml line 24" in merge.where
 
@@ -56,32 +60,40 @@ def test_every_fixture_validates(specs):
 
 
 def test_canonical_parameter_list_and_dependency_mapping_forms():
-    workflow = validate_workflow({
-        "stages": [{
-            "name": "a",
-            "dependencies": {"dependency_type": "jsonpath_ready", "expressions": ["init"]},
-            "scheduler": {
-                "scheduler_type": "singlestep-stage",
-                "parameters": [{"key": "x", "value": {"step": "init", "output": "x"}},
-                               {"key": "n", "value": 3}],
-                "step": {
-                    "process": {"process_type": "string-interpolated-cmd", "cmd": "echo {x}"},
-                    "environment": {"environment_type": "noop-env"},
-                    "publisher": {"publisher_type": "constant-pub", "publish": {}},
-                },
-            },
-        }],
-    })
+    workflow = validate_workflow(
+        {
+            "stages": [
+                {
+                    "name": "a",
+                    "dependencies": {"dependency_type": "jsonpath_ready", "expressions": ["init"]},
+                    "scheduler": {
+                        "scheduler_type": "singlestep-stage",
+                        "parameters": [
+                            {"key": "x", "value": {"step": "init", "output": "x"}},
+                            {"key": "n", "value": 3},
+                        ],
+                        "step": {
+                            "process": {"process_type": "string-interpolated-cmd", "cmd": "echo {x}"},
+                            "environment": {"environment_type": "noop-env"},
+                            "publisher": {"publisher_type": "constant-pub", "publish": {}},
+                        },
+                    },
+                }
+            ],
+        }
+    )
     parameters = workflow.stages[0].scheduler.parameters
     assert isinstance(parameters["x"], OutputReference) and parameters["n"] == 3
 
 
 def test_no_dependencies_means_ready_at_once_and_imagetag_number_becomes_text():
-    step = validate_step({
-        "process": {"process_type": "string-interpolated-cmd", "cmd": "true"},
-        "environment": {"environment_type": "docker-encapsulated", "image": "img", "imagetag": 1.0},
-        "publisher": {"publisher_type": "fromparjq-pub"},
-    })
+    step = validate_step(
+        {
+            "process": {"process_type": "string-interpolated-cmd", "cmd": "true"},
+            "environment": {"environment_type": "docker-encapsulated", "image": "img", "imagetag": 1.0},
+            "publisher": {"publisher_type": "fromparjq-pub"},
+        }
+    )
     assert step.environment.imagetag == "1.0" and step.environment.full_image == "img:1.0"
     assert step.publisher.script == "." and step.publisher.tryExact is True
     assert validate_workflow({"stages": []}).stages == []
@@ -107,10 +119,16 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep
             parameters: {x: 1}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
-        [r"workflow\.yml line 5 \(#/stages/0/scheduler/scheduler_type\)", "stage 'a'",
-         "key scheduler.scheduler_type", "found 'singlestep'", "expected one of: singlestep-stage, multistep-stage"],
+        [
+            r"workflow\.yml line 5 \(#/stages/0/scheduler/scheduler_type\)",
+            "stage 'a'",
+            "key scheduler.scheduler_type",
+            "found 'singlestep'",
+            "expected one of: singlestep-stage, multistep-stage",
+        ],
     ),
     "missing step": (
         """\
@@ -129,10 +147,14 @@ BAD_SPECS = {
             scheduler_type: multistep-stage
             parameters: {x: [1]}
             scatter: {method: zap, parameters: [x]}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
-        [r"line 6 \(#/stages/0/scheduler/scatter/method\)", "key scheduler.scatter.method",
-         "found 'zap', expected 'zip' or 'cartesian'"],
+        [
+            r"line 6 \(#/stages/0/scheduler/scatter/method\)",
+            "key scheduler.scatter.method",
+            "found 'zap', expected 'zip' or 'cartesian'",
+        ],
     ),
     "scatter parameter unknown": (
         """\
@@ -142,10 +164,10 @@ BAD_SPECS = {
             scheduler_type: multistep-stage
             parameters: {x: [1]}
             scatter: {method: zip, parameters: [y]}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
-        [r"#/stages/0/scheduler/scatter/parameters/0\)", "scatter parameter 'y' is not among",
-         r"parameters \(x\)"],
+        [r"#/stages/0/scheduler/scatter/parameters/0\)", "scatter parameter 'y' is not among", r"parameters \(x\)"],
     ),
     "unknown stage key": (
         """\
@@ -155,8 +177,12 @@ BAD_SPECS = {
           scheduler: {scheduler_type: singlestep-stage}
         """,
         SpecError,
-        [r"line 3 \(#/stages/0/dependecies\)", "unknown key 'dependecies'",
-         "expected one of: name, dependencies, scheduler", "remove or rename it"],
+        [
+            r"line 3 \(#/stages/0/dependecies\)",
+            "unknown key 'dependecies'",
+            "expected one of: name, dependencies, scheduler",
+            "remove or rename it",
+        ],
     ),
     "missing cmd": (
         """\
@@ -184,8 +210,11 @@ BAD_SPECS = {
               publisher: {publisher_type: constant-pub, publish: {}}
         """,
         SpecError,
-        ["key scheduler.step.process.process_type", "found 'interpolated-cmd'",
-         "expected one of: string-interpolated-cmd, interpolated-script-cmd"],
+        [
+            "key scheduler.step.process.process_type",
+            "found 'interpolated-cmd'",
+            "expected one of: string-interpolated-cmd, interpolated-script-cmd",
+        ],
     ),
     "missing publisher type": (
         """\
@@ -199,8 +228,11 @@ BAD_SPECS = {
               publisher: {publish: {}}
         """,
         SpecError,
-        [r"#/stages/0/scheduler/step/publisher/publisher_type\)", "missing or non-string 'publisher_type'",
-         "frompar-pub"],
+        [
+            r"#/stages/0/scheduler/step/publisher/publisher_type\)",
+            "missing or non-string 'publisher_type'",
+            "frompar-pub",
+        ],
     ),
     "manual environment": (
         """\
@@ -214,8 +246,11 @@ BAD_SPECS = {
               publisher: {publisher_type: constant-pub, publish: {}}
         """,
         UnsupportedFeatureError,
-        [r"line 7 \(#/stages/0/scheduler/step/environment/environment_type\)",
-         "environment_type 'manual-instructions-env' is not supported", "interactively"],
+        [
+            r"line 7 \(#/stages/0/scheduler/step/environment/environment_type\)",
+            "environment_type 'manual-instructions-env' is not supported",
+            "interactively",
+        ],
     ),
     "manual publisher": (
         """\
@@ -252,10 +287,14 @@ BAD_SPECS = {
           dependencies: [init, prep]
           scheduler:
             scheduler_type: singlestep-stage
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
-        [r"line 3 \(#/stages/0/dependencies/expressions/1\)", "depends on unknown stage 'prep'",
-         "expected one of: init, a"],
+        [
+            r"line 3 \(#/stages/0/dependencies/expressions/1\)",
+            "depends on unknown stage 'prep'",
+            "expected one of: init, a",
+        ],
     ),
     "dependency cycle": (
         """\
@@ -264,12 +303,15 @@ BAD_SPECS = {
           dependencies: [b]
           scheduler:
             scheduler_type: singlestep-stage
-        """ + STEP + """\
+        """
+        + STEP
+        + """\
         - name: b
           dependencies: [a]
           scheduler:
             scheduler_type: singlestep-stage
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/\d/dependencies\)", r"cycle \((a -> b -> a|b -> a -> b)\)", "remove one dependency"],
     ),
@@ -281,7 +323,8 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: {step: prep, output: x}}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"line 6 \(#/stages/0/scheduler/parameters/x\)", "reads outputs of unknown stage 'prep'"],
     ),
@@ -293,16 +336,22 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: 1}
-        """ + STEP + """\
+        """
+        + STEP
+        + """\
         - name: b
           dependencies: [init]
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: {stages: a, output: y}}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
-        [r"#/stages/1/scheduler/parameters/x\)", "stage 'b' reads outputs of stage 'a' but does not depend on it",
-         "add 'a' to its dependencies"],
+        [
+            r"#/stages/1/scheduler/parameters/x\)",
+            "stage 'b' reads outputs of stage 'a' but does not depend on it",
+            "add 'a' to its dependencies",
+        ],
     ),
     "duplicate stage": (
         """\
@@ -311,12 +360,15 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: 1}
-        """ + STEP + """\
+        """
+        + STEP
+        + """\
         - name: a
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: 1}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/1/name\)", "stage name 'a' is used twice"],
     ),
@@ -327,7 +379,8 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: 1}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/0/name\)", "'init' is reserved"],
     ),
@@ -339,10 +392,14 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: {stage: init, output: x}}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
-        [r"#/stages/0/scheduler/parameters/x\)", "key scheduler.parameters.x",
-         r"must be a reference such as \{step: NAME, output: KEY\}"],
+        [
+            r"#/stages/0/scheduler/parameters/x\)",
+            "key scheduler.parameters.x",
+            r"must be a reference such as \{step: NAME, output: KEY\}",
+        ],
     ),
     "reference with two selectors": (
         """\
@@ -352,7 +409,8 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: {step: init, stages: init, output: x}}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         ["key scheduler.parameters.x", "exactly one of 'step', 'stages'", "found step, stages"],
     ),
@@ -366,7 +424,8 @@ BAD_SPECS = {
             batchsize: 2
             partitionsize: 2
             scatter: {method: zip, parameters: [x]}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/0/scheduler/partitionsize\)", "has both batchsize and partitionsize"],
     ),
@@ -379,7 +438,8 @@ BAD_SPECS = {
             parameters: {x: [1]}
             batchsize: 0
             scatter: {method: zip, parameters: [x]}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"line 6 \(#/stages/0/scheduler/batchsize\)", "found int 0", "expected greater than 0"],
     ),
@@ -390,7 +450,8 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: jq-stage
             stepscript: '[.a |||]'
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/0/scheduler/stepscript\)", r"jq program '\[\.a \|\|\|\]' does not compile"],
     ),
@@ -424,7 +485,8 @@ BAD_SPECS = {
           dependencies: [[init]]
           scheduler:
             scheduler_type: singlestep-stage
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/0/dependencies/expressions/0\)", "expected a stage name or JSONPath string"],
     ),
@@ -436,7 +498,8 @@ BAD_SPECS = {
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: {step: init, output: 'a b'}}
-        """ + STEP,
+        """
+        + STEP,
         SpecError,
         [r"#/stages/0/scheduler/parameters/x/output\)", "'a b' is not a valid JSONPath"],
     ),
@@ -457,22 +520,29 @@ def test_bad_spec_gives_one_located_line(tmp_path, case):
 
 
 def test_error_in_a_referenced_step_names_the_steps_file_and_nested_stages(tmp_path):
-    (tmp_path / "steps.yml").write_text(textwrap.dedent("""\
+    (tmp_path / "steps.yml").write_text(
+        textwrap.dedent("""\
         broken:
           process: {process_type: string-interpolated-cmd}
           environment: {environment_type: noop-env}
           publisher: {publisher_type: constant-pub, publish: {}}
-        """))
-    (tmp_path / "sub.yml").write_text(textwrap.dedent("""\
+        """)
+    )
+    (tmp_path / "sub.yml").write_text(
+        textwrap.dedent("""\
         stages:
         - name: inner
           scheduler: {scheduler_type: singlestep-stage, step: {$ref: 'steps.yml#/broken'}}
-        """))
-    path = _write(tmp_path, """\
+        """)
+    )
+    path = _write(
+        tmp_path,
+        """\
         stages:
         - name: outer
           scheduler: {scheduler_type: singlestep-stage, workflow: {$ref: sub.yml}}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as caught:
         validate_workflow(load_workflow(path))
     message = str(caught.value)
@@ -482,14 +552,17 @@ def test_error_in_a_referenced_step_names_the_steps_file_and_nested_stages(tmp_p
 
 
 def test_several_problems_are_counted_and_listed(tmp_path):
-    path = _write(tmp_path, """\
+    path = _write(
+        tmp_path,
+        """\
         stages:
         - name: a
           bogus: 1
           scheduler: {scheduler_type: nope}
         - name: b
           scheduler: {scheduler_type: nope}
-        """)
+        """,
+    )
     with pytest.raises(SpecError) as caught:
         validate_workflow(load_workflow(path))
     assert "(and 1 more problem)" in str(caught.value)

@@ -28,19 +28,27 @@ from mltoolkit.yadage.packtivity import (
 )
 
 
-def make_step(cmd: str | None = None, *, script: str | None = None, interpreter: str | None = None,
-              environment: dict | None = None, publisher: dict | None = None):
+def make_step(
+    cmd: str | None = None,
+    *,
+    script: str | None = None,
+    interpreter: str | None = None,
+    environment: dict | None = None,
+    publisher: dict | None = None,
+):
     if script is not None:
         process = {"process_type": "interpolated-script-cmd", "script": script}
         if interpreter:
             process["interpreter"] = interpreter
     else:
         process = {"process_type": "string-interpolated-cmd", "cmd": cmd}
-    return validate_step({
-        "process": process,
-        "environment": environment or {"environment_type": "localproc-env"},
-        "publisher": publisher or {"publisher_type": "constant-pub", "publish": {}},
-    })
+    return validate_step(
+        {
+            "process": process,
+            "environment": environment or {"environment_type": "localproc-env"},
+            "publisher": publisher or {"publisher_type": "constant-pub", "publish": {}},
+        }
+    )
 
 
 # --- quoting ---------------------------------------------------------------------------------
@@ -122,12 +130,16 @@ def test_quote_keep_globs_and_interpolate_details():
     assert quote_keep_globs("f[0-9].txt") == "f[0-9].txt"
     assert quote_keep_globs("[1, 2]") == "'[1, 2]'"
     assert quote_keep_globs("") == "''"
-    assert interpolate("{n:03d} {xs[1]} {{literal}} {workdir}", {"n": 7, "xs": ["a", "b c"]}, workdir="/w") \
+    assert (
+        interpolate("{n:03d} {xs[1]} {{literal}} {workdir}", {"n": 7, "xs": ["a", "b c"]}, workdir="/w")
         == "007 'b c' {literal} /w"
+    )
     assert interpolate("echo {xs}", {"xs": [1, "a b"]}, quote=False) == "echo 1 a b"
     assert interpolate("print('{v}')", {"v": "it's"}, shell=False) == "print('it's')"
     assert interpolate("# it's a comment\necho {v}", {"v": "a;b"}) == "# it's a comment\necho 'a;b'"
-    with pytest.raises(SpecError, match=r"uses \{missing\} but the step has no such parameter \(parameters: a, workdir\)"):
+    with pytest.raises(
+        SpecError, match=r"uses \{missing\} but the step has no such parameter \(parameters: a, workdir\)"
+    ):
         interpolate("echo {missing}", {"a": 1}, workdir="/w")
     with pytest.raises(SpecError, match=r"malformed braces .*write literal braces as \{\{ and \}\}"):
         interpolate("awk 'END {{ print }' }", {})
@@ -149,8 +161,14 @@ def test_string_command_log_output_callback_and_publish(tmp_path):
         publisher={"publisher_type": "interpolated-pub", "publish": {"file": "{outfile}", "who": "{who}"}},
     )
     workdir = tmp_path / "hello"
-    result = run_step(step, {"who": "world", "outfile": str(workdir / "out.txt")}, workdir,
-                      name="hello", stage="greet", on_output=lines.append)
+    result = run_step(
+        step,
+        {"who": "world", "outfile": str(workdir / "out.txt")},
+        workdir,
+        name="hello",
+        stage="greet",
+        on_output=lines.append,
+    )
     assert result.exit_code == 0 and result.environment == "local"
     assert result.published == {"file": str(workdir / "out.txt"), "who": "world"}
     assert lines == ["hello world", "to-stderr"]
@@ -206,7 +224,9 @@ def _alive(pid: int) -> bool:
 def test_timeout_kills_the_whole_process_group(tmp_path):
     step = make_step("sleep 30 & echo $! > {workdir}/child.pid; echo started; wait")
     started = time.monotonic()
-    with pytest.raises(StepFailedError, match=r"step slow: timed out after 0.5 s and was killed .*last output: started"):
+    with pytest.raises(
+        StepFailedError, match=r"step slow: timed out after 0.5 s and was killed .*last output: started"
+    ):
         run_step(step, {}, tmp_path / "slow", name="slow", options=StepOptions(timeout=0.5))
     assert time.monotonic() - started < 10
     child = int((tmp_path / "slow" / "child.pid").read_text())
@@ -217,8 +237,11 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
 
 
 def test_noop_env_runs_nothing_and_publishes(tmp_path):
-    step = make_step("exit 1", environment={"environment_type": "noop-env"},
-                     publisher={"publisher_type": "frompar-pub", "outputmap": {"out": "x"}})
+    step = make_step(
+        "exit 1",
+        environment={"environment_type": "noop-env"},
+        publisher={"publisher_type": "frompar-pub", "outputmap": {"out": "x"}},
+    )
     result = run_step(step, {"x": 5}, tmp_path / "noop")
     assert result.published == {"out": 5} and result.exit_code is None and result.log_path is None
     assert result.command == "exit 1" and not (tmp_path / "noop" / "_packtivity").exists()
@@ -233,8 +256,14 @@ def docker_step(cmd: str, image: str = "some/image", **extra):
 
 def test_image_without_docker_or_map_entry_names_both_fixes(tmp_path):
     with pytest.raises(EnvironmentUnavailableError) as caught:
-        run_step(docker_step("true", imagetag="2.1"), {}, tmp_path / "d", name="d", stage="st",
-                 options=StepOptions(use_docker=False))
+        run_step(
+            docker_step("true", imagetag="2.1"),
+            {},
+            tmp_path / "d",
+            name="d",
+            stage="st",
+            options=StepOptions(use_docker=False),
+        )
     message = str(caught.value)
     assert "stage 'st' step d: image 'some/image:2.1' has no image-map entry and no Docker engine answers" in message
     assert "--image-map some/image=local" in message and "install and start Docker" in message
@@ -247,8 +276,13 @@ def test_local_image_mapping_with_mounts_rewrites_paths(tmp_path):
     image_map = parse_image_map([f"my/image=local:/opt/tools={tools}"], defaults=False)
     step = docker_step("sh /opt/tools/tool.sh {arg}; echo {path}", image="my/image", imagetag="1.0")
     lines: list[str] = []
-    result = run_step(step, {"arg": "a b", "path": "/opt/tools/data.txt"}, tmp_path / "s",
-                      options=StepOptions(use_docker=False, image_map=image_map), on_output=lines.append)
+    result = run_step(
+        step,
+        {"arg": "a b", "path": "/opt/tools/data.txt"},
+        tmp_path / "s",
+        options=StepOptions(use_docker=False, image_map=image_map),
+        on_output=lines.append,
+    )
     assert result.environment == "local"
     assert lines == ["tool got a b", f"{tools}/data.txt"]
 
@@ -268,8 +302,13 @@ def test_toolkit_mapping_uses_this_python_and_the_toolkit_scripts(tmp_path):
 def test_toolkit_mapping_with_a_zygote_socket_installs_the_zygote_shim(tmp_path):
     step = docker_step("python -c 'print(40 + 2)'; command -v python", image="danikam/sklearn:1.2")
     lines: list[str] = []
-    run_step(step, {}, tmp_path / "z", on_output=lines.append,
-             options=StepOptions(use_docker=False, zygote_socket=str(tmp_path / "no.sock")))
+    run_step(
+        step,
+        {},
+        tmp_path / "z",
+        on_output=lines.append,
+        options=StepOptions(use_docker=False, zygote_socket=str(tmp_path / "no.sock")),
+    )
     assert lines[0] == "42"  # `python -c` is not a script: the shim runs the real interpreter
     assert str(tmp_path / "no.sock") in Path(lines[1]).read_text()
 
@@ -278,13 +317,20 @@ def test_par_mounts_env_and_envscript_with_a_local_mapping(tmp_path):
     (tmp_path / "env.sh").write_text("export FROM_ENVSCRIPT=sourced\n")
     image_map = parse_image_map([f"img=local:/setup={tmp_path}"], defaults=False)
     step = docker_step(
-        "cat /params.json; echo; echo $GREETING $FROM_ENVSCRIPT", image="img",
-        env={"GREETING": "hi"}, envscript="/setup/env.sh",
+        "cat /params.json; echo; echo $GREETING $FROM_ENVSCRIPT",
+        image="img",
+        env={"GREETING": "hi"},
+        envscript="/setup/env.sh",
         par_mounts=[{"jqscript": "{n: .n}", "mountpath": "/params.json"}],
     )
     lines: list[str] = []
-    run_step(step, {"n": 3, "other": 1}, tmp_path / "p", options=StepOptions(use_docker=False, image_map=image_map),
-             on_output=lines.append)
+    run_step(
+        step,
+        {"n": 3, "other": 1},
+        tmp_path / "p",
+        options=StepOptions(use_docker=False, image_map=image_map),
+        on_output=lines.append,
+    )
     assert json.loads(lines[0]) == {"n": 3}
     assert lines[1] == "hi sourced"
 
@@ -296,12 +342,17 @@ def test_docker_run_when_an_engine_answers(tmp_path, monkeypatch):
     (fake / "docker").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     workdir = tmp_path / "step"
-    run_step(docker_step("echo {x}", image="some/image"), {"x": "a b"}, workdir, name="d",
-             options=StepOptions(use_docker=True, shared_dirs=(str(tmp_path),), extra_env={"K": "v"}))
+    run_step(
+        docker_step("echo {x}", image="some/image"),
+        {"x": "a b"},
+        workdir,
+        name="d",
+        options=StepOptions(use_docker=True, shared_dirs=(str(tmp_path),), extra_env={"K": "v"}),
+    )
     args = (tmp_path / "docker-args.bin").read_bytes().decode().split("\0")[:-1]
     assert args[:2] == ["run", "--rm"]
-    assert ["-v", f"{workdir.resolve()}:{workdir.resolve()}"] == args[args.index("-v"):args.index("-v") + 2]
-    assert f"{tmp_path}:{tmp_path}" in args and ["-e", "K=v"] == args[args.index("-e"):args.index("-e") + 2]
+    assert ["-v", f"{workdir.resolve()}:{workdir.resolve()}"] == args[args.index("-v") : args.index("-v") + 2]
+    assert f"{tmp_path}:{tmp_path}" in args and args[args.index("-e") : args.index("-e") + 2] == ["-e", "K=v"]
     assert args[-4:] == ["some/image:latest", "sh", "-c", "echo 'a b'"]
 
 
@@ -322,8 +373,15 @@ def test_docker_probe_is_cached_and_needs_a_working_engine(tmp_path, monkeypatch
 
 
 def test_docker_command_shape(tmp_path):
-    command = docker_command("img:1", ["sh", "-c", "ls"], workdir=tmp_path, container_workdir="/work",
-                             shared_dirs=[str(tmp_path)], env={"A": "1"}, extra_mounts=[("/h/p.json", "/p.json")])
+    command = docker_command(
+        "img:1",
+        ["sh", "-c", "ls"],
+        workdir=tmp_path,
+        container_workdir="/work",
+        shared_dirs=[str(tmp_path)],
+        env={"A": "1"},
+        extra_mounts=[("/h/p.json", "/p.json")],
+    )
     assert command[:4] == ["docker", "run", "--rm", "-i"]
     assert command.count("-v") == 2 and "/h/p.json:/p.json:ro" in command
     assert command[command.index("-w") + 1] == "/work" and command[-4:] == ["img:1", "sh", "-c", "ls"]
@@ -331,9 +389,7 @@ def test_docker_command_shape(tmp_path):
 
 def test_parse_image_map_entries_file_and_lookup(tmp_path):
     (tmp_path / "map.yml").write_text(
-        "team/analysis: local\n"
-        "team/tools:2.0: {kind: local, mounts: {/opt/x: sub}}\n"
-        "danikam/sklearn: local\n"
+        "team/analysis: local\nteam/tools:2.0: {kind: local, mounts: {/opt/x: sub}}\ndanikam/sklearn: local\n"
     )
     image_map = parse_image_map(["team/analysis=toolkit"], tmp_path / "map.yml")
     assert image_map["team/analysis"].kind == "toolkit"  # entries override the file

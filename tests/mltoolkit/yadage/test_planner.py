@@ -20,8 +20,11 @@ NOOP = {
 
 def _stage(name, deps, parameters, **scheduler):
     kind = scheduler.pop("scheduler_type", "singlestep-stage")
-    return {"name": name, "dependencies": deps,
-            "scheduler": {"scheduler_type": kind, "parameters": parameters, "step": NOOP, **scheduler}}
+    return {
+        "name": name,
+        "dependencies": deps,
+        "scheduler": {"scheduler_type": kind, "parameters": parameters, "step": NOOP, **scheduler},
+    }
 
 
 def test_seed_plans_prep_then_five_classifications_then_the_merge(tmp_path):
@@ -65,7 +68,11 @@ def test_seed_plans_prep_then_five_classifications_then_the_merge(tmp_path):
     run.record_success(merge.steps[0].id, {"ml_result": "x.png"})
     assert run.advance() == [] and run.finished and run.status == "completed" and not run.failed
     records = [record.to_dict() for record in run.records()]
-    assert [r["name"] for r in records] == ["data_prep", *[f"classification_{i}" for i in range(5)], "merge_and_visualize"]
+    assert [r["name"] for r in records] == [
+        "data_prep",
+        *[f"classification_{i}" for i in range(5)],
+        "merge_and_visualize",
+    ]
     assert records[1]["scope"] == "" and records[1]["index"] == 0 and records[1]["state"] == COMPLETED
     assert records[1]["workdir"] == str(tmp_path / "classification_0")
     assert records[1]["published"] == {"ml_output": f"{tmp_path}/classification_0/*.pkl"}
@@ -78,14 +85,18 @@ def test_zip_and_cartesian_scatter(tmp_path):
     run = WorkflowRun(load_case("scatter"), case_inputs("scatter"), tmp_path)
     zipped, crossed = run.advance()
     assert [(s.name, s.parameters) for s in zipped.steps] == [
-        (f"zipped_{i}", {"letter": letter, "number": number, "tag": "fixed",
-                         "outputfile": f"{tmp_path}/zipped_{i}/out.txt"})
+        (
+            f"zipped_{i}",
+            {"letter": letter, "number": number, "tag": "fixed", "outputfile": f"{tmp_path}/zipped_{i}/out.txt"},
+        )
         for i, (letter, number) in enumerate([("a", 1), ("b", 2), ("c", 3)])
     ]
     combos = [("a", "red"), ("a", "blue"), ("b", "red"), ("b", "blue"), ("c", "red"), ("c", "blue")]
     assert [(s.workdir, s.parameters) for s in crossed.steps] == [
-        (tmp_path / f"crossed_{i}", {"letter": letter, "colour": colour,
-                                     "outputfile": f"{tmp_path}/crossed_{i}/out.txt"})
+        (
+            tmp_path / f"crossed_{i}",
+            {"letter": letter, "colour": colour, "outputfile": f"{tmp_path}/crossed_{i}/out.txt"},
+        )
         for i, (letter, colour) in enumerate(combos)
     ]
 
@@ -121,16 +132,25 @@ def test_nested_workflows_two_levels_deep(tmp_path):
     run = WorkflowRun(load_case("nested"), case_inputs("nested"), tmp_path)
     first = run.advance()
     assert [(stage.scope, stage.stage) for stage in first] == [
-        ("/map/0", "stage1"), ("/map/1", "stage1"), ("/single/0", "stage1")]
+        ("/map/0", "stage1"),
+        ("/map/1", "stage1"),
+        ("/single/0", "stage1"),
+    ]
     assert [stage.steps[0].workdir for stage in first] == [
-        tmp_path / "map_0" / "stage1", tmp_path / "map_1" / "stage1", tmp_path / "single" / "stage1"]
+        tmp_path / "map_0" / "stage1",
+        tmp_path / "map_1" / "stage1",
+        tmp_path / "single" / "stage1",
+    ]
     assert [stage.steps[0].parameters for stage in first] == [{"item": "a"}, {"item": "b"}, {"item": "z"}]
     assert first[0].steps[0].id == "/map/0/stage1" and first[0].steps[0].index is None
     for stage in first:
         run.record_success(stage.steps[0].id, {"value": stage.steps[0].parameters["item"]})
     leaves = run.advance()
     assert [(stage.scope, stage.stage) for stage in leaves] == [
-        ("/map/0/inner/0", "leaf"), ("/map/1/inner/0", "leaf"), ("/single/0/inner/0", "leaf")]
+        ("/map/0/inner/0", "leaf"),
+        ("/map/1/inner/0", "leaf"),
+        ("/single/0/inner/0", "leaf"),
+    ]
     assert leaves[1].steps[0].workdir == tmp_path / "map_1" / "inner" / "leaf"
     assert run.scope_values("/map/1/inner/0") == {"item": "b", "folder": str(tmp_path / "map_1" / "inner")}
     for stage in leaves[:2]:
@@ -140,7 +160,14 @@ def test_nested_workflows_two_levels_deep(tmp_path):
     [reduce] = run.advance()
     assert reduce.steps[0].parameters == {"firsts": ["a", "b"], "deepest": ["a!", "b!"], "singles": "z"}
     assert [record.scope for record in run.records()] == [
-        "/map/0", "/map/1", "/single/0", "/map/0/inner/0", "/map/1/inner/0", "/single/0/inner/0", ""]
+        "/map/0",
+        "/map/1",
+        "/single/0",
+        "/map/0/inner/0",
+        "/map/1/inner/0",
+        "/single/0/inner/0",
+        "",
+    ]
 
 
 def test_batchsize_and_partitionsize(tmp_path):
@@ -151,9 +178,12 @@ def test_batchsize_and_partitionsize(tmp_path):
     assert [s.parameters["items"] for s in parted.steps] == [[1, 2, 3], [4, 5, 6], [7, 8, 9, 10]]
     assert [s.name for s in parted.steps] == ["parted_0", "parted_1", "parted_2"]
     assert [(s.parameters["items"], s.parameters["letters"]) for s in crossed.steps] == [
-        ([1, 2, 3, 4], ["p", "q", "r", "s"]), ([1, 2, 3, 4], ["t"]),
-        ([5, 6, 7, 8], ["p", "q", "r", "s"]), ([5, 6, 7, 8], ["t"]),
-        ([9, 10], ["p", "q", "r", "s"]), ([9, 10], ["t"]),
+        ([1, 2, 3, 4], ["p", "q", "r", "s"]),
+        ([1, 2, 3, 4], ["t"]),
+        ([5, 6, 7, 8], ["p", "q", "r", "s"]),
+        ([5, 6, 7, 8], ["t"]),
+        ([9, 10], ["p", "q", "r", "s"]),
+        ([9, 10], ["t"]),
     ]
 
 
@@ -217,7 +247,8 @@ def test_register_values_and_fromvalue(tmp_path):
         run.record_success(stage.steps[0].id, {"outputA": stage.steps[0].parameters["outputfile"]})
     stage2 = run.advance()
     assert [s.steps[0].parameters["input"] for s in stage2] == [
-        f"{tmp_path}/map_{i}/stage1/single.txt" for i in range(3)]
+        f"{tmp_path}/map_{i}/stage1/single.txt" for i in range(3)
+    ]
     for stage in stage2:
         run.record_success(stage.steps[0].id, {"outputB": "copy"})
     [reduce] = run.advance()
@@ -227,13 +258,23 @@ def test_register_values_and_fromvalue(tmp_path):
 def test_relative_init_values_naming_init_files_become_absolute(tmp_path):
     (tmp_path / "init").mkdir()
     (tmp_path / "init" / "data.txt").write_text("x")
-    init = {"data": "data.txt", "url": "https://host/data.txt", "missing": "nope.txt",
-            "nested": {"files": ["data.txt", 3]}, "absolute": "/etc/hostname"}
+    init = {
+        "data": "data.txt",
+        "url": "https://host/data.txt",
+        "missing": "nope.txt",
+        "nested": {"files": ["data.txt", 3]},
+        "absolute": "/etc/hostname",
+    }
     run = WorkflowRun(load_case("branches"), init, tmp_path)
     resolved = run.scope_values("")
     absolute = str((tmp_path / "init" / "data.txt").resolve())
-    assert resolved == {"data": absolute, "url": "https://host/data.txt", "missing": "nope.txt",
-                        "nested": {"files": [absolute, 3]}, "absolute": "/etc/hostname"}
+    assert resolved == {
+        "data": absolute,
+        "url": "https://host/data.txt",
+        "missing": "nope.txt",
+        "nested": {"files": [absolute, 3]},
+        "absolute": "/etc/hostname",
+    }
     assert init["data"] == "data.txt"  # the caller's dict is not changed
 
 
@@ -304,15 +345,28 @@ def test_empty_scatter_counts_as_done(tmp_path):
 
 
 def test_dependency_on_one_step_by_jsonpath_and_expressions_fulfilled(tmp_path):
-    workflow = validate_workflow({"stages": [
-        _stage("first", ["init"], {"value": {"step": "init", "output": "xs"}},
-               scheduler_type="multistep-stage", scatter={"method": "zip", "parameters": ["value"]}),
-        _stage("early", ["first[0]"], {"value": {"step": "first[0]", "output": "value"}}),
-        {"name": "gate",
-         "dependencies": {"dependency_type": "expressions_fulfilled",
-                          "expressions": [{"stages": "first", "output": "value"}]},
-         "scheduler": {"scheduler_type": "singlestep-stage", "parameters": {"value": 1}, "step": NOOP}},
-    ]})
+    workflow = validate_workflow(
+        {
+            "stages": [
+                _stage(
+                    "first",
+                    ["init"],
+                    {"value": {"step": "init", "output": "xs"}},
+                    scheduler_type="multistep-stage",
+                    scatter={"method": "zip", "parameters": ["value"]},
+                ),
+                _stage("early", ["first[0]"], {"value": {"step": "first[0]", "output": "value"}}),
+                {
+                    "name": "gate",
+                    "dependencies": {
+                        "dependency_type": "expressions_fulfilled",
+                        "expressions": [{"stages": "first", "output": "value"}],
+                    },
+                    "scheduler": {"scheduler_type": "singlestep-stage", "parameters": {"value": 1}, "step": NOOP},
+                },
+            ]
+        }
+    )
     run = WorkflowRun(workflow, {"xs": [10, 20]}, tmp_path)
     [first] = run.advance()
     run.record_success(first.steps[0].id, {"value": 10})
@@ -324,11 +378,20 @@ def test_dependency_on_one_step_by_jsonpath_and_expressions_fulfilled(tmp_path):
 
 
 def test_colliding_step_folders_are_refused(tmp_path):
-    workflow = validate_workflow({"stages": [
-        _stage("x", ["init"], {"value": [1, 2]}, scheduler_type="multistep-stage",
-               scatter={"method": "zip", "parameters": ["value"]}),
-        _stage("x_0", ["x"], {"value": 3}),
-    ]})
+    workflow = validate_workflow(
+        {
+            "stages": [
+                _stage(
+                    "x",
+                    ["init"],
+                    {"value": [1, 2]},
+                    scheduler_type="multistep-stage",
+                    scatter={"method": "zip", "parameters": ["value"]},
+                ),
+                _stage("x_0", ["x"], {"value": 3}),
+            ]
+        }
+    )
     run = WorkflowRun(workflow, {}, tmp_path)
     [x] = run.advance()
     for step in x.steps:

@@ -11,8 +11,7 @@ from .conftest import case_inputs, load_case
 
 
 def test_batched_multilevel_map_reduce_over_120_items(tmp_path):
-    run = run_workflow(load_case("mapreduce_multilevel"), case_inputs("mapreduce_multilevel"), tmp_path,
-                       max_workers=2)
+    run = run_workflow(load_case("mapreduce_multilevel"), case_inputs("mapreduce_multilevel"), tmp_path, max_workers=2)
     assert run.status == "completed", run.problems()
     records = run.records()
     assert [sum(r.stage == stage for r in records) for stage in ("map", "map2", "reduce")] == [40, 20, 1]
@@ -56,7 +55,10 @@ def test_fixtures_run_end_to_end(tmp_path):
 
     run = run_workflow(load_case("refs"), case_inputs("refs"), tmp_path / "refs")
     assert [(r.id, r.published) for r in run.records()] == [
-        ("/shared", {"said": "hello"}), ("/local", {"said": "local"}), ("/sub/0/inner", {"said": "hello"})]
+        ("/shared", {"said": "hello"}),
+        ("/local", {"said": "local"}),
+        ("/sub/0/inner", {"said": "hello"}),
+    ]
 
 
 def test_a_failing_step_fails_the_run_but_independent_branches_finish(tmp_path):
@@ -108,6 +110,7 @@ def test_the_seed_spec_runs_unmodified_through_an_image_map(tmp_path, specs):
     assert run.status == "completed", run.problems()
     argv = json.loads((workdir / "merge_and_visualize" / "ml_results.png").read_text())
     assert argv[0] == str(workdir.resolve() / "data_prep" / "prepped_data.pkl")
-    assert argv[2:] == [str(workdir.resolve() / f"classification_{i}" / f"{name}.pkl")
-                        for i, name in enumerate(["knn", tricky, "tree"])]
+    assert argv[2:] == [
+        str(workdir.resolve() / f"classification_{i}" / f"{name}.pkl") for i, name in enumerate(["knn", tricky, "tree"])
+    ]
     assert not any(path.name == "PWNED" for path in workdir.rglob("*"))

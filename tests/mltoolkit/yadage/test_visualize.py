@@ -26,19 +26,34 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG = "{http://www.w3.org/2000/svg}"
 
 SMALL_STEPS = {
-    "/prepare", "/classify_0", "/classify_1", "/classify_2",
-    "/map/0/first", "/map/0/second", "/map/1/first", "/map/1/second", "/merge",
+    "/prepare",
+    "/classify_0",
+    "/classify_1",
+    "/classify_2",
+    "/map/0/first",
+    "/map/0/second",
+    "/map/1/first",
+    "/map/1/second",
+    "/merge",
 }
 # B's stage depends on A's: init -> prepare -> classify_*; init -> each instance's init;
 # inside an instance first -> second; merge needs classify and 'map.[*].second' (not first)
 SMALL_EDGES = {
     ("/init", "/prepare"),
-    ("/prepare", "/classify_0"), ("/prepare", "/classify_1"), ("/prepare", "/classify_2"),
-    ("/init", "/map/0/init"), ("/init", "/map/1/init"),
-    ("/map/0/init", "/map/0/first"), ("/map/0/first", "/map/0/second"),
-    ("/map/1/init", "/map/1/first"), ("/map/1/first", "/map/1/second"),
-    ("/classify_0", "/merge"), ("/classify_1", "/merge"), ("/classify_2", "/merge"),
-    ("/map/0/second", "/merge"), ("/map/1/second", "/merge"),
+    ("/prepare", "/classify_0"),
+    ("/prepare", "/classify_1"),
+    ("/prepare", "/classify_2"),
+    ("/init", "/map/0/init"),
+    ("/init", "/map/1/init"),
+    ("/map/0/init", "/map/0/first"),
+    ("/map/0/first", "/map/0/second"),
+    ("/map/1/init", "/map/1/first"),
+    ("/map/1/first", "/map/1/second"),
+    ("/classify_0", "/merge"),
+    ("/classify_1", "/merge"),
+    ("/classify_2", "/merge"),
+    ("/map/0/second", "/merge"),
+    ("/map/1/second", "/merge"),
 }
 
 
@@ -175,8 +190,7 @@ def test_pictures_during_a_run_show_running_and_pending(tmp_path):
 
     paths = write_workflow_pictures(run, tmp_path / "pics", use_graphviz=False)
     states = {element.get("data-id"): element.get("data-state") for element in _svg_nodes(paths["svg"], "step")}
-    assert states == {"/prepare": RUNNING, "/map/0/first": COMPLETED, "/map/1/first": PENDING,
-                      "/map/0/second": PENDING}
+    assert states == {"/prepare": RUNNING, "/map/0/first": COMPLETED, "/map/1/first": PENDING, "/map/0/second": PENDING}
     assert _svg_fill(paths["svg"], "/prepare") == STATE_COLOURS[RUNNING]
     assert _svg_fill(paths["svg"], "/map/1/first") == STATE_COLOURS[PENDING]
     blocked = {element.get("data-id") for element in _svg_nodes(paths["svg"], "pending-stage")}
@@ -266,15 +280,19 @@ def test_a_1000_step_scatter_collapses_into_one_node(tmp_path):
 def test_a_subworkflow_stage_collapses_with_its_instances(completed_run, tmp_path):
     # classify has 3 steps; map shows 2 x (init + 2 steps) = 6 nodes: both exceed 2
     paths = write_workflow_pictures(completed_run, tmp_path, use_graphviz=False, collapse_threshold=2)
-    collapsed = {element.get("data-id"): "".join(element.itertext()) for element in
-                 _svg_nodes(paths["svg"], "collapsed")}
+    collapsed = {
+        element.get("data-id"): "".join(element.itertext()) for element in _svg_nodes(paths["svg"], "collapsed")
+    }
     assert set(collapsed) == {"/classify#collapsed", "/map#collapsed"}
     assert "map (2 instances, 4 steps: 4 completed, 0 failed)" in collapsed["/map#collapsed"]
     assert sorted(element.get("data-id") for element in _svg_nodes(paths["svg"], "step")) == ["/merge", "/prepare"]
     assert _svg_nodes(paths["svg"], "scope-cluster") == []
     assert _dot_edges(paths["dot"].read_text()) == {
-        ("/init", "/prepare"), ("/prepare", "/classify#collapsed"), ("/init", "/map#collapsed"),
-        ("/classify#collapsed", "/merge"), ("/map#collapsed", "/merge"),
+        ("/init", "/prepare"),
+        ("/prepare", "/classify#collapsed"),
+        ("/init", "/map#collapsed"),
+        ("/classify#collapsed", "/merge"),
+        ("/map#collapsed", "/merge"),
     }
 
 
@@ -288,13 +306,16 @@ def test_a_collapsed_stage_with_a_failure_is_coloured_failed(failed_run, tmp_pat
 # -- input checking and escaping ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"basename": "a/b"}, "not a plain file name"),
-    ({"basename": ""}, "not a plain file name"),
-    ({"collapse_threshold": 0}, "collapse_threshold 0 is not a positive integer"),
-    ({"collapse_threshold": True}, "collapse_threshold True is not a positive integer"),
-    ({"graphviz_timeout": 0}, "graphviz_timeout 0 is not a positive number"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"basename": "a/b"}, "not a plain file name"),
+        ({"basename": ""}, "not a plain file name"),
+        ({"collapse_threshold": 0}, "collapse_threshold 0 is not a positive integer"),
+        ({"collapse_threshold": True}, "collapse_threshold True is not a positive integer"),
+        ({"graphviz_timeout": 0}, "graphviz_timeout 0 is not a positive number"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(completed_run, tmp_path, arguments, message):
     with pytest.raises(VisualizationError, match=message) as raised:
         write_workflow_pictures(completed_run, tmp_path, use_graphviz=False, **arguments)

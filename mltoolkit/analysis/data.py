@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from mltoolkit.artifacts import sha256_file
 from mltoolkit.errors import (
     ChecksumMismatchError,
     DatasetDownloadError,
     DatasetError,
     DatasetNotFoundError,
 )
+from mltoolkit.workdir.artifacts import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
-    "KnownDataset",
     "KNOWN_DATASETS",
     "MIN_ROWS",
+    "KnownDataset",
     "bundled_dataset_path",
     "cache_dir",
     "load_table",
@@ -71,13 +71,13 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 }
 
 
-#: Hex sha256 of a file's content (the one implementation lives in mltoolkit.artifacts).
+#: Hex sha256 of a file's content (the one implementation lives in mltoolkit.workdir.artifacts).
 sha256_of = sha256_file
 
 
 def bundled_dataset_path(filename: str) -> Path:
     """Path of a dataset shipped as package data (works in wheels and editable installs)."""
-    return Path(str(resources.files("mltoolkit.datasets").joinpath(filename)))
+    return Path(str(resources.files("mltoolkit.analysis.datasets").joinpath(filename)))
 
 
 def cache_dir() -> Path:
@@ -121,11 +121,11 @@ def _download(url: str, sha256: str | None) -> Path:
     except ValueError as exc:  # pooch's hash mismatch
         if "hash" in str(exc).lower():
             raise ChecksumMismatchError(
-                f"dataset {url}: downloaded content does not match sha256 {sha256}; "
-                "check the URL or the 'sha256' value"
+                f"dataset {url}: downloaded content does not match sha256 {sha256}; check the URL or the 'sha256' value"
             ) from None
-        raise DatasetDownloadError(f"dataset {url}: cannot download ({exc}); "
-                                   "pass a local copy with -p dataset=PATH") from None
+        raise DatasetDownloadError(
+            f"dataset {url}: cannot download ({exc}); pass a local copy with -p dataset=PATH"
+        ) from None
     except Exception as exc:  # requests/pooch raise many network error types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetDownloadError(
@@ -178,8 +178,7 @@ def resolve_dataset(
         path = Path(unquote(parsed.path))
     elif scheme and len(scheme) > 1:
         raise DatasetError(
-            f"dataset {text!r}: unsupported URL scheme {scheme!r}; expected a path, "
-            "file://, http:// or https://"
+            f"dataset {text!r}: unsupported URL scheme {scheme!r}; expected a path, file://, http:// or https://"
         )
     else:
         path = Path(text).expanduser()
@@ -187,8 +186,7 @@ def resolve_dataset(
             path = Path(base_dir) / path
     if not path.exists():
         raise DatasetNotFoundError(
-            f"dataset {text!r}: file {path} does not exist; pass an existing file "
-            "with -p dataset=PATH"
+            f"dataset {text!r}: file {path} does not exist; pass an existing file with -p dataset=PATH"
         )
     if path.is_dir():
         raise DatasetError(f"dataset {text!r}: {path} is a directory, expected a text file")
@@ -196,7 +194,7 @@ def resolve_dataset(
     return path
 
 
-def load_table(path: str | os.PathLike[str]) -> tuple["np.ndarray", "np.ndarray"]:
+def load_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read a dataset table: header line, then rows of ``x y label``.
 
     Returns:
@@ -213,8 +211,7 @@ def load_table(path: str | os.PathLike[str]) -> tuple["np.ndarray", "np.ndarray"
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DatasetError(
-            f"dataset {path}: not a UTF-8 text table; expected a header line and "
-            "rows of 'x y label'"
+            f"dataset {path}: not a UTF-8 text table; expected a header line and rows of 'x y label'"
         ) from None
     except PermissionError:
         raise DatasetError(f"dataset {path}: permission denied; make the file readable") from None
@@ -231,35 +228,22 @@ def load_table(path: str | os.PathLike[str]) -> tuple["np.ndarray", "np.ndarray"
         if not fields:
             continue
         if len(fields) != 3:
-            raise DatasetError(
-                f"dataset {path}, line {number}: found {len(fields)} columns, expected 3 "
-                "(x y label)"
-            )
+            raise DatasetError(f"dataset {path}, line {number}: found {len(fields)} columns, expected 3 (x y label)")
         try:
             x_value, y_value, label_value = float(fields[0]), float(fields[1]), float(fields[2])
         except ValueError:
             raise DatasetError(
-                f"dataset {path}, line {number}: non-numeric value in {line.strip()!r}; "
-                "expected numbers 'x y label'"
+                f"dataset {path}, line {number}: non-numeric value in {line.strip()!r}; expected numbers 'x y label'"
             ) from None
         if not all(np.isfinite([x_value, y_value, label_value])):
-            raise DatasetError(
-                f"dataset {path}, line {number}: non-finite value in {line.strip()!r}"
-            )
+            raise DatasetError(f"dataset {path}, line {number}: non-finite value in {line.strip()!r}")
         if label_value != int(label_value):
-            raise DatasetError(
-                f"dataset {path}, line {number}: label {fields[2]!r} is not an integer"
-            )
+            raise DatasetError(f"dataset {path}, line {number}: label {fields[2]!r} is not an integer")
         rows.append((x_value, y_value))
         labels.append(int(label_value))
     if len(rows) < MIN_ROWS:
-        raise DatasetError(
-            f"dataset {path}: {len(rows)} data rows, expected at least {MIN_ROWS}"
-        )
+        raise DatasetError(f"dataset {path}: {len(rows)} data rows, expected at least {MIN_ROWS}")
     classes = sorted(set(labels))
     if len(classes) < 2:
-        raise DatasetError(
-            f"dataset {path}: only one class ({classes[0]}) in the label column, "
-            "expected at least two"
-        )
+        raise DatasetError(f"dataset {path}: only one class ({classes[0]}) in the label column, expected at least two")
     return np.asarray(rows, dtype=float), np.asarray(labels, dtype=int)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-from mltoolkit.fun_with_ml._cli import (
+from mltoolkit.analysis.fun_with_ml._cli import (
     StepArgumentParser,
     check_output_path,
     load_artifact,
@@ -58,13 +58,11 @@ def format_scores(scores: Sequence[tuple[str, float]], figure: str) -> str:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from mltoolkit.ml import ClassifierResult, PreppedData, merge_and_plot
+    from mltoolkit.analysis.ml import ClassifierResult, PreppedData, merge_and_plot
 
     check_output_path(args.outfile, "OUTFILE")
     prepped = load_artifact(args.prepped, PreppedData, "PREPPED", "data_prep.py")
-    results = [
-        load_artifact(path, ClassifierResult, "PKL", "classification.py") for path in args.results
-    ]
+    results = [load_artifact(path, ClassifierResult, "PKL", "classification.py") for path in args.results]
     with writing_to(args.outfile, "OUTFILE"):
         figure = merge_and_plot(prepped, results, args.outfile)
     say(format_scores([(result.name, result.score) for result in results], str(figure)))

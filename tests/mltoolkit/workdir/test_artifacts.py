@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mltoolkit.artifacts import (
+from mltoolkit.errors import ArtifactError, IntegrityError
+from mltoolkit.workdir.artifacts import (
     atomic_output,
     atomic_write_bytes,
     load_pickle,
@@ -13,7 +14,6 @@ from mltoolkit.artifacts import (
     sha256_bytes,
     sidecar_path,
 )
-from mltoolkit.errors import ArtifactError, IntegrityError
 
 
 def test_save_and_load_roundtrip_with_sidecar(tmp_path):
@@ -65,9 +65,8 @@ def test_missing_file(tmp_path):
 def test_atomic_write_leaves_old_content_on_failure(tmp_path):
     path = tmp_path / "out.bin"
     atomic_write_bytes(path, b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(path) as temporary:
-            temporary.write_bytes(b"half-writ")
-            raise RuntimeError("crash in the middle")
+    with pytest.raises(RuntimeError), atomic_output(path) as temporary:
+        temporary.write_bytes(b"half-writ")
+        raise RuntimeError("crash in the middle")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]

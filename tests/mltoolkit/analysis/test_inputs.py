@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mltoolkit.analysis.inputs import load_inputs, parse_inputs
 from mltoolkit.errors import CommandLineError, InputsError
-from mltoolkit.inputs import load_inputs, parse_inputs
 from mltoolkit.yamlfiles import parse_assignment
 
 
@@ -13,7 +13,12 @@ def test_root_inputs_file(repo_root):
     inputs = load_inputs(repo_root / "inputs.yml")
     assert inputs.dataset == str(repo_root / "data" / "moon.txt")
     assert [spec.name for spec in inputs.classifiers] == [
-        "nearest_neighbours", "linear_svm", "rbf_svm", "gaussian_process", "decision_tree"]
+        "nearest_neighbours",
+        "linear_svm",
+        "rbf_svm",
+        "gaussian_process",
+        "decision_tree",
+    ]
 
 
 def test_relative_paths_resolve_against_the_inputs_file(tmp_path):

@@ -11,20 +11,20 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.colors  # noqa: E402,F401
-import matplotlib.figure  # noqa: E402,F401
-import numpy  # noqa: E402,F401
-import sklearn.gaussian_process  # noqa: E402,F401
-import sklearn.gaussian_process.kernels  # noqa: E402,F401
-import sklearn.model_selection  # noqa: E402,F401
-import sklearn.neighbors  # noqa: E402,F401
-import sklearn.preprocessing  # noqa: E402,F401
-import sklearn.svm  # noqa: E402,F401
-import sklearn.tree  # noqa: E402,F401
+import matplotlib.colors
+import matplotlib.figure
+import numpy  # noqa: F401
+import sklearn.gaussian_process
+import sklearn.gaussian_process.kernels
+import sklearn.model_selection
+import sklearn.neighbors
+import sklearn.preprocessing
+import sklearn.svm
+import sklearn.tree  # noqa: F401
 
-import mltoolkit.ml  # noqa: E402,F401
-import mltoolkit.pipeline  # noqa: E402,F401
-import mltoolkit.plotting  # noqa: E402,F401
+import mltoolkit.analysis.ml
+import mltoolkit.analysis.pipeline
+import mltoolkit.analysis.plotting  # noqa: F401
 
 __all__: list[str] = []
 

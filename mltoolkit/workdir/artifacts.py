@@ -15,22 +15,23 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mltoolkit.errors import ArtifactError, IntegrityError
 
 __all__ = [
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_write_json",
     "atomic_output",
-    "save_pickle",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
     "load_pickle",
+    "read_sidecar",
+    "save_pickle",
     "sha256_bytes",
     "sha256_file",
     "sidecar_path",
-    "read_sidecar",
 ]
 
 SIDECAR_SUFFIX = ".sha256"
@@ -58,9 +59,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
     temporary_path = Path(temporary)
     try:
@@ -75,11 +74,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> str:
     """Write ``data`` to ``path`` atomically (fsynced temp file + rename); return its sha256."""
-    with atomic_output(path) as temporary:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     return sha256_bytes(data)
 
 
@@ -154,9 +152,7 @@ def load_pickle(
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ArtifactError(
-            f"{path}: intermediate file does not exist; re-run the step that writes it"
-        ) from None
+        raise ArtifactError(f"{path}: intermediate file does not exist; re-run the step that writes it") from None
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot read ({exc.strerror})") from None
     known = expected_sha256 or read_sidecar(path)

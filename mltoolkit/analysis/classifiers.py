@@ -15,19 +15,20 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from mltoolkit.errors import ClassifierConfigError, UnknownClassifierError
 
 __all__ = [
-    "ClassifierSpec",
-    "SEED_CLASSIFIERS",
     "DISPLAY_NAMES",
-    "registered_names",
-    "parse_classifier",
+    "SEED_CLASSIFIERS",
+    "ClassifierSpec",
     "build_estimator",
     "canonical_name",
+    "parse_classifier",
+    "registered_names",
 ]
 
 
@@ -162,8 +163,7 @@ def parse_classifier(entry: Any, *, where: str = "classifiers") -> ClassifierSpe
     unknown = sorted(set(entry) - {"name", "estimator", "params"})
     if unknown:
         raise ClassifierConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
-            "name, estimator, params"
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: name, estimator, params"
         )
     name = entry.get("name")
     estimator = entry.get("estimator")
@@ -188,8 +188,7 @@ def parse_classifier(entry: Any, *, where: str = "classifiers") -> ClassifierSpe
         name = estimator.replace(":", ".").rsplit(".", 1)[-1]
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
         raise ClassifierConfigError(
-            f"{where}.name: found {name!r}, expected letters, digits, '_', '-' or '.' "
-            "(it names the output file)"
+            f"{where}.name: found {name!r}, expected letters, digits, '_', '-' or '.' (it names the output file)"
         )
     if not isinstance(params, Mapping) or not all(isinstance(key, str) for key in params):
         raise ClassifierConfigError(
@@ -204,15 +203,12 @@ def _import_class(path: str, where: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ClassifierConfigError(
-            f"{where}: cannot import module {module_name!r} ({exc}); check the spelling "
-            "or install the package"
+            f"{where}: cannot import module {module_name!r} ({exc}); check the spelling or install the package"
         ) from None
     try:
         return getattr(module, class_name)
     except AttributeError:
-        raise ClassifierConfigError(
-            f"{where}: module {module_name!r} has no attribute {class_name!r}"
-        ) from None
+        raise ClassifierConfigError(f"{where}: module {module_name!r} has no attribute {class_name!r}") from None
 
 
 def build_estimator(spec: ClassifierSpec) -> Any:

@@ -7,15 +7,15 @@ The preserved yadage workflow runs its steps in the image ``danikam/sklearn`` as
     python /fun_with_ml/merge_and_plot.py PREPPED OUTFILE PKL [PKL ...]
 
 This folder holds scripts with exactly those command lines, implemented with
-mltoolkit's pure functions (:mod:`mltoolkit.ml`, :mod:`mltoolkit.artifacts`), so
+mltoolkit's pure functions (:mod:`mltoolkit.analysis.ml`, :mod:`mltoolkit.workdir.artifacts`), so
 the seed's ``steps.yml`` runs unmodified: the spec loader maps ``/fun_with_ml`` onto
 this folder when no Docker engine answers, and the project's Docker image copies
 the scripts to ``/fun_with_ml``.
 
 Differences from the seed's scripts, all on purpose:
 
-* intermediates are mltoolkit's :class:`~mltoolkit.ml.PreppedData` and
-  :class:`~mltoolkit.ml.ClassifierResult` (not dicts), written atomically with a
+* intermediates are mltoolkit's :class:`~mltoolkit.analysis.ml.PreppedData` and
+  :class:`~mltoolkit.analysis.ml.ClassifierResult` (not dicts), written atomically with a
   sha256 sidecar and unpickled only after the hash is checked;
 * the classification step also computes the decision surface, so the merge
   step only draws;
@@ -26,9 +26,9 @@ Differences from the seed's scripts, all on purpose:
   was not a URL and always failed).
 
 Each script can be run as ``python path/to/script.py``, as
-``python -m mltoolkit.fun_with_ml.<name>``, or in-process through its
+``python -m mltoolkit.analysis.fun_with_ml.<name>``, or in-process through its
 ``main(argv)``. They keep no state between runs and flush their output, because
-the warm zygote (:mod:`mltoolkit.zygote`) runs them many times with
+the warm zygote (:mod:`mltoolkit.processes.zygote`) runs them many times with
 :func:`runpy.run_path` in forked children of one interpreter.
 """
 
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["SCRIPT_NAMES", "SCRIPTS_DIR", "script_path"]
+__all__ = ["SCRIPTS_DIR", "SCRIPT_NAMES", "script_path"]
 
 #: The seed's step scripts, in workflow order.
 SCRIPT_NAMES: tuple[str, ...] = ("data_prep.py", "classification.py", "merge_and_plot.py")

@@ -12,15 +12,16 @@ Schema::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from mltoolkit.classifiers import ClassifierSpec, parse_classifier
+from mltoolkit.analysis.classifiers import ClassifierSpec, parse_classifier
 from mltoolkit.errors import InputsError, MLToolkitError
 from mltoolkit.yamlfiles import read_yaml
 
-__all__ = ["RunInputs", "ALLOWED_KEYS", "parse_inputs", "load_inputs"]
+__all__ = ["ALLOWED_KEYS", "RunInputs", "load_inputs", "parse_inputs"]
 
 ALLOWED_KEYS = ("dataset", "dataset_sha256", "classifiers")
 
@@ -47,7 +48,8 @@ class RunInputs:
             "dataset": self.dataset,
             "dataset_sha256": self.dataset_sha256,
             "classifiers": [
-                spec.name if spec.estimator is None
+                spec.name
+                if spec.estimator is None
                 else {"name": spec.name, "estimator": spec.estimator, "params": dict(spec.params)}
                 for spec in self.classifiers
             ],
@@ -75,8 +77,7 @@ def parse_inputs(
         raw = {}
     if not isinstance(raw, Mapping):
         raise InputsError(
-            f"{source}: found {type(raw).__name__}, expected a mapping with keys "
-            f"{', '.join(ALLOWED_KEYS)}"
+            f"{source}: found {type(raw).__name__}, expected a mapping with keys {', '.join(ALLOWED_KEYS)}"
         )
     values = dict(raw)
     override_keys = set(overrides or {})
@@ -85,27 +86,20 @@ def parse_inputs(
     if unknown:
         origin = "-p" if set(map(str, unknown)) & override_keys else source
         raise InputsError(
-            f"{origin}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
-            f"{', '.join(ALLOWED_KEYS)}"
+            f"{origin}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(ALLOWED_KEYS)}"
         )
     for key in ("dataset", "classifiers"):
         if key not in values or values[key] in (None, ""):
-            raise InputsError(
-                f"{source}: missing key {key!r}; add it to the file or pass -p {key}=..."
-            )
+            raise InputsError(f"{source}: missing key {key!r}; add it to the file or pass -p {key}=...")
     dataset = values["dataset"]
     where_dataset = "-p dataset" if "dataset" in override_keys else f"{source}: key 'dataset'"
     if not isinstance(dataset, (str, os.PathLike)):
-        raise InputsError(
-            f"{where_dataset}: found {type(dataset).__name__} {dataset!r}, expected a path or URL string"
-        )
+        raise InputsError(f"{where_dataset}: found {type(dataset).__name__} {dataset!r}, expected a path or URL string")
     dataset = os.fspath(dataset)
     sha256 = values.get("dataset_sha256")
     if sha256 is not None:
         if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
-            raise InputsError(
-                f"{source}: key 'dataset_sha256': found {sha256!r}, expected 64 hex digits"
-            )
+            raise InputsError(f"{source}: key 'dataset_sha256': found {sha256!r}, expected 64 hex digits")
         sha256 = sha256.lower()
     dataset_base = Path.cwd() if "dataset" in override_keys else Path(base_dir)
     if not _is_url(dataset) and not Path(dataset).expanduser().is_absolute():
@@ -116,9 +110,7 @@ def parse_inputs(
     if isinstance(entries, str):
         entries = [entries]
     if not isinstance(entries, list) or not entries:
-        raise InputsError(
-            f"{where_classifiers}: found {entries!r}, expected a non-empty list of classifier names"
-        )
+        raise InputsError(f"{where_classifiers}: found {entries!r}, expected a non-empty list of classifier names")
     specs: list[ClassifierSpec] = []
     for index, entry in enumerate(entries):
         try:

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from datetime import datetime, timezone, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rocrate.rocrate import ROCrate
 
-import mltoolkit.provenance as provenance
-from mltoolkit.artifacts import atomic_write_json, sha256_file
-from mltoolkit.provenance import (
+import mltoolkit.workdir.provenance as provenance
+from mltoolkit.workdir.artifacts import atomic_write_json, sha256_file
+from mltoolkit.workdir.provenance import (
     ATTEMPTS_TERM,
     COMPLETED,
     CRATE_METADATA,
@@ -33,10 +33,15 @@ from mltoolkit.provenance import (
 )
 
 SOFTWARE = {
-    "python": "3.11.7", "mltoolkit": "0.1.0", "prefect": "3.9.1", "scikit-learn": "1.9.1",
-    "numpy": "2.4.6", "matplotlib": "3.11.2", "cloudpickle": "3.1.3",
+    "python": "3.11.7",
+    "mltoolkit": "0.1.0",
+    "prefect": "3.9.1",
+    "scikit-learn": "1.9.1",
+    "numpy": "2.4.6",
+    "matplotlib": "3.11.2",
+    "cloudpickle": "3.1.3",
 }
-T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 
 def _at(seconds: float) -> str:
@@ -104,37 +109,103 @@ def native_run(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     scores = _write(workdir / "scores.json", b'{"rbf_svm": 0.97}')
     prepped_path = str(workdir / "data_prep" / "prepped_data.pkl")
 
-    def step(name: str, stage: str, index: int | None, parameters: dict[str, Any], outputs: dict[str, str],
-             state: str, seconds: float, attempts: int = 1, error: str | None = None) -> dict[str, Any]:
+    def step(
+        name: str,
+        stage: str,
+        index: int | None,
+        parameters: dict[str, Any],
+        outputs: dict[str, str],
+        state: str,
+        seconds: float,
+        attempts: int = 1,
+        error: str | None = None,
+    ) -> dict[str, Any]:
         return {
-            "id": f"/{name}", "scope": "", "stage": stage, "index": index, "name": name,
-            "workdir": str(workdir / name), "parameters": parameters, "published": {},
-            "state": state, "outputs": outputs, "started": _at(seconds), "ended": _at(seconds + 0.5),
-            "attempts": attempts, "task_run_id": f"task-{name}", "error": error,
+            "id": f"/{name}",
+            "scope": "",
+            "stage": stage,
+            "index": index,
+            "name": name,
+            "workdir": str(workdir / name),
+            "parameters": parameters,
+            "published": {},
+            "state": state,
+            "outputs": outputs,
+            "started": _at(seconds),
+            "ended": _at(seconds + 0.5),
+            "attempts": attempts,
+            "task_run_id": f"task-{name}",
+            "error": error,
         }
 
     record = {
-        "status": "failed", "flow": "ml-workflow", "flow_run_id": "0cd26899-ea7e-4720-ad10-f515cfe6c87e",
-        "started": _at(0), "ended": _at(10),
+        "status": "failed",
+        "flow": "ml-workflow",
+        "flow_run_id": "0cd26899-ea7e-4720-ad10-f515cfe6c87e",
+        "started": _at(0),
+        "ended": _at(10),
         "workflow": {"flow": "flows/ml_workflow.py:ml_workflow", "file": str(flow_file)},
-        "inputs": {"dataset": str(dataset), "dataset_sha256": None,
-                   "classifiers": ["rbf_svm", "linear_svm", "decision_tree"]},
+        "inputs": {
+            "dataset": str(dataset),
+            "dataset_sha256": None,
+            "classifiers": ["rbf_svm", "linear_svm", "decision_tree"],
+        },
         "software": dict(SOFTWARE),
         "steps": [
-            step("data_prep", "data_prep", None, {"dataset": str(dataset), "dataset_sha256": None},
-                 {"data_prep/prepped_data.pkl": prepped}, "COMPLETED", 1),
-            step("classification_0", "classification", 0, {"input_data": prepped_path, "classifier": "rbf_svm"},
-                 {"classification_0/rbf_svm.pkl": rbf}, "COMPLETED", 2, attempts=2),
-            step("classification_1", "classification", 1, {"input_data": prepped_path, "classifier": "linear_svm"},
-                 {}, "FAILED", 2, attempts=3, error="ValueError: boom"),
-            step("classification_2", "classification", 2,
-                 {"input_data": prepped_path, "classifier": {"name": "decision_tree", "params": {"max_depth": 5}}},
-                 {"classification_2/decision_tree.pkl": tree}, "CACHED", 2),
-            step("merge_and_visualize", "merge_and_visualize", None,
-                 {"input_data": prepped_path,
-                  "ml_inputs": [str(workdir / "classification_0" / "rbf_svm.pkl"),
-                                str(workdir / "classification_2" / "decision_tree.pkl")]},
-                 {"merge_and_visualize/ml_results.png": figure, "scores.json": scores}, "COMPLETED", 5),
+            step(
+                "data_prep",
+                "data_prep",
+                None,
+                {"dataset": str(dataset), "dataset_sha256": None},
+                {"data_prep/prepped_data.pkl": prepped},
+                "COMPLETED",
+                1,
+            ),
+            step(
+                "classification_0",
+                "classification",
+                0,
+                {"input_data": prepped_path, "classifier": "rbf_svm"},
+                {"classification_0/rbf_svm.pkl": rbf},
+                "COMPLETED",
+                2,
+                attempts=2,
+            ),
+            step(
+                "classification_1",
+                "classification",
+                1,
+                {"input_data": prepped_path, "classifier": "linear_svm"},
+                {},
+                "FAILED",
+                2,
+                attempts=3,
+                error="ValueError: boom",
+            ),
+            step(
+                "classification_2",
+                "classification",
+                2,
+                {"input_data": prepped_path, "classifier": {"name": "decision_tree", "params": {"max_depth": 5}}},
+                {"classification_2/decision_tree.pkl": tree},
+                "CACHED",
+                2,
+            ),
+            step(
+                "merge_and_visualize",
+                "merge_and_visualize",
+                None,
+                {
+                    "input_data": prepped_path,
+                    "ml_inputs": [
+                        str(workdir / "classification_0" / "rbf_svm.pkl"),
+                        str(workdir / "classification_2" / "decision_tree.pkl"),
+                    ],
+                },
+                {"merge_and_visualize/ml_results.png": figure, "scores.json": scores},
+                "COMPLETED",
+                5,
+            ),
         ],
     }
     atomic_write_json(workdir / "_mltoolkit" / "run.json", record)
@@ -221,8 +292,9 @@ def test_steps_consume_the_files_earlier_steps_wrote(native_run):
     actions = _step_actions(crate)
     assert "data_prep/prepped_data.pkl" in _ids(actions["task-classification_0"]["object"])
     merge_objects = _ids(actions["task-merge_and_visualize"]["object"])
-    assert {"data_prep/prepped_data.pkl", "classification_0/rbf_svm.pkl",
-            "classification_2/decision_tree.pkl"} <= set(merge_objects)
+    assert {"data_prep/prepped_data.pkl", "classification_0/rbf_svm.pkl", "classification_2/decision_tree.pkl"} <= set(
+        merge_objects
+    )
     # the run's results are what the last step (whose files nobody read) wrote
     run = _props(crate, "#workflow-run-0cd26899-ea7e-4720-ad10-f515cfe6c87e")
     assert set(_ids(run["result"])) == {"merge_and_visualize/ml_results.png", "scores.json"}
@@ -325,11 +397,20 @@ def test_software_versions_are_applications_linked_from_the_actions(native_run):
     write_run_crate(workdir, record)
     crate = _load(workdir)
 
-    applications = {entity.id: entity.properties() for entity in crate.get_by_type("SoftwareApplication")
-                    if not entity.id.startswith("#tool/")}
+    applications = {
+        entity.id: entity.properties()
+        for entity in crate.get_by_type("SoftwareApplication")
+        if not entity.id.startswith("#tool/")
+    }
     assert {app["softwareVersion"] for app in applications.values()} == set(SOFTWARE.values())
     assert {app["name"] for app in applications.values()} == {
-        "Python", "mltoolkit", "Prefect", "scikit-learn", "NumPy", "Matplotlib", "cloudpickle",
+        "Python",
+        "mltoolkit",
+        "Prefect",
+        "scikit-learn",
+        "NumPy",
+        "Matplotlib",
+        "cloudpickle",
     }
     assert "https://pypi.org/project/scikit-learn/1.9.1/" in applications
     assert "https://www.python.org/downloads/release/python-3117/" in applications
@@ -341,7 +422,8 @@ def test_software_versions_are_applications_linked_from_the_actions(native_run):
     # and the engine run (Provenance Run Crate's OrganizeAction) is run by Prefect + mltoolkit
     (engine,) = crate.get_by_type("OrganizeAction")
     assert set(_ids(engine.properties()["instrument"])) == {
-        "https://pypi.org/project/prefect/3.9.1/", "#software/mltoolkit",
+        "https://pypi.org/project/prefect/3.9.1/",
+        "#software/mltoolkit",
     }
     assert len(_ids(engine.properties()["object"])) == len(record["steps"])
 
@@ -361,8 +443,11 @@ def test_run_record_is_in_the_crate_about_the_run(native_run):
 
 def test_spec_run_lists_the_spec_files_and_resolves_published_globs(tmp_path):
     spec = tmp_path / "spec"
-    _write(spec / "workflow.yml", b"stages:\n- name: a\n  scheduler: {step: {$ref: 'steps.yml#/a'}}\n"
-                                  b"- name: map\n  scheduler: {workflow: {$ref: \"sub.yml\"}}\n")
+    _write(
+        spec / "workflow.yml",
+        b"stages:\n- name: a\n  scheduler: {step: {$ref: 'steps.yml#/a'}}\n"
+        b'- name: map\n  scheduler: {workflow: {$ref: "sub.yml"}}\n',
+    )
     _write(spec / "sub.yml", b"stages:\n- name: inner\n  scheduler: {step: {$ref: steps.yml#/b}}\n")
     _write(spec / "steps.yml", b"a: {}\nb: {}\n")
     _write(spec / "inputs.yml", b"n: 2\n")
@@ -371,18 +456,46 @@ def test_spec_run_lists_the_spec_files_and_resolves_published_globs(tmp_path):
     sidecar = _write(workdir / "a" / "out.pkl.sha256", b"x  out.pkl\n")
     inner = [_write(workdir / f"map_{i}" / "inner" / "r.txt", str(i).encode()) for i in range(2)]
     record = {
-        "status": "completed", "flow": "spec-workflow", "flow_run_id": "spec-run", "started": _at(0), "ended": _at(9),
+        "status": "completed",
+        "flow": "spec-workflow",
+        "flow_run_id": "spec-run",
+        "started": _at(0),
+        "ended": _at(9),
         "workflow": {"workflow": str(spec / "workflow.yml"), "toplevel": str(spec)},
-        "inputs": {"n": 2}, "software": dict(SOFTWARE),
+        "inputs": {"n": 2},
+        "software": dict(SOFTWARE),
         "steps": [
-            {"id": "/a", "scope": "", "stage": "a", "index": None, "name": "a", "state": "COMPLETED",
-             "parameters": {"outdir": str(workdir / "a"), "n": 2},
-             "outputs": {"a/out.pkl": pkl, "a/out.pkl.sha256": sidecar},
-             "started": _at(1), "ended": _at(2), "attempts": 1, "task_run_id": "t-a"},
-            *({"id": f"/map/{i}/inner", "scope": f"/map/{i}", "stage": "inner", "index": None, "name": "inner",
-               "state": "COMPLETED", "parameters": {"data": f"{workdir}/a/*.pkl"},
-               "outputs": {f"map_{i}/inner/r.txt": inner[i]},
-               "started": _at(3), "ended": _at(4), "attempts": 1, "task_run_id": f"t-inner-{i}"} for i in range(2)),
+            {
+                "id": "/a",
+                "scope": "",
+                "stage": "a",
+                "index": None,
+                "name": "a",
+                "state": "COMPLETED",
+                "parameters": {"outdir": str(workdir / "a"), "n": 2},
+                "outputs": {"a/out.pkl": pkl, "a/out.pkl.sha256": sidecar},
+                "started": _at(1),
+                "ended": _at(2),
+                "attempts": 1,
+                "task_run_id": "t-a",
+            },
+            *(
+                {
+                    "id": f"/map/{i}/inner",
+                    "scope": f"/map/{i}",
+                    "stage": "inner",
+                    "index": None,
+                    "name": "inner",
+                    "state": "COMPLETED",
+                    "parameters": {"data": f"{workdir}/a/*.pkl"},
+                    "outputs": {f"map_{i}/inner/r.txt": inner[i]},
+                    "started": _at(3),
+                    "ended": _at(4),
+                    "attempts": 1,
+                    "task_run_id": f"t-inner-{i}",
+                }
+                for i in range(2)
+            ),
         ],
     }
 
@@ -416,22 +529,35 @@ def test_spec_run_lists_the_spec_files_and_resolves_published_globs(tmp_path):
 
 
 def test_crate_of_a_real_pipeline_run_matches_the_files_it_wrote(tmp_path, repo_root):
-    from mltoolkit.classifiers import parse_classifier
-    from mltoolkit.pipeline import classification_step, merge_step, prepare_data_step
+    from mltoolkit.analysis.classifiers import parse_classifier
+    from mltoolkit.analysis.pipeline import classification_step, merge_step, prepare_data_step
 
     workdir = tmp_path / "real"
     dataset = str(repo_root / "data" / "moon.txt")
 
     def timed(function, *args):
-        started = datetime.now(timezone.utc).isoformat()
+        started = datetime.now(UTC).isoformat()
         result = function(*args)
-        return result, started, datetime.now(timezone.utc).isoformat()
+        return result, started, datetime.now(UTC).isoformat()
 
     def step(name, stage, index, parameters, refs, started, ended):
-        return {"id": f"/{name}", "scope": "", "stage": stage, "index": index, "name": name,
-                "workdir": str(workdir / name), "parameters": parameters, "published": {},
-                "state": "COMPLETED", "outputs": {ref.path: ref.sha256 for ref in refs},
-                "started": started, "ended": ended, "attempts": 1, "task_run_id": name, "error": None}
+        return {
+            "id": f"/{name}",
+            "scope": "",
+            "stage": stage,
+            "index": index,
+            "name": name,
+            "workdir": str(workdir / name),
+            "parameters": parameters,
+            "published": {},
+            "state": "COMPLETED",
+            "outputs": {ref.path: ref.sha256 for ref in refs},
+            "started": started,
+            "ended": ended,
+            "attempts": 1,
+            "task_run_id": name,
+            "error": None,
+        }
 
     prepped, started, ended = timed(prepare_data_step, dataset, workdir)
     steps = [step("data_prep", "data_prep", None, {"dataset": dataset}, [prepped], started, ended)]
@@ -439,20 +565,43 @@ def test_crate_of_a_real_pipeline_run_matches_the_files_it_wrote(tmp_path, repo_
     for index, name in enumerate(("nearest_neighbours", "decision_tree")):
         output, started, ended = timed(classification_step, prepped, parse_classifier(name), workdir, index)
         outputs.append(output)
-        steps.append(step(f"classification_{index}", "classification", index,
-                          {"input_data": str(prepped.resolve(workdir)), "classifier": name},
-                          [output.result], started, ended))
+        steps.append(
+            step(
+                f"classification_{index}",
+                "classification",
+                index,
+                {"input_data": str(prepped.resolve(workdir)), "classifier": name},
+                [output.result],
+                started,
+                ended,
+            )
+        )
     merged, started, ended = timed(merge_step, prepped, outputs, workdir)
-    steps.append(step("merge_and_visualize", "merge_and_visualize", None,
-                      {"input_data": str(prepped.resolve(workdir)),
-                       "ml_inputs": [str(output.result.resolve(workdir)) for output in outputs]},
-                      [merged.figure, merged.scores], started, ended))
-    record = {"status": "completed", "flow": "ml-workflow", "flow_run_id": "real",
-              "started": steps[0]["started"], "ended": steps[-1]["ended"],
-              "workflow": {"flow": "flows/ml_workflow.py:ml_workflow",
-                           "file": str(repo_root / "flows" / "ml_workflow.py")},
-              "inputs": {"dataset": dataset, "classifiers": ["nearest_neighbours", "decision_tree"]},
-              "software": dict(SOFTWARE), "steps": steps}
+    steps.append(
+        step(
+            "merge_and_visualize",
+            "merge_and_visualize",
+            None,
+            {
+                "input_data": str(prepped.resolve(workdir)),
+                "ml_inputs": [str(output.result.resolve(workdir)) for output in outputs],
+            },
+            [merged.figure, merged.scores],
+            started,
+            ended,
+        )
+    )
+    record = {
+        "status": "completed",
+        "flow": "ml-workflow",
+        "flow_run_id": "real",
+        "started": steps[0]["started"],
+        "ended": steps[-1]["ended"],
+        "workflow": {"flow": "flows/ml_workflow.py:ml_workflow", "file": str(repo_root / "flows" / "ml_workflow.py")},
+        "inputs": {"dataset": dataset, "classifiers": ["nearest_neighbours", "decision_tree"]},
+        "software": dict(SOFTWARE),
+        "steps": steps,
+    }
 
     write_run_crate(workdir, record)
     crate = _load(workdir)
@@ -472,24 +621,52 @@ def test_crate_of_a_real_pipeline_run_matches_the_files_it_wrote(tmp_path, repo_
 def test_a_2000_step_record_is_written_and_reads_back(tmp_path):
     workdir = tmp_path / "big"
     shared = _write(workdir / "data_prep" / "prepped.pkl", b"shared")
-    steps = [{"id": "/data_prep", "scope": "", "stage": "data_prep", "index": None, "name": "data_prep",
-              "parameters": {"dataset": "moons"}, "state": "COMPLETED",
-              "outputs": {"data_prep/prepped.pkl": shared}, "started": _at(0), "ended": _at(1),
-              "attempts": 1, "task_run_id": "t-prep"}]
+    steps = [
+        {
+            "id": "/data_prep",
+            "scope": "",
+            "stage": "data_prep",
+            "index": None,
+            "name": "data_prep",
+            "parameters": {"dataset": "moons"},
+            "state": "COMPLETED",
+            "outputs": {"data_prep/prepped.pkl": shared},
+            "started": _at(0),
+            "ended": _at(1),
+            "attempts": 1,
+            "task_run_id": "t-prep",
+        }
+    ]
     for index in range(2000):
-        steps.append({
-            "id": f"/classification_{index}", "scope": "", "stage": "classification", "index": index,
-            "name": f"classification_{index}",
-            "parameters": {"input_data": str(workdir / "data_prep" / "prepped.pkl"), "classifier": "rbf_svm"},
-            "state": "FAILED" if index % 500 == 7 else "COMPLETED",
-            # outputs are not written: a record may outlive its files; sha256 comes from the record
-            "outputs": {} if index % 500 == 7 else {f"classification_{index}/rbf_svm.pkl": f"{index:064x}"},
-            "started": _at(2), "ended": _at(3), "attempts": 1, "task_run_id": f"t-{index}",
-            "error": "boom" if index % 500 == 7 else None,
-        })
-    record = {"status": "failed", "flow": "ml-workflow", "flow_run_id": "big", "started": _at(0),
-              "ended": _at(4), "workflow": {"flow": "x", "file": str(tmp_path / "flow.py")},
-              "inputs": {"dataset": "moons"}, "software": dict(SOFTWARE), "steps": steps}
+        steps.append(
+            {
+                "id": f"/classification_{index}",
+                "scope": "",
+                "stage": "classification",
+                "index": index,
+                "name": f"classification_{index}",
+                "parameters": {"input_data": str(workdir / "data_prep" / "prepped.pkl"), "classifier": "rbf_svm"},
+                "state": "FAILED" if index % 500 == 7 else "COMPLETED",
+                # outputs are not written: a record may outlive its files; sha256 comes from the record
+                "outputs": {} if index % 500 == 7 else {f"classification_{index}/rbf_svm.pkl": f"{index:064x}"},
+                "started": _at(2),
+                "ended": _at(3),
+                "attempts": 1,
+                "task_run_id": f"t-{index}",
+                "error": "boom" if index % 500 == 7 else None,
+            }
+        )
+    record = {
+        "status": "failed",
+        "flow": "ml-workflow",
+        "flow_run_id": "big",
+        "started": _at(0),
+        "ended": _at(4),
+        "workflow": {"flow": "x", "file": str(tmp_path / "flow.py")},
+        "inputs": {"dataset": "moons"},
+        "software": dict(SOFTWARE),
+        "steps": steps,
+    }
 
     write_run_crate(workdir, record)
     crate = _load(workdir)
@@ -535,15 +712,25 @@ def test_a_minimal_or_old_record_still_makes_a_readable_crate(tmp_path):
     old = tmp_path / "old"
     spec = tmp_path / "spec" / "workflow.yml"
     _write(spec, b"stages: []\n")
-    write_run_crate(old, {"status": "completed", "workflow": {"workflow": str(spec)}, "steps": [
-        {"scope": "", "stage": "s", "name": "s", "parameters": {"x": [1, 2]}, "state": "SKIPPED"},
-        {"scope": "", "stage": "s", "name": "s", "parameters": {}, "state": "PENDING"},  # a repeated name
-    ]})
+    write_run_crate(
+        old,
+        {
+            "status": "completed",
+            "workflow": {"workflow": str(spec)},
+            "steps": [
+                {"scope": "", "stage": "s", "name": "s", "parameters": {"x": [1, 2]}, "state": "SKIPPED"},
+                {"scope": "", "stage": "s", "name": "s", "parameters": {}, "state": "PENDING"},  # a repeated name
+            ],
+        },
+    )
     crate = _load(old)
     assert crate.mainEntity.id == spec.as_uri()
     assert _props(crate, "#yadage")
-    statuses = sorted(action.properties()["actionStatus"] for action in crate.get_by_type("CreateAction")
-                      if action.id.startswith("#step-run"))
+    statuses = sorted(
+        action.properties()["actionStatus"]
+        for action in crate.get_by_type("CreateAction")
+        if action.id.startswith("#step-run")
+    )
     assert statuses == [POTENTIAL, POTENTIAL]
     assert "OrganizeAction" not in {t for e in crate.get_entities() for t in _types(e.properties())}
 
@@ -553,12 +740,31 @@ def test_spaces_and_non_ascii_names_are_quoted_ids_that_resolve(tmp_path):
     digest = _write(workdir / "step one" / "out é.pkl", b"z")
     dataset = tmp_path / "dätä set.txt"
     _write(dataset, b"d")
-    record = {"status": "completed", "flow": "ml-workflow", "flow_run_id": "r", "steps": [
-        {"id": "/step one", "scope": "", "stage": "step one", "name": "step one", "state": "COMPLETED",
-         "parameters": {"dataset": str(dataset)}, "outputs": {"step one/out é.pkl": digest}},
-        {"id": "/next", "scope": "", "stage": "next", "name": "next", "state": "COMPLETED",
-         "parameters": {"data": str(workdir / "step one" / "out é.pkl")}, "outputs": {}},
-    ]}
+    record = {
+        "status": "completed",
+        "flow": "ml-workflow",
+        "flow_run_id": "r",
+        "steps": [
+            {
+                "id": "/step one",
+                "scope": "",
+                "stage": "step one",
+                "name": "step one",
+                "state": "COMPLETED",
+                "parameters": {"dataset": str(dataset)},
+                "outputs": {"step one/out é.pkl": digest},
+            },
+            {
+                "id": "/next",
+                "scope": "",
+                "stage": "next",
+                "name": "next",
+                "state": "COMPLETED",
+                "parameters": {"data": str(workdir / "step one" / "out é.pkl")},
+                "outputs": {},
+            },
+        ],
+    }
 
     write_run_crate(workdir, record)
     crate = _load(workdir)
@@ -571,15 +777,28 @@ def test_spaces_and_non_ascii_names_are_quoted_ids_that_resolve(tmp_path):
 
 
 def _step_actions_by_name(crate: ROCrate) -> dict[str, dict[str, Any]]:
-    return {entity.properties()["name"]: entity.properties()
-            for entity in crate.get_by_type("CreateAction") if entity.id.startswith("#step-run")}
+    return {
+        entity.properties()["name"]: entity.properties()
+        for entity in crate.get_by_type("CreateAction")
+        if entity.id.startswith("#step-run")
+    }
 
 
-@pytest.mark.parametrize("state, expected", [
-    ("COMPLETED", COMPLETED), ("CACHED", COMPLETED), ("completed", COMPLETED),
-    ("FAILED", FAILED), ("CRASHED", FAILED), ("Cancelled", FAILED), ("failed", FAILED),
-    ("RUNNING", "http://schema.org/ActiveActionStatus"), ("PENDING", POTENTIAL), (None, POTENTIAL),
-])
+@pytest.mark.parametrize(
+    "state, expected",
+    [
+        ("COMPLETED", COMPLETED),
+        ("CACHED", COMPLETED),
+        ("completed", COMPLETED),
+        ("FAILED", FAILED),
+        ("CRASHED", FAILED),
+        ("Cancelled", FAILED),
+        ("failed", FAILED),
+        ("RUNNING", "http://schema.org/ActiveActionStatus"),
+        ("PENDING", POTENTIAL),
+        (None, POTENTIAL),
+    ],
+)
 def test_action_status_maps_prefect_states(state, expected):
     assert action_status(state) == expected
 

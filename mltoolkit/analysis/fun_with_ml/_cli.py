@@ -11,21 +11,22 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, NoReturn, Sequence, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from mltoolkit.errors import ArtifactError, MLToolkitError
 
 __all__ = [
-    "EXIT_OK",
     "EXIT_ERROR",
+    "EXIT_OK",
     "StepArgumentParser",
-    "run_step",
-    "say",
-    "load_artifact",
-    "save_artifact",
-    "writing_to",
     "check_output_path",
+    "load_artifact",
+    "run_step",
+    "save_artifact",
+    "say",
+    "writing_to",
 ]
 
 #: Exit code of a successful step.
@@ -130,9 +131,7 @@ def writing_to(path: str | os.PathLike[str], what: str) -> Iterator[None]:
         raise
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise ArtifactError(
-            f"{what} {os.fspath(path)}: cannot write ({reason}); pick a writable path"
-        ) from None
+        raise ArtifactError(f"{what} {os.fspath(path)}: cannot write ({reason}); pick a writable path") from None
 
 
 def check_output_path(path: str | os.PathLike[str], what: str) -> None:
@@ -144,22 +143,18 @@ def check_output_path(path: str | os.PathLike[str], what: str) -> None:
         ArtifactError: ``path`` is an existing folder or lies below a file.
     """
     if os.path.isdir(path):
-        raise ArtifactError(
-            f"{what} {os.fspath(path)}: is a directory, expected a file path; add a file name"
-        )
+        raise ArtifactError(f"{what} {os.fspath(path)}: is a directory, expected a file path; add a file name")
     # The step creates missing folders, but not below an existing file.
     for folder in Path(os.path.abspath(path)).parents:
         if folder.exists():
             if not folder.is_dir():
-                raise ArtifactError(
-                    f"{what} {os.fspath(path)}: {folder} is a file, not a folder; pick another path"
-                )
+                raise ArtifactError(f"{what} {os.fspath(path)}: {folder} is a file, not a folder; pick another path")
             break
 
 
 def save_artifact(value: Any, path: str | os.PathLike[str], what: str) -> str:
     """Pickle ``value`` to ``path`` atomically with its sha256 sidecar; return the sha256."""
-    from mltoolkit.artifacts import save_pickle
+    from mltoolkit.workdir.artifacts import save_pickle
 
     with writing_to(path, what):
         return save_pickle(value, path)
@@ -184,7 +179,7 @@ def load_artifact(
             something other than ``expected``.
         IntegrityError: the content does not match the sidecar, or is not a pickle.
     """
-    from mltoolkit.artifacts import load_pickle
+    from mltoolkit.workdir.artifacts import load_pickle
 
     if os.path.isdir(path):
         raise ArtifactError(f"{what} {path}: is a directory, expected a pickle written by {produced_by}")

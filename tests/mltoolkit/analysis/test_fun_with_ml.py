@@ -1,4 +1,4 @@
-"""The step scripts with the seed's command lines (mltoolkit/fun_with_ml), run as the seed runs them.
+"""The step scripts with the seed's command lines (mltoolkit/analysis/fun_with_ml), run as the seed runs them.
 
 Every script runs as a subprocess, ``python /path/to/script.py ...``, from a
 temporary folder without ``PYTHONPATH``: they must work because mltoolkit is
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from mltoolkit.artifacts import load_pickle, sha256_file, sidecar_path
-from mltoolkit.fun_with_ml import SCRIPT_NAMES, SCRIPTS_DIR, script_path
+from mltoolkit.analysis.fun_with_ml import SCRIPT_NAMES, SCRIPTS_DIR, script_path
+from mltoolkit.workdir.artifacts import load_pickle, sha256_file, sidecar_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 MOON = REPO_ROOT / "data" / "moon.txt"
 #: The dataset URL of the seed's inputs.yml.
 SEED_DATASET_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
@@ -102,9 +102,21 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         processes[name] = (
             outfile,
             subprocess.Popen(
-                [sys.executable, str(script_path("classification.py")), "--prepped_data", str(prepped),
-                 "--classifier", name, "--outfile", str(outfile)],
-                cwd=workdir, env=step_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    sys.executable,
+                    str(script_path("classification.py")),
+                    "--prepped_data",
+                    str(prepped),
+                    "--classifier",
+                    name,
+                    "--outfile",
+                    str(outfile),
+                ],
+                cwd=workdir,
+                env=step_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             ),
         )
     classifications = {}
@@ -115,7 +127,10 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     figure = workdir / "merge_and_visualize" / "ml_results.png"
     merge = run_step(
-        "merge_and_plot.py", prepped, figure, *(item["outfile"] for item in classifications.values()),
+        "merge_and_plot.py",
+        prepped,
+        figure,
+        *(item["outfile"] for item in classifications.values()),
         cwd=workdir,
     )
     return {
@@ -138,7 +153,7 @@ def test_package_lists_the_three_seed_scripts() -> None:
 
 
 def test_data_prep_resolves_the_seed_dropbox_url_offline(seed_run: dict) -> None:
-    from mltoolkit.ml import PreppedData
+    from mltoolkit.analysis.ml import PreppedData
 
     prepped_path: Path = seed_run["prepped"]
     assert sidecar_path(prepped_path).read_text().split()[0] == sha256_file(prepped_path)
@@ -152,9 +167,7 @@ def test_data_prep_resolves_the_seed_dropbox_url_offline(seed_run: dict) -> None
 
 
 @pytest.mark.parametrize("dataset", ["path", "relative", "file-url"])
-def test_data_prep_reads_local_paths_and_file_urls_like_the_url(
-    dataset: str, seed_run: dict, tmp_path: Path
-) -> None:
+def test_data_prep_reads_local_paths_and_file_urls_like_the_url(dataset: str, seed_run: dict, tmp_path: Path) -> None:
     import numpy as np
 
     argument = {
@@ -172,8 +185,8 @@ def test_data_prep_reads_local_paths_and_file_urls_like_the_url(
 
 @pytest.mark.parametrize("name", list(SEED_SCORES))
 def test_classification_reproduces_the_seed_score(name: str, seed_run: dict) -> None:
-    from mltoolkit.ml import ClassifierResult
-    from mltoolkit.plotting import mesh_for
+    from mltoolkit.analysis.ml import ClassifierResult
+    from mltoolkit.analysis.plotting import mesh_for
 
     run = seed_run["classifications"][name]
     result = load_pickle(run["outfile"], require_hash=True)
@@ -197,10 +210,18 @@ def test_classification_defaults_to_the_seed_default_nearest_neighbors(seed_run:
 
 
 def test_classification_accepts_a_mapping_for_other_classifiers(seed_run: dict, tmp_path: Path) -> None:
-    spec = "{name: forest, estimator: sklearn.ensemble.RandomForestClassifier, params: {n_estimators: 5, random_state: 0}}"
+    spec = (
+        "{name: forest, estimator: sklearn.ensemble.RandomForestClassifier, params: {n_estimators: 5, random_state: 0}}"
+    )
     completed = run_step(
-        "classification.py", "--prepped_data", seed_run["prepped"], "--classifier", spec,
-        "--outfile", "forest.pkl", cwd=tmp_path,
+        "classification.py",
+        "--prepped_data",
+        seed_run["prepped"],
+        "--classifier",
+        spec,
+        "--outfile",
+        "forest.pkl",
+        cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stderr
     result = load_pickle(tmp_path / "forest.pkl", require_hash=True)
@@ -228,11 +249,16 @@ def test_merge_draws_panels_in_argument_order(seed_run: dict, tmp_path: Path) ->
     results = seed_run["classifications"]
     order = ["rbf_svm", "linear_svm"]
     completed = run_step(
-        "merge_and_plot.py", seed_run["prepped"], "two.png", *(results[name]["outfile"] for name in order),
+        "merge_and_plot.py",
+        seed_run["prepped"],
+        "two.png",
+        *(results[name]["outfile"] for name in order),
         cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stderr
-    rows = [line.split()[0] for line in completed.stdout.splitlines() if line.split()[:1] in (["rbf_svm"], ["linear_svm"])]
+    rows = [
+        line.split()[0] for line in completed.stdout.splitlines() if line.split()[:1] in (["rbf_svm"], ["linear_svm"])
+    ]
     assert rows == order
     two_width, _ = png_size(tmp_path / "two.png")
     six_width, _ = png_size(seed_run["figure"])
@@ -281,41 +307,77 @@ def tampered(seed_run: dict, tmp_path: Path) -> dict[str, Path]:
 
 BAD_INPUTS = {
     "data_prep: dataset file missing": (
-        "data_prep.py", ["--dataset", "{tmp}/missing.txt", "--outfile", "{out}"], ["missing.txt", "does not exist"]),
+        "data_prep.py",
+        ["--dataset", "{tmp}/missing.txt", "--outfile", "{out}"],
+        ["missing.txt", "does not exist"],
+    ),
     "data_prep: malformed table": (
-        "data_prep.py", ["--dataset", "{bad_table}", "--outfile", "{out}"], ["line 2", "expected 3"]),
-    "data_prep: --dataset not given": (
-        "data_prep.py", ["--outfile", "{out}"], ["--dataset", "required"]),
+        "data_prep.py",
+        ["--dataset", "{bad_table}", "--outfile", "{out}"],
+        ["line 2", "expected 3"],
+    ),
+    "data_prep: --dataset not given": ("data_prep.py", ["--outfile", "{out}"], ["--dataset", "required"]),
     "data_prep: unsupported URL scheme": (
-        "data_prep.py", ["--dataset", "ftp://example.invalid/moon.txt", "--outfile", "{out}"], ["ftp"]),
+        "data_prep.py",
+        ["--dataset", "ftp://example.invalid/moon.txt", "--outfile", "{out}"],
+        ["ftp"],
+    ),
     "classification: prepped file missing": (
-        "classification.py", ["--prepped_data", "{tmp}/missing.pkl", "--outfile", "{out}"],
-        ["--prepped_data", "missing.pkl", "does not exist"]),
+        "classification.py",
+        ["--prepped_data", "{tmp}/missing.pkl", "--outfile", "{out}"],
+        ["--prepped_data", "missing.pkl", "does not exist"],
+    ),
     "classification: unknown classifier": (
-        "classification.py", ["--prepped_data", "{prepped}", "--classifier", "rbf_svn", "--outfile", "{out}"],
-        ["rbf_svn", "not registered", "rbf_svm"]),
+        "classification.py",
+        ["--prepped_data", "{prepped}", "--classifier", "rbf_svn", "--outfile", "{out}"],
+        ["rbf_svn", "not registered", "rbf_svm"],
+    ),
     "classification: malformed classifier mapping": (
-        "classification.py", ["--prepped_data", "{prepped}", "--classifier", "{{name: x", "--outfile", "{out}"],
-        ["--classifier", "YAML"]),
+        "classification.py",
+        ["--prepped_data", "{prepped}", "--classifier", "{{name: x", "--outfile", "{out}"],
+        ["--classifier", "YAML"],
+    ),
     "classification: truncated prepped pickle": (
-        "classification.py", ["--prepped_data", "{truncated}", "--outfile", "{out}"], ["truncated.pkl", "sha256"]),
+        "classification.py",
+        ["--prepped_data", "{truncated}", "--outfile", "{out}"],
+        ["truncated.pkl", "sha256"],
+    ),
     "classification: not a pickle": (
-        "classification.py", ["--prepped_data", "{not_a_pickle}", "--outfile", "{out}"], ["not a readable pickle"]),
+        "classification.py",
+        ["--prepped_data", "{not_a_pickle}", "--outfile", "{out}"],
+        ["not a readable pickle"],
+    ),
     "classification: pickle without sidecar": (
-        "classification.py", ["--prepped_data", "{no_sidecar}", "--outfile", "{out}"], ["no_sidecar.pkl", "sidecar"]),
+        "classification.py",
+        ["--prepped_data", "{no_sidecar}", "--outfile", "{out}"],
+        ["no_sidecar.pkl", "sidecar"],
+    ),
     "classification: result passed as prepped data": (
-        "classification.py", ["--prepped_data", "{result}", "--outfile", "{out}"], ["ClassifierResult", "PreppedData"]),
+        "classification.py",
+        ["--prepped_data", "{result}", "--outfile", "{out}"],
+        ["ClassifierResult", "PreppedData"],
+    ),
     "merge: corrupt result pickle": (
-        "merge_and_plot.py", ["{prepped}", "{out}", "{result}", "{flipped}"], ["PKL", "flipped.pkl", "sha256"]),
+        "merge_and_plot.py",
+        ["{prepped}", "{out}", "{result}", "{flipped}"],
+        ["PKL", "flipped.pkl", "sha256"],
+    ),
     "merge: arguments in the wrong order": (
-        "merge_and_plot.py", ["{result}", "{out}", "{prepped}"], ["PREPPED", "PreppedData"]),
-    "merge: no result pickles": (
-        "merge_and_plot.py", ["{prepped}", "{out}"], ["PKL", "required"]),
+        "merge_and_plot.py",
+        ["{result}", "{out}", "{prepped}"],
+        ["PREPPED", "PreppedData"],
+    ),
+    "merge: no result pickles": ("merge_and_plot.py", ["{prepped}", "{out}"], ["PKL", "required"]),
     "merge: outfile is a directory": (
-        "merge_and_plot.py", ["{prepped}", "{tmp}", "{result}"], ["OUTFILE", "is a directory"]),
+        "merge_and_plot.py",
+        ["{prepped}", "{tmp}", "{result}"],
+        ["OUTFILE", "is a directory"],
+    ),
     "data_prep: outfile below a file": (
-        "data_prep.py", ["--dataset", "{moon}", "--outfile", "{bad_table}/prepped.pkl"],
-        ["--outfile", "bad_table.txt is a file"]),
+        "data_prep.py",
+        ["--dataset", "{moon}", "--outfile", "{bad_table}/prepped.pkl"],
+        ["--outfile", "bad_table.txt is a file"],
+    ),
 }
 
 
@@ -323,8 +385,12 @@ BAD_INPUTS = {
 def test_bad_input_is_one_error_line_and_exit_1(case: str, tampered: dict[str, Path], tmp_path: Path) -> None:
     script, arguments, needles = BAD_INPUTS[case]
     outfile = tmp_path / "out" / "output.bin"
-    values = {"tmp": str(tmp_path), "out": str(outfile), "moon": str(MOON),
-              **{key: str(path) for key, path in tampered.items()}}
+    values = {
+        "tmp": str(tmp_path),
+        "out": str(outfile),
+        "moon": str(MOON),
+        **{key: str(path) for key, path in tampered.items()},
+    }
     completed = run_step(script, *(argument.format(**values) for argument in arguments), cwd=tmp_path)
     assert_one_line_error(completed, *needles)
     assert completed.stdout == ""
@@ -342,26 +408,24 @@ def test_a_failed_run_keeps_the_previous_output(seed_run: dict, tmp_path: Path) 
 
 
 def test_write_failures_become_one_line_artifact_errors(tmp_path: Path) -> None:
+    from mltoolkit.analysis.fun_with_ml._cli import writing_to
     from mltoolkit.errors import ArtifactError, IntegrityError
-    from mltoolkit.fun_with_ml._cli import writing_to
 
     with pytest.raises(ArtifactError, match=r"^--outfile /x/y.pkl: cannot write \(Permission denied\)"):
         with writing_to("/x/y.pkl", "--outfile"):
             raise PermissionError(13, "Permission denied")
     # The toolkit's own errors keep their message; other errors are bugs and pass through.
-    with pytest.raises(IntegrityError, match="^own message$"):
-        with writing_to("/x/y.pkl", "--outfile"):
-            raise IntegrityError("own message")
-    with pytest.raises(ZeroDivisionError):
-        with writing_to("/x/y.pkl", "--outfile"):
-            1 / 0
+    with pytest.raises(IntegrityError, match="^own message$"), writing_to("/x/y.pkl", "--outfile"):
+        raise IntegrityError("own message")
+    with pytest.raises(ZeroDivisionError), writing_to("/x/y.pkl", "--outfile"):
+        1 / 0
 
 
 # --- in-process and warm runs ----------------------------------------------------------
 
 
 def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from mltoolkit.fun_with_ml import classification, data_prep, merge_and_plot
+    from mltoolkit.analysis.fun_with_ml import classification, data_prep, merge_and_plot
 
     for module in (data_prep, classification, merge_and_plot):
         assert module.main(["--help"]) == 0
@@ -374,14 +438,19 @@ def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str], 
     assert data_prep.main(["--dataset", str(MOON), "--outfile", str(first)]) == 0
     assert data_prep.main(["--dataset", MOON.as_uri(), "--outfile", str(second)]) == 0
     assert first.read_bytes() == second.read_bytes()
-    assert classification.main(["--prepped_data", str(first), "--classifier", "nope", "--outfile", str(tmp_path / "c.pkl")]) == 1
+    assert (
+        classification.main(
+            ["--prepped_data", str(first), "--classifier", "nope", "--outfile", str(tmp_path / "c.pkl")]
+        )
+        == 1
+    )
     assert "not registered" in capsys.readouterr().err
 
 
 def test_scripts_run_warm_in_the_zygote_through_the_python_shim(seed_run: dict, tmp_path: Path) -> None:
-    from mltoolkit.zygote import start_zygote, write_python_shim
+    from mltoolkit.processes.zygote import start_zygote, write_python_shim
 
-    zygote = start_zygote(["mltoolkit.preload"])
+    zygote = start_zygote(["mltoolkit.analysis.preload"])
     try:
         shim_dir = write_python_shim(tmp_path / "shim", zygote.socket_path)
         environment = step_env()
@@ -389,8 +458,9 @@ def test_scripts_run_warm_in_the_zygote_through_the_python_shim(seed_run: dict, 
 
         def python(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess:
             # "python" is looked up on the step's PATH, as the seed's scripts do it.
-            return subprocess.run(["python", *map(str, args)], cwd=tmp_path, env=environment,
-                                  capture_output=True, text=True, timeout=300)
+            return subprocess.run(
+                ["python", *map(str, args)], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
+            )
 
         # Prove the shim really hands scripts to the zygote: a forked child's parent
         # is the zygote, and scikit-learn is imported before the script starts.
@@ -399,16 +469,30 @@ def test_scripts_run_warm_in_the_zygote_through_the_python_shim(seed_run: dict, 
         assert python(probe).stdout.split() == [str(zygote.process.pid), "True"]
 
         outfile = tmp_path / "warm" / "rbf_svm.pkl"
-        completed = python(script_path("classification.py"), "--prepped_data", seed_run["prepped"],
-                           "--classifier", "rbf_svm", "--outfile", outfile)
+        completed = python(
+            script_path("classification.py"),
+            "--prepped_data",
+            seed_run["prepped"],
+            "--classifier",
+            "rbf_svm",
+            "--outfile",
+            outfile,
+        )
         assert completed.returncode == 0, completed.stderr
         assert completed.stdout == f"rbf_svm: test score 0.97 -> {outfile}\n"  # flushed before the child exits
         cold = load_pickle(seed_run["classifications"]["rbf_svm"]["outfile"], require_hash=True)
         warm = load_pickle(outfile, require_hash=True)
         assert warm.score == cold.score
 
-        failed = python(script_path("classification.py"), "--prepped_data", seed_run["prepped"],
-                        "--classifier", "rbf_svn", "--outfile", tmp_path / "warm" / "bad.pkl")
+        failed = python(
+            script_path("classification.py"),
+            "--prepped_data",
+            seed_run["prepped"],
+            "--classifier",
+            "rbf_svn",
+            "--outfile",
+            tmp_path / "warm" / "bad.pkl",
+        )
         assert_one_line_error(failed, "rbf_svn")
 
         figure = tmp_path / "warm" / "figure.png"

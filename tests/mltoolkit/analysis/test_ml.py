@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from mltoolkit import ClassifierResult, PreppedData, classify, data_prep, merge_and_plot
-from mltoolkit.classifiers import ClassifierSpec
+from mltoolkit.analysis.classifiers import ClassifierSpec
+from mltoolkit.analysis.plotting import build_figure
 from mltoolkit.errors import ClassifierConfigError, UnknownClassifierError
-from mltoolkit.plotting import build_figure
 from tests.conftest import SEED_SCORES
-
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +49,11 @@ def test_display_names_are_aliases(prepped):
 
 
 def test_import_path_classifier_with_params(prepped):
-    entry = {"name": "forest", "estimator": "sklearn.ensemble.RandomForestClassifier",
-             "params": {"n_estimators": 7, "random_state": 0}}
+    entry = {
+        "name": "forest",
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 7, "random_state": 0},
+    }
     result = classify(prepped, entry)
     assert result.name == "forest"
     assert result.estimator.n_estimators == 7

@@ -62,10 +62,11 @@ import posixpath
 import re
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 from urllib.request import url2pathname
 
@@ -76,18 +77,18 @@ from rocrate.model.file import File
 from rocrate.model.softwareapplication import SoftwareApplication
 from rocrate.rocrate import ROCrate
 
-from mltoolkit.artifacts import atomic_output, sha256_file
+from mltoolkit.workdir.artifacts import atomic_output, sha256_file
 
 __all__ = [
-    "CRATE_METADATA",
-    "RO_CRATE_VERSION",
-    "PROFILES",
-    "WORKFLOW_RUN_CONTEXT",
+    "ACTIVE",
     "ATTEMPTS_TERM",
     "COMPLETED",
+    "CRATE_METADATA",
     "FAILED",
-    "ACTIVE",
     "POTENTIAL",
+    "PROFILES",
+    "RO_CRATE_VERSION",
+    "WORKFLOW_RUN_CONTEXT",
     "action_status",
     "build_run_crate",
     "write_run_crate",
@@ -127,9 +128,7 @@ _FAILED_STATES = {"FAILED", "CRASHED", "CANCELLED", "CANCELLING", "TIMED_OUT", "
 _ACTIVE_STATES = {"RUNNING", "RETRYING"}
 
 # RO-Crate 1.1 requires a license and allows a textual one; the record names none.
-_NO_LICENSE = (
-    "No license was declared for this run's outputs; ask the owner of the work directory before reuse."
-)
+_NO_LICENSE = "No license was declared for this run's outputs; ask the owner of the work directory before reuse."
 # Specs and flow files are small; the cap only guards against hashing something
 # huge that happens to sit next to a workflow file.
 _HASH_LIMIT = 16 * 1024 * 1024
@@ -263,13 +262,15 @@ class _RunCrateBuilder:
             self.workflow,
             identifier=f"#workflow-run-{quote(run_id)}",
             object=inputs,
-            properties=_without_none({
-                "name": f"Run of {self.workflow.get('name') or 'the workflow'}",
-                "identifier": record.get("flow_run_id"),
-                "startTime": _iso(record.get("started")),
-                "endTime": _iso(record.get("ended")),
-                "actionStatus": run_status,
-            }),
+            properties=_without_none(
+                {
+                    "name": f"Run of {self.workflow.get('name') or 'the workflow'}",
+                    "identifier": record.get("flow_run_id"),
+                    "startTime": _iso(record.get("started")),
+                    "endTime": _iso(record.get("ended")),
+                    "actionStatus": run_status,
+                }
+            ),
         )
 
         states: Counter[str] = Counter()
@@ -293,9 +294,10 @@ class _RunCrateBuilder:
             run_action["result"] = finals
         if run_status == FAILED:
             failed = sum(count for state, count in states.items() if action_status(state) == FAILED)
-            run_action["error"] = str(record.get("error") or (
-                f"{failed} step(s) failed; first: {first_error}" if first_error else "the run failed"
-            ))
+            run_action["error"] = str(
+                record.get("error")
+                or (f"{failed} step(s) failed; first: {first_error}" if first_error else "the run failed")
+            )
         self._add_engine_run(run_id, run_action, controls, run_status)
         for key, formal_ids in self.examples.items():
             self.files[key]["exampleOfWork"] = [{"@id": formal_id} for formal_id in formal_ids]
@@ -326,9 +328,19 @@ class _RunCrateBuilder:
             root["datePublished"] = _iso(record["ended"])
         profiles = []
         for profile_id, (name, version) in PROFILES.items():
-            profiles.append(self._add(ContextEntity(self.crate, profile_id, properties={
-                "@type": "CreativeWork", "name": name, "version": version,
-            })))
+            profiles.append(
+                self._add(
+                    ContextEntity(
+                        self.crate,
+                        profile_id,
+                        properties={
+                            "@type": "CreativeWork",
+                            "name": name,
+                            "version": version,
+                        },
+                    )
+                )
+            )
         root["conformsTo"] = profiles
         # Process Run Crate: every CreateAction SHOULD be listed under mentions.
         root["mentions"] = actions
@@ -348,11 +360,19 @@ class _RunCrateBuilder:
                 identifier = f"https://pypi.org/project/{project}/{quote(version)}/"
             else:
                 identifier = f"#software/{quote(name)}"
-            app = self._add(SoftwareApplication(self.crate, identifier, properties=_without_none({
-                "name": display,
-                "softwareVersion": version,
-                "url": homepage or (f"https://pypi.org/project/{project}/" if project else None),
-            })))
+            app = self._add(
+                SoftwareApplication(
+                    self.crate,
+                    identifier,
+                    properties=_without_none(
+                        {
+                            "name": display,
+                            "softwareVersion": version,
+                            "url": homepage or (f"https://pypi.org/project/{project}/" if project else None),
+                        }
+                    ),
+                )
+            )
             self.software.append(app)
             if name in _ENGINE:
                 self.engine.append(app)
@@ -367,30 +387,44 @@ class _RunCrateBuilder:
         spec = flow == "spec-workflow" or (not flow and bool(location) and location.endswith(_SPEC_SUFFIXES))
         versions = _mapping(record.get("software"))
         if spec:
-            language = ComputerLanguage(self.crate, "#yadage", properties={
-                "name": "yadage",
-                "alternateName": "yadage workflow specification",
-                "url": {"@id": "https://github.com/yadage/yadage"},
-            })
+            language = ComputerLanguage(
+                self.crate,
+                "#yadage",
+                properties={
+                    "name": "yadage",
+                    "alternateName": "yadage workflow specification",
+                    "url": {"@id": "https://github.com/yadage/yadage"},
+                },
+            )
         else:
-            language = ComputerLanguage(self.crate, "#prefect", properties=_without_none({
-                "name": "Prefect",
-                "alternateName": "Prefect flow (Python)",
-                "url": {"@id": "https://www.prefect.io/"},
-                "version": str(versions["prefect"]) if versions.get("prefect") else None,
-            }))
+            language = ComputerLanguage(
+                self.crate,
+                "#prefect",
+                properties=_without_none(
+                    {
+                        "name": "Prefect",
+                        "alternateName": "Prefect flow (Python)",
+                        "url": {"@id": "https://www.prefect.io/"},
+                        "version": str(versions["prefect"]) if versions.get("prefect") else None,
+                    }
+                ),
+            )
         self._add(language)
         if not spec and versions.get("mltoolkit") not in (None, "unknown"):
             self.tool_version = str(versions["mltoolkit"])
         platform = ", ".join(
             f"{_SOFTWARE[name][0]} {versions[name]}" for name in ("prefect", "python") if versions.get(name)
         )
-        properties = _without_none({
-            "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
-            "name": str(entry_point or (posixpath.basename(location.rstrip("/")) if location else flow or "workflow")),
-            "runtimePlatform": platform or None,
-            "version": self.tool_version,  # the flow file ships with mltoolkit
-        })
+        properties = _without_none(
+            {
+                "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
+                "name": str(
+                    entry_point or (posixpath.basename(location.rstrip("/")) if location else flow or "workflow")
+                ),
+                "runtimePlatform": platform or None,
+                "version": self.tool_version,  # the flow file ships with mltoolkit
+            }
+        )
         if location is None:
             # An old or hand-made record that names no workflow: still a valid
             # Workflow RO-Crate mainEntity, as a contextual entity (no File type).
@@ -431,24 +465,31 @@ class _RunCrateBuilder:
                     continue
                 seen.add(path)
                 pending.append(path)
-                self._described_file(path, {
-                    "@type": ["File", "SoftwareSourceCode"],
-                    "name": os.path.basename(path),
-                    "url": Path(path).as_uri(),
-                    "programmingLanguage": {"@id": "#yadage"},
-                    "isPartOf": {"@id": workflow_id},
-                })
+                self._described_file(
+                    path,
+                    {
+                        "@type": ["File", "SoftwareSourceCode"],
+                        "name": os.path.basename(path),
+                        "url": Path(path).as_uri(),
+                        "programmingLanguage": {"@id": "#yadage"},
+                        "isPartOf": {"@id": workflow_id},
+                    },
+                )
         folder = os.path.dirname(workflow_file)
         try:
-            neighbours = sorted(entry.path for entry in os.scandir(folder)
-                                if entry.is_file() and entry.name.endswith(_SPEC_SUFFIXES))
+            neighbours = sorted(
+                entry.path for entry in os.scandir(folder) if entry.is_file() and entry.name.endswith(_SPEC_SUFFIXES)
+            )
         except OSError:
             neighbours = []
         for path in neighbours:
             if os.path.normpath(path) not in seen:
-                self._described_file(os.path.normpath(path), {
-                    "description": "YAML file next to the workflow (not referenced by it), e.g. its default inputs",
-                })
+                self._described_file(
+                    os.path.normpath(path),
+                    {
+                        "description": "YAML file next to the workflow (not referenced by it), e.g. its default inputs",
+                    },
+                )
 
     def _described_file(self, path: str, properties: dict[str, Any]) -> File:
         return self._file(self._path_key(path), {**properties, **_file_facts(path, with_hash=True)})
@@ -472,8 +513,9 @@ class _RunCrateBuilder:
 
     # --- steps ---------------------------------------------------------------------
 
-    def _add_step(self, position: int, step: Mapping[str, Any], consumed: set[str],
-                  produced: list[list[str]]) -> tuple[Entity, Entity, str, str | None]:
+    def _add_step(
+        self, position: int, step: Mapping[str, Any], consumed: set[str], produced: list[list[str]]
+    ) -> tuple[Entity, Entity, str, str | None]:
         """A step's CreateAction and ControlAction; returns both, the state and the error."""
         scope = str(step.get("scope") or "")
         stage = str(step.get("stage") or step.get("name") or "step")
@@ -482,7 +524,7 @@ class _RunCrateBuilder:
         stage_path = _stage_path(scope, stage)
         howto, tool = self._stage(stage_path, stage)
         key = self._unique(f"#step-run{_quote_path(str(step.get('id') or f'{scope}/{name}'))}", position)
-        suffix = key[len("#step-run"):]
+        suffix = key[len("#step-run") :]
 
         recorded = _mapping(step.get("outputs"))
         outputs = {self._output_key(str(relative)): digest for relative, digest in recorded.items()}
@@ -518,23 +560,26 @@ class _RunCrateBuilder:
         if scope:
             details.append(f"scope {scope}")
         details.append(f"state {state}")
-        properties = _without_none({
-            "name": f"Run of step {name}" + (f" ({scope})" if scope else ""),
-            "description": ", ".join(details),
-            "identifier": step.get("task_run_id"),
-            "startTime": _iso(step.get("started")),
-            "endTime": _iso(step.get("ended")),
-            "actionStatus": status,
-            "attempts": step.get("attempts"),
-        })
+        properties = _without_none(
+            {
+                "name": f"Run of step {name}" + (f" ({scope})" if scope else ""),
+                "description": ", ".join(details),
+                "identifier": step.get("task_run_id"),
+                "startTime": _iso(step.get("started")),
+                "endTime": _iso(step.get("ended")),
+                "actionStatus": status,
+                "attempts": step.get("attempts"),
+            }
+        )
         if status == FAILED:
             properties["error"] = str(error) if error else f"step ended in state {state}"
         elif error:
             properties["description"] += f"; error: {error}"
-        action = self.crate.add_action(tool, identifier=key, object=objects, result=results,
-                                       properties=properties)
+        action = self.crate.add_action(tool, identifier=key, object=objects, result=results, properties=properties)
         control = self.crate.add_action(
-            howto, identifier=self._unique(f"#control{suffix}", position), object=action,
+            howto,
+            identifier=self._unique(f"#control{suffix}", position),
+            object=action,
             properties={"@type": "ControlAction", "name": f"orchestrate {name}"},
         )
         failure = f"{name}: {properties['error']}" if "error" in properties else None
@@ -546,21 +591,35 @@ class _RunCrateBuilder:
         if entry is None:
             workflow = self.workflow
             assert workflow is not None
-            tool = self._add(SoftwareApplication(self.crate, f"#tool{stage_path}", properties=_without_none({
-                "name": stage,
-                "description": f"The tool that runs stage {stage_path.lstrip('/')} of {workflow.get('name')}",
-                # Its source is the workflow file (flow functions, or steps.yml next to workflow.yml).
-                "url": workflow.id if _is_uri(workflow.id) else None,
-                "version": self.tool_version,
-            })))
+            tool = self._add(
+                SoftwareApplication(
+                    self.crate,
+                    f"#tool{stage_path}",
+                    properties=_without_none(
+                        {
+                            "name": stage,
+                            "description": f"The tool that runs stage {stage_path.lstrip('/')} of {workflow.get('name')}",
+                            # Its source is the workflow file (flow functions, or steps.yml next to workflow.yml).
+                            "url": workflow.id if _is_uri(workflow.id) else None,
+                            "version": self.tool_version,
+                        }
+                    ),
+                )
+            )
             if self.software:
                 tool["softwareRequirements"] = self.software
-            howto = self._add(ContextEntity(self.crate, f"#stage{stage_path}", properties={
-                "@type": "HowToStep",
-                "name": stage,
-                "position": len(self.stages),
-                "workExample": tool,
-            }))
+            howto = self._add(
+                ContextEntity(
+                    self.crate,
+                    f"#stage{stage_path}",
+                    properties={
+                        "@type": "HowToStep",
+                        "name": stage,
+                        "position": len(self.stages),
+                        "workExample": tool,
+                    },
+                )
+            )
             workflow.append_to("step", howto)
             workflow.append_to("hasPart", tool)
             entry = self.stages[stage_path] = (howto, tool)
@@ -595,14 +654,19 @@ class _RunCrateBuilder:
         record = self.record
         names = " + ".join(str(app.get("name")) for app in self.engine)
         self.crate.add_action(
-            self.engine, identifier=f"#engine-run-{quote(run_id)}", object=controls, result=run_action,
-            properties=_without_none({
-                "@type": "OrganizeAction",
-                "name": f"Run of {names}",
-                "startTime": _iso(record.get("started")),
-                "endTime": _iso(record.get("ended")),
-                "actionStatus": status,
-            }),
+            self.engine,
+            identifier=f"#engine-run-{quote(run_id)}",
+            object=controls,
+            result=run_action,
+            properties=_without_none(
+                {
+                    "@type": "OrganizeAction",
+                    "name": f"Run of {names}",
+                    "startTime": _iso(record.get("started")),
+                    "endTime": _iso(record.get("ended")),
+                    "actionStatus": status,
+                }
+            ),
         )
 
     def _add_run_record(self, run_action: Entity) -> None:
@@ -616,11 +680,17 @@ class _RunCrateBuilder:
             entity[prop] = value
 
     def _add_attempts_term(self) -> None:
-        self._add(ContextEntity(self.crate, ATTEMPTS_TERM, properties={
-            "@type": "rdf:Property",
-            "rdfs:label": "attempts",
-            "rdfs:comment": "How many times the action's task ran, retries included (Prefect's run count).",
-        }))
+        self._add(
+            ContextEntity(
+                self.crate,
+                ATTEMPTS_TERM,
+                properties={
+                    "@type": "rdf:Property",
+                    "rdfs:label": "attempts",
+                    "rdfs:comment": "How many times the action's task ran, retries included (Prefect's run count).",
+                },
+            )
+        )
 
     # --- values and files ------------------------------------------------------------
 
@@ -696,14 +766,17 @@ class _RunCrateBuilder:
         folder_key = "" if folder == str(self.root) else self._path_key(folder)
         names = self.outputs_by_folder.get(folder_key, {})
         hidden_ok = pattern.startswith(".")
-        matches = [key for name, key in sorted(names.items())
-                   if (hidden_ok or not name.startswith(".")) and fnmatchcase(name, pattern)]
+        matches = [
+            key
+            for name, key in sorted(names.items())
+            if (hidden_ok or not name.startswith(".")) and fnmatchcase(name, pattern)
+        ]
         return matches or None
 
     def _path_key(self, absolute: str) -> str:
         """Workdir-relative POSIX path for files in the crate, a ``file://`` URI otherwise."""
         if absolute.startswith(self.root_prefix):
-            return Path(absolute[len(self.root_prefix):]).as_posix()
+            return Path(absolute[len(self.root_prefix) :]).as_posix()
         return Path(absolute).as_uri()
 
     def _output_key(self, relative: str) -> str:
@@ -776,8 +849,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _compact(entity: Mapping[str, Any]) -> dict[str, Any]:
     """RO-Crate's JSON-LD style: a single value rather than a one-element list (same RDF)."""
-    return {key: value[0] if isinstance(value, list) and len(value) == 1 else value
-            for key, value in entity.items()}
+    return {key: value[0] if isinstance(value, list) and len(value) == 1 else value for key, value in entity.items()}
 
 
 def _summary(states: Counter[str]) -> str:
@@ -869,9 +941,7 @@ def _file_facts(path: str, *, with_hash: bool) -> dict[str, Any]:
     if with_hash and size <= _HASH_LIMIT:
         with contextlib.suppress(OSError):  # unreadable: the size still says something
             facts["sha256"] = sha256_file(path)
-    media_type = mimetypes.guess_type(path)[0] or (
-        "application/yaml" if path.endswith(_SPEC_SUFFIXES) else None
-    )
+    media_type = mimetypes.guess_type(path)[0] or ("application/yaml" if path.endswith(_SPEC_SUFFIXES) else None)
     if media_type:
         facts["encodingFormat"] = media_type
     return facts

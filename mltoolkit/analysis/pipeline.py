@@ -15,29 +15,30 @@ them in a plain loop (the baseline the benchmarks compare against).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from mltoolkit.artifacts import atomic_write_json, load_pickle, save_pickle, sha256_file
-from mltoolkit.classifiers import ClassifierSpec
-from mltoolkit.inputs import RunInputs
+from mltoolkit.analysis.classifiers import ClassifierSpec
+from mltoolkit.analysis.inputs import RunInputs
+from mltoolkit.workdir.artifacts import atomic_write_json, load_pickle, save_pickle, sha256_file
 
 __all__ = [
     "DATA_PREP_DIR",
+    "FIGURE_FILE",
     "MERGE_DIR",
     "PREPPED_FILE",
-    "FIGURE_FILE",
     "SCORES_FILE",
-    "FileRef",
     "ClassificationOutput",
+    "FileRef",
     "MergeOutput",
+    "check_inputs",
     "classification_dir",
-    "prepare_data_step",
     "classification_step",
     "merge_step",
+    "prepare_data_step",
     "run_sequential",
-    "check_inputs",
 ]
 
 DATA_PREP_DIR = "data_prep"
@@ -60,7 +61,7 @@ class FileRef:
     sha256: str
 
     @classmethod
-    def of(cls, path: str | os.PathLike[str], workdir: str | os.PathLike[str], sha256: str | None = None) -> "FileRef":
+    def of(cls, path: str | os.PathLike[str], workdir: str | os.PathLike[str], sha256: str | None = None) -> FileRef:
         """Reference ``path`` (hashing its current content unless ``sha256`` is given)."""
         absolute = Path(path).resolve()
         root = Path(workdir).resolve()
@@ -106,8 +107,8 @@ def prepare_data_step(
     *,
     dataset_sha256: str | None = None,
 ) -> FileRef:
-    """Run :func:`~mltoolkit.ml.data_prep`; save ``WORKDIR/data_prep/prepped_data.pkl``."""
-    from mltoolkit.ml import data_prep
+    """Run :func:`~mltoolkit.analysis.ml.data_prep`; save ``WORKDIR/data_prep/prepped_data.pkl``."""
+    from mltoolkit.analysis.ml import data_prep
 
     prepped = data_prep(dataset, sha256=dataset_sha256)
     path = Path(workdir).resolve() / DATA_PREP_DIR / PREPPED_FILE
@@ -120,16 +121,18 @@ def classification_step(
     workdir: str | os.PathLike[str],
     index: int,
 ) -> ClassificationOutput:
-    """Run :func:`~mltoolkit.ml.classify`; save ``WORKDIR/classification_<index>/<name>.pkl``."""
-    from mltoolkit.ml import classify
-    from mltoolkit.plotting import decision_surface, mesh_for
+    """Run :func:`~mltoolkit.analysis.ml.classify`; save ``WORKDIR/classification_<index>/<name>.pkl``."""
+    from mltoolkit.analysis.ml import classify
+    from mltoolkit.analysis.plotting import decision_surface, mesh_for
 
     data = prepped.load(workdir)
     result = classify(data, classifier)
     result.surface = decision_surface(result.estimator, *mesh_for(data.X))
     path = classification_dir(Path(workdir).resolve(), index) / f"{result.name}.pkl"
     return ClassificationOutput(
-        name=result.name, index=index, score=result.score,
+        name=result.name,
+        index=index,
+        score=result.score,
         result=FileRef.of(path, workdir, save_pickle(result, path)),
     )
 
@@ -140,7 +143,7 @@ def merge_step(
     workdir: str | os.PathLike[str],
 ) -> MergeOutput:
     """Draw the figure to ``WORKDIR/merge_and_visualize/ml_results.png``; write ``scores.json``."""
-    from mltoolkit.ml import merge_and_plot
+    from mltoolkit.analysis.ml import merge_and_plot
 
     workdir = Path(workdir).resolve()
     results = [output.result.load(workdir) for output in classifications]
@@ -153,10 +156,7 @@ def merge_step(
 def run_sequential(inputs: RunInputs, workdir: str | os.PathLike[str]) -> dict[str, float]:
     """The whole analysis as plain sequential calls, no orchestration; returns the scores."""
     prepped = prepare_data_step(inputs.dataset, workdir, dataset_sha256=inputs.dataset_sha256)
-    outputs = [
-        classification_step(prepped, spec, workdir, index)
-        for index, spec in enumerate(inputs.classifiers)
-    ]
+    outputs = [classification_step(prepped, spec, workdir, index) for index, spec in enumerate(inputs.classifiers)]
     merge_step(prepped, outputs, workdir)
     return {output.name: output.score for output in outputs}
 
@@ -170,8 +170,8 @@ def check_inputs(inputs: RunInputs) -> None:
     Raises:
         DatasetError, ClassifierConfigError: with a one-line message.
     """
-    from mltoolkit.classifiers import build_estimator
-    from mltoolkit.data import load_table, resolve_dataset
+    from mltoolkit.analysis.classifiers import build_estimator
+    from mltoolkit.analysis.data import load_table, resolve_dataset
 
     load_table(resolve_dataset(inputs.dataset, sha256=inputs.dataset_sha256))
     for spec in inputs.classifiers:

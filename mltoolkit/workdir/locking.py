@@ -18,13 +18,13 @@ import socket
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from mltoolkit.errors import WorkdirLockedError
 
-__all__ = ["LOCK_FILE", "workdir_lock", "lock_holder"]
+__all__ = ["LOCK_FILE", "lock_holder", "workdir_lock"]
 
 LOCK_FILE = "_mltoolkit/lock"
 
@@ -43,7 +43,7 @@ def lock_holder(workdir: str | os.PathLike[str]) -> dict | None:
 def _describe(record: dict | None) -> str:
     if not record:
         return "another process"
-    started = datetime.fromtimestamp(record.get("started", 0), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started = datetime.fromtimestamp(record.get("started", 0), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"pid {record.get('pid')} on {record.get('host')} since {started} ({record.get('command', '?')})"
 
 

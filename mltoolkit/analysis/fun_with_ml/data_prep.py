@@ -6,7 +6,7 @@ Usage (the seed's command line)::
 
 ``DATASET`` is a path, a ``file://`` URL or an ``http(s)://`` URL; the seed's
 Dropbox URL resolves to the copy shipped with mltoolkit, so no network is needed.
-``OUTFILE`` receives a pickled :class:`mltoolkit.ml.PreppedData` (written
+``OUTFILE`` receives a pickled :class:`mltoolkit.analysis.ml.PreppedData` (written
 atomically, with a ``OUTFILE.sha256`` sidecar).
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-from mltoolkit.fun_with_ml._cli import (
+from mltoolkit.analysis.fun_with_ml._cli import (
     StepArgumentParser,
     check_output_path,
     run_step,
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from mltoolkit.ml import data_prep
+    from mltoolkit.analysis.ml import data_prep
 
     check_output_path(args.outfile, "--outfile")
     prepped = data_prep(args.dataset)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mltoolkit.data import KNOWN_DATASETS, MOON_SHA256, bundled_dataset_path, load_table, resolve_dataset
+from mltoolkit.analysis.data import KNOWN_DATASETS, MOON_SHA256, bundled_dataset_path, load_table, resolve_dataset
 from mltoolkit.errors import (
     ChecksumMismatchError,
     DatasetDownloadError,

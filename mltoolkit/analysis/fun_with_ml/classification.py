@@ -9,7 +9,7 @@ Usage (the seed's command line)::
 ``"Nearest Neighbors"`` (the default, as in the seed), or a YAML mapping
 ``{name: NAME, estimator: module.Class, params: {...}}`` for any other
 scikit-learn classifier. ``OUTFILE`` receives a pickled
-:class:`mltoolkit.ml.ClassifierResult` that already holds the decision surface
+:class:`mltoolkit.analysis.ml.ClassifierResult` that already holds the decision surface
 of the figure, so the merge step only draws.
 """
 
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from mltoolkit.fun_with_ml._cli import (
+from mltoolkit.analysis.fun_with_ml._cli import (
     StepArgumentParser,
     check_output_path,
     load_artifact,
@@ -28,7 +29,7 @@ from mltoolkit.fun_with_ml._cli import (
     say,
 )
 
-__all__ = ["DEFAULT_CLASSIFIER", "build_parser", "parse_classifier_option", "main"]
+__all__ = ["DEFAULT_CLASSIFIER", "build_parser", "main", "parse_classifier_option"]
 
 #: The seed's default ``--classifier``.
 DEFAULT_CLASSIFIER = "Nearest Neighbors"
@@ -38,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The seed's options: ``--prepped_data``, ``--classifier`` and ``--outfile``."""
     parser = StepArgumentParser(
         prog="classification.py",
-        description="Fit one classifier on the training split of the prepped data and "
-        "score it on the test split.",
+        description="Fit one classifier on the training split of the prepped data and score it on the test split.",
     )
     parser.add_argument(
         "--prepped_data",
@@ -70,7 +70,7 @@ def parse_classifier_option(value: str) -> Any:
         UnknownClassifierError: an unknown name (the message lists the known ones).
         ClassifierConfigError, CommandLineError: a malformed mapping.
     """
-    from mltoolkit.classifiers import parse_classifier
+    from mltoolkit.analysis.classifiers import parse_classifier
     from mltoolkit.errors import CommandLineError
 
     entry: Any = value
@@ -82,8 +82,8 @@ def parse_classifier_option(value: str) -> Any:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from mltoolkit.ml import PreppedData, classify
-    from mltoolkit.plotting import decision_surface, mesh_for
+    from mltoolkit.analysis.ml import PreppedData, classify
+    from mltoolkit.analysis.plotting import decision_surface, mesh_for
 
     # Checked before the (much slower) unpickling and fitting, so a typo fails at once.
     check_output_path(args.outfile, "--outfile")

@@ -12,24 +12,25 @@ directly (in a notebook, a test, a script) without Prefect::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from mltoolkit.classifiers import ClassifierSpec, build_estimator, parse_classifier
-from mltoolkit.data import load_table, resolve_dataset, sha256_of
+from mltoolkit.analysis.classifiers import ClassifierSpec, build_estimator, parse_classifier
+from mltoolkit.analysis.data import load_table, resolve_dataset, sha256_of
 from mltoolkit.errors import ClassifierConfigError
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
-    "TEST_SIZE",
     "RANDOM_STATE",
-    "PreppedData",
+    "TEST_SIZE",
     "ClassifierResult",
-    "data_prep",
+    "PreppedData",
     "classify",
+    "data_prep",
     "merge_and_plot",
     "scores_of",
 ]
@@ -52,12 +53,12 @@ class PreppedData:
         source_sha256: that file's sha256.
     """
 
-    X: "np.ndarray"
-    y: "np.ndarray"
-    X_train: "np.ndarray"
-    X_test: "np.ndarray"
-    y_train: "np.ndarray"
-    y_test: "np.ndarray"
+    X: np.ndarray
+    y: np.ndarray
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
     source: str = ""
     source_sha256: str = ""
 
@@ -82,7 +83,7 @@ class ClassifierResult:
     score: float
     display_name: str = ""
     spec: ClassifierSpec | None = field(default=None, repr=False)
-    surface: "np.ndarray | None" = field(default=None, repr=False)
+    surface: np.ndarray | None = field(default=None, repr=False)
 
 
 def data_prep(
@@ -95,7 +96,7 @@ def data_prep(
 
     Args:
         dataset: path, ``file://`` or ``http(s)://`` URL, or a known dataset URL
-            (see :func:`mltoolkit.data.resolve_dataset`).
+            (see :func:`mltoolkit.analysis.data.resolve_dataset`).
         base_dir: folder relative paths resolve against.
         sha256: expected sha256 of the dataset file.
 
@@ -173,6 +174,6 @@ def merge_and_plot(
 
     The PNG is written atomically. Returns the path written.
     """
-    from mltoolkit.plotting import save_figure
+    from mltoolkit.analysis.plotting import save_figure
 
     return save_figure(prepped, results, outfile)

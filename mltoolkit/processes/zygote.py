@@ -37,17 +37,18 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = [
-    "ZygoteServer",
     "ZygoteClient",
     "ZygoteError",
+    "ZygoteServer",
     "ZygoteTimeout",
+    "run_script_via_zygote",
     "start_zygote",
     "write_python_shim",
-    "run_script_via_zygote",
 ]
 
 _LENGTH = struct.Struct("!Q")
@@ -69,10 +70,10 @@ def _send_message(sock: socket.socket, value: Any, fds: list[int] | None = None)
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     frame = _LENGTH.pack(len(payload)) + payload
     if fds:
-        sent = socket.send_fds(sock, [frame[:_LENGTH.size]], fds)
+        sent = socket.send_fds(sock, [frame[: _LENGTH.size]], fds)
         if sent != _LENGTH.size:
             raise ZygoteError("short write on the zygote socket")
-        sock.sendall(frame[_LENGTH.size:])
+        sock.sendall(frame[_LENGTH.size :])
     else:
         sock.sendall(frame)
 
@@ -139,7 +140,7 @@ class ZygoteServer:
                 return
             try:
                 connection, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except InterruptedError:
                 continue
@@ -205,8 +206,14 @@ def _serve_child(connection: socket.socket) -> None:
         try:
             _send_message(connection, reply)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
-            _send_message(connection, {"ok": False, "error": ZygoteError(
-                f"result of {request['function']} cannot be pickled: {error}"), "traceback": ""})
+            _send_message(
+                connection,
+                {
+                    "ok": False,
+                    "error": ZygoteError(f"result of {request['function']} cannot be pickled: {error}"),
+                    "traceback": "",
+                },
+            )
     elif kind == "script":
         _run_script_child(connection, request, fds)
     else:
@@ -267,8 +274,9 @@ class ZygoteClient:
         """
         return self.call_with_timeout(function, args, kwargs, None)
 
-    def call_with_timeout(self, function: Callable[..., Any] | str, args: tuple, kwargs: dict,
-                          timeout: float | None) -> Any:
+    def call_with_timeout(
+        self, function: Callable[..., Any] | str, args: tuple, kwargs: dict, timeout: float | None
+    ) -> Any:
         """Like :meth:`call`; after ``timeout`` seconds the child's process group is killed.
 
         Raises:
@@ -291,7 +299,7 @@ class ZygoteClient:
                 reply, _ = _recv_message(sock)
             except EOFError:
                 raise ZygoteError(f"the worker running {name} died without answering") from None
-            except socket.timeout:
+            except TimeoutError:
                 if child_pid is not None:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child_pid, signal.SIGKILL)
@@ -377,7 +385,7 @@ def start_zygote(preload: list[str]) -> RunningZygote:
     folder = tempfile.mkdtemp(prefix="mltk-zygote-")
     socket_path = os.path.join(folder, "socket")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mltoolkit.zygote", "serve", socket_path, *preload],
+        [sys.executable, "-m", "mltoolkit.processes.zygote", "serve", socket_path, *preload],
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -392,7 +400,9 @@ def start_zygote(preload: list[str]) -> RunningZygote:
     return RunningZygote(process, socket_path, folder)
 
 
-def write_python_shim(folder: str | os.PathLike[str], socket_path: str, names: tuple[str, ...] = ("python", "python3")) -> Path:
+def write_python_shim(
+    folder: str | os.PathLike[str], socket_path: str, names: tuple[str, ...] = ("python", "python3")
+) -> Path:
     """Write ``python``/``python3`` shims into ``folder`` that run scripts in the zygote.
 
     Put ``folder`` first on ``PATH`` for a step: ``python script.py args`` then
@@ -404,10 +414,7 @@ def write_python_shim(folder: str | os.PathLike[str], socket_path: str, names: t
     client = Path(__file__).resolve()
     for name in names:
         shim = folder / name
-        shim.write_text(
-            "#!/bin/sh\n"
-            f"exec '{sys.executable}' -I -S '{client}' client '{socket_path}' \"$@\"\n"
-        )
+        shim.write_text(f"#!/bin/sh\nexec '{sys.executable}' -I -S '{client}' client '{socket_path}' \"$@\"\n")
         shim.chmod(0o755)
     return folder
 

@@ -9,18 +9,19 @@ data range +/- 0.5, and the test score in the lower right corner.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
-from mltoolkit.artifacts import atomic_output
+from mltoolkit.workdir.artifacts import atomic_output
 
 if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from mltoolkit.ml import ClassifierResult, PreppedData
+    from mltoolkit.analysis.ml import ClassifierResult, PreppedData
 
-__all__ = ["MESH_STEP", "MARGIN", "mesh_for", "decision_surface", "build_figure", "save_figure", "preview_png_base64"]
+__all__ = ["MARGIN", "MESH_STEP", "build_figure", "decision_surface", "mesh_for", "preview_png_base64", "save_figure"]
 
 #: Mesh spacing of the decision surface, as in the seed.
 MESH_STEP = 0.02
@@ -28,7 +29,7 @@ MESH_STEP = 0.02
 MARGIN = 0.5
 
 
-def mesh_for(X: "np.ndarray", step: float = MESH_STEP) -> tuple["np.ndarray", "np.ndarray"]:
+def mesh_for(X: np.ndarray, step: float = MESH_STEP) -> tuple[np.ndarray, np.ndarray]:
     """The mesh ``(xx, yy)`` covering ``X``'s range plus :data:`MARGIN`."""
     import numpy as np
 
@@ -37,7 +38,7 @@ def mesh_for(X: "np.ndarray", step: float = MESH_STEP) -> tuple["np.ndarray", "n
     return np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
 
 
-def decision_surface(estimator: object, xx: "np.ndarray", yy: "np.ndarray") -> "np.ndarray":
+def decision_surface(estimator: object, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
     """The estimator's decision value (or class-1 probability) at every mesh point."""
     import numpy as np
 
@@ -49,7 +50,7 @@ def decision_surface(estimator: object, xx: "np.ndarray", yy: "np.ndarray") -> "
     return np.asarray(values).reshape(xx.shape)
 
 
-def build_figure(prepped: "PreppedData", results: Sequence["ClassifierResult"]) -> "Figure":
+def build_figure(prepped: PreppedData, results: Sequence[ClassifierResult]) -> Figure:
     """Build the figure: one panel for the input data, then one per classifier."""
     import matplotlib
 
@@ -64,10 +65,10 @@ def build_figure(prepped: "PreppedData", results: Sequence["ClassifierResult"]) 
     xx, yy = mesh_for(prepped.X)
 
     def scatter_points(axes) -> None:
-        axes.scatter(prepped.X_train[:, 0], prepped.X_train[:, 1], c=prepped.y_train,
-                     cmap=point_map, edgecolors="k")
-        axes.scatter(prepped.X_test[:, 0], prepped.X_test[:, 1], c=prepped.y_test,
-                     cmap=point_map, alpha=0.6, edgecolors="k")
+        axes.scatter(prepped.X_train[:, 0], prepped.X_train[:, 1], c=prepped.y_train, cmap=point_map, edgecolors="k")
+        axes.scatter(
+            prepped.X_test[:, 0], prepped.X_test[:, 1], c=prepped.y_test, cmap=point_map, alpha=0.6, edgecolors="k"
+        )
         axes.set_xlim(xx.min(), xx.max())
         axes.set_ylim(yy.min(), yy.max())
         axes.set_xticks(())
@@ -84,15 +85,16 @@ def build_figure(prepped: "PreppedData", results: Sequence["ClassifierResult"]) 
         axes.contourf(xx, yy, surface, cmap=surface_map, alpha=0.8)
         scatter_points(axes)
         axes.set_title(result.display_name or result.name)
-        axes.text(xx.max() - 0.3, yy.min() + 0.3, f"{result.score:.2f}".lstrip("0"),
-                  size=15, horizontalalignment="right")
+        axes.text(
+            xx.max() - 0.3, yy.min() + 0.3, f"{result.score:.2f}".lstrip("0"), size=15, horizontalalignment="right"
+        )
     figure.tight_layout()
     return figure
 
 
 def save_figure(
-    prepped: "PreppedData",
-    results: Sequence["ClassifierResult"],
+    prepped: PreppedData,
+    results: Sequence[ClassifierResult],
     outfile: str | os.PathLike[str],
 ) -> Path:
     """Build the figure and write it as PNG atomically; return the path."""

@@ -1,0 +1,1 @@
+"""Datasets shipped with the toolkit (package data), see :mod:`mltoolkit.analysis.data`."""

@@ -1,1 +1,0 @@
-"""Datasets shipped with the toolkit (package data), see :mod:`mltoolkit.data`."""

@@ -1,0 +1,159 @@
+"""The layout of a run's work directory: the one place that names its paths.
+
+A work directory follows yadage's layout, so people who know yadage find their
+files: a folder per step (``data_prep/``, ``classification_0/``,
+``map_0/stage1/``), the init files in ``init/``, and each step's command, script
+and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
+``_mltoolkit/``::
+
+    WORKDIR/
+      init/                       files of yadage's init step
+      ro-crate-metadata.json      the Workflow Run RO-Crate
+      _mltoolkit/
+        run.json                  the run record (mltoolkit.workdir.record)
+        lock                      one run at a time (mltoolkit.workdir.locking)
+        cache/                    Prefect's stored results of cached steps
+        cache-manifests/          files each cached step produced, with sha256
+        workflow.{png,svg,dot}    the workflow picture (--visualize)
+
+Every path a module needs is a property of :class:`WorkdirLayout` (or one of the
+names below), so that renaming a folder is a change in one file. Deleting or
+creating anything on behalf of a run goes through :func:`remove_tree` /
+:func:`inside_workdir`, which refuse paths outside the work directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mltoolkit.errors import WorkdirError
+
+__all__ = [
+    "RECORDS_DIR",
+    "STEP_PRIVATE_DIR",
+    "INIT_DIR",
+    "CRATE_FILE",
+    "BOOKKEEPING_DIRS",
+    "WorkdirLayout",
+    "inside_workdir",
+    "remove_tree",
+    "step_private_dir",
+]
+
+#: The toolkit's own records, relative to the work directory.
+RECORDS_DIR = "_mltoolkit"
+#: A step's private files (command, script, log), relative to the step's folder.
+STEP_PRIVATE_DIR = "_packtivity"
+#: yadage's init step's files, relative to the work directory.
+INIT_DIR = "init"
+#: The RO-Crate metadata file, relative to the work directory.
+CRATE_FILE = "ro-crate-metadata.json"
+#: Folders that hold bookkeeping, never a step's inputs or outputs (also Python's bytecode caches).
+BOOKKEEPING_DIRS = frozenset({RECORDS_DIR, STEP_PRIVATE_DIR, "__pycache__"})
+
+
+@dataclass(frozen=True)
+class WorkdirLayout:
+    """Every path of one work directory.
+
+    ``root`` is resolved on construction, so paths compare reliably.
+    """
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "root", Path(root).resolve())
+
+    @property
+    def records(self) -> Path:
+        """``_mltoolkit/``: the toolkit's records of this work directory."""
+        return self.root / RECORDS_DIR
+
+    @property
+    def run_record(self) -> Path:
+        """``_mltoolkit/run.json``."""
+        return self.records / "run.json"
+
+    @property
+    def lock(self) -> Path:
+        """``_mltoolkit/lock``."""
+        return self.records / "lock"
+
+    @property
+    def cache(self) -> Path:
+        """``_mltoolkit/cache/``: Prefect's stored results of cached steps."""
+        return self.records / "cache"
+
+    @property
+    def cache_manifests(self) -> Path:
+        """``_mltoolkit/cache-manifests/``: the files each cached step produced."""
+        return self.records / "cache-manifests"
+
+    @property
+    def init(self) -> Path:
+        """``init/``: the files of yadage's init step."""
+        return self.root / INIT_DIR
+
+    @property
+    def crate(self) -> Path:
+        """``ro-crate-metadata.json``."""
+        return self.root / CRATE_FILE
+
+    def picture(self, suffix: str) -> Path:
+        """``_mltoolkit/workflow.<suffix>`` (``png``, ``svg``, ``dot``)."""
+        return self.records / f"workflow.{suffix}"
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """``path`` relative to the work directory (POSIX) when inside it, else absolute."""
+        resolved = Path(path).resolve()
+        return resolved.relative_to(self.root).as_posix() if resolved.is_relative_to(self.root) else str(resolved)
+
+
+def step_private_dir(step_dir: str | os.PathLike[str]) -> Path:
+    """``<step folder>/_packtivity/``: a step's command, script and log."""
+    return Path(step_dir) / STEP_PRIVATE_DIR
+
+
+def inside_workdir(root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "path") -> Path:
+    """``path`` resolved, after checking it lies strictly inside the work directory ``root``.
+
+    Symbolic links are resolved first, so a link cannot lead a deletion out of
+    the work directory.
+
+    Raises:
+        WorkdirError: ``path`` is the work directory itself or outside it.
+    """
+    base = Path(root).resolve()
+    resolved = Path(path).resolve()
+    if resolved == base or not resolved.is_relative_to(base):
+        raise WorkdirError(
+            f"{what} {str(path)!r} resolves to {str(resolved)!r}, which is not strictly inside the work directory "
+            f"{str(base)!r}; the toolkit only creates and removes files inside it"
+        )
+    return resolved
+
+
+def remove_tree(root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "folder") -> None:
+    """Remove ``path`` (a folder or a file) if it exists, only when it lies inside ``root``.
+
+    A symbolic link is removed itself, never followed.
+
+    Raises:
+        WorkdirError: ``path`` is the work directory itself or outside it.
+    """
+    target = Path(path)
+    if target.is_symlink():
+        base = Path(root).resolve()
+        folder = target.parent.resolve()
+        if not folder.is_relative_to(base):
+            inside_workdir(root, target, what=what)  # raises, naming the path
+        target.unlink()
+        return
+    resolved = inside_workdir(root, target, what=what)
+    if resolved.is_dir():
+        shutil.rmtree(resolved)
+    elif resolved.exists():
+        resolved.unlink()
