@@ -15,16 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.constants import REPO_ROOT
 
-#: The seed's test scores of its five classifiers on its moon data (rounded as the seed prints them).
-SEED_SCORES = {
-    "nearest_neighbours": 0.97,
-    "linear_svm": 0.88,
-    "rbf_svm": 0.97,
-    "gaussian_process": 0.97,
-    "decision_tree": 0.95,
-}
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="mltoolkit-tests-"))
 
 # Must be set before anything imports prefect.

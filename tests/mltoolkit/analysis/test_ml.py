@@ -9,7 +9,7 @@ from mltoolkit import ClassifierResult, PreppedData, classify, data_prep, merge_
 from mltoolkit.analysis.classifiers import ClassifierSpec
 from mltoolkit.analysis.plotting import build_figure
 from mltoolkit.errors import ClassifierConfigError, UnknownClassifierError
-from tests.conftest import SEED_SCORES
+from tests.constants import SEED_SCORES
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,30 @@
+"""Paths and reference values every test module shares (one definition each).
+
+Fixtures live in ``tests/conftest.py``; these are plain constants because
+``pytest.mark.parametrize`` needs them when tests are collected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["MOON", "REPO_ROOT", "SEED_SCORES", "SEED_SPEC_DIR", "SEED_URL", "SPECS"]
+
+#: The repository's root folder.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Spec fixtures, one folder per case.
+SPECS = REPO_ROOT / "tests" / "specs"
+#: The seed's three spec files, verbatim.
+SEED_SPEC_DIR = SPECS / "seed_parallel"
+#: The seed's moon data.
+MOON = REPO_ROOT / "data" / "moon.txt"
+#: The seed's dataset URL (served offline from the copy shipped with the package).
+SEED_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
+#: The seed's test scores of its five classifiers on its moon data (rounded as the seed prints them).
+SEED_SCORES = {
+    "nearest_neighbours": 0.97,
+    "linear_svm": 0.88,
+    "rbf_svm": 0.97,
+    "gaussian_process": 0.97,
+    "decision_tree": 0.95,
+}
