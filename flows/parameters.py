@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +36,7 @@ class CustomClassifier(BaseModel):
     )
 
 
-ClassifierParameter = Union[ClassifierName, CustomClassifier]  # type: ignore[valid-type]
+ClassifierParameter = ClassifierName | CustomClassifier  # type: ignore[valid-type]
 
 
 def to_spec(parameter: ClassifierParameter | dict[str, Any] | ClassifierSpec) -> ClassifierSpec:
