@@ -15,23 +15,24 @@ from pathlib import Path
 import pytest
 
 from mltoolkit.workdir.artifacts import sha256_file
-from tests.flows._helpers import (
-    SEED_CLASSIFIERS,
-    SPECS,
-    check,
-    cli_environment,
-    copy_workdir,
-    native,
-    output_digests,
-    run_record,
-    spec,
-    spec_scores,
-    states,
-)
+from tests.constants import SEED_CLASSIFIERS, SPECS
 
 NATIVE_STEPS = ["data_prep", *[f"classification_{i}" for i in range(5)], "merge_and_visualize"]
 SPEC_STEPS = NATIVE_STEPS  # the seed spec's step names are the native flow's record names
 PARAM_STEPS = ["prep", "left", "right", "join"]
+
+
+#: What a run writes about itself (rewritten by every run), as opposed to step outputs.
+RUN_RECORDS = frozenset({"_mltoolkit", "ro-crate-metadata.json"})
+
+
+def output_digests(workdir: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file the steps produced (the run's own records excluded)."""
+    return {
+        path.relative_to(workdir).as_posix(): sha256_file(path)
+        for path in sorted(workdir.rglob("*"))
+        if path.is_file() and path.relative_to(workdir).parts[0] not in RUN_RECORDS
+    }
 
 
 def _all(names: list[str], state: str) -> dict[str, str]:
@@ -68,12 +69,34 @@ class Baseline:
         self.outputs_after = outputs_after
 
     def copy(self, target: Path) -> Path:
-        return copy_workdir(self.workdir, target)
+        """Copy the work directory (records, cache and all) to ``target``, keeping file times."""
+        shutil.copytree(self.workdir, target, symlinks=True)
+        return target
 
 
 @pytest.fixture(scope="module")
-def module_env(prefect_api: str) -> dict[str, str]:
-    return cli_environment(prefect_api)
+def module_env(session_cli_env: dict[str, str]) -> dict[str, str]:
+    return session_cli_env
+
+
+@pytest.fixture(scope="module")
+def native(flow_cli):
+    return flow_cli.native
+
+
+@pytest.fixture(scope="module")
+def spec(flow_cli):
+    return flow_cli.spec
+
+
+@pytest.fixture(scope="module")
+def check(flow_cli):
+    return flow_cli.check
+
+
+@pytest.fixture(scope="module")
+def states(run_records):
+    return run_records.states
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +106,7 @@ def dataset(tmp_path_factory, repo_root) -> Path:
     return path
 
 
-def _baseline(run, workdir: Path, dataset: Path) -> Baseline:
+def _baseline(run, check, states, workdir: Path, dataset: Path) -> Baseline:
     check(run(workdir))
     first = states(workdir)
     before = output_digests(workdir)
@@ -92,19 +115,23 @@ def _baseline(run, workdir: Path, dataset: Path) -> Baseline:
 
 
 @pytest.fixture(scope="module")
-def native_baseline(module_env, dataset, tmp_path_factory, repo_root) -> Baseline:
+def native_baseline(module_env, native, check, states, dataset, tmp_path_factory, repo_root) -> Baseline:
     workdir = tmp_path_factory.mktemp("native") / "workdir"
     return _baseline(
         lambda wd: native(module_env, wd, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={dataset}"),
+        check,
+        states,
         workdir,
         dataset,
     )
 
 
 @pytest.fixture(scope="module")
-def spec_baseline(module_env, dataset, tmp_path_factory) -> Baseline:
+def spec_baseline(module_env, spec, check, states, dataset, tmp_path_factory) -> Baseline:
     workdir = tmp_path_factory.mktemp("spec") / "workdir"
-    return _baseline(lambda wd: spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"), workdir, dataset)
+    return _baseline(
+        lambda wd: spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"), check, states, workdir, dataset
+    )
 
 
 # --- cache keys and manifests (no flow runs) ----------------------------------------------
@@ -167,7 +194,9 @@ def test_native_second_run_reuses_every_step_and_changes_no_byte(native_baseline
 
 
 @pytest.mark.slow
-def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo_root, tmp_path):
+def test_native_copied_workdir_keeps_its_cache(
+    native_baseline, module_env, repo_root, tmp_path, native, check, states, run_records
+):
     workdir = native_baseline.copy(tmp_path / "elsewhere" / "copy")
     result = check(
         native(
@@ -177,12 +206,14 @@ def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo
     assert states(workdir) == _all(NATIVE_STEPS, "CACHED")
     assert output_digests(workdir) == native_baseline.outputs_before
     assert str(workdir / "merge_and_visualize" / "ml_results.png") in result.stdout
-    for step in run_record(workdir)["steps"]:
+    for step in run_records.read(workdir)["steps"]:
         assert step["workdir"].startswith(str(workdir)), step
 
 
 @pytest.mark.slow
-def test_native_changed_dataset_reruns_everything(native_baseline, module_env, repo_root, tmp_path):
+def test_native_changed_dataset_reruns_everything(
+    native_baseline, module_env, repo_root, tmp_path, native, check, states
+):
     workdir = native_baseline.copy(tmp_path / "workdir")
     changed = _modified_dataset(native_baseline.dataset, tmp_path / "moon.txt")
     check(native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}"))
@@ -190,7 +221,9 @@ def test_native_changed_dataset_reruns_everything(native_baseline, module_env, r
 
 
 @pytest.mark.slow
-def test_native_changed_classifier_reruns_that_step_and_the_merge(native_baseline, module_env, tmp_path):
+def test_native_changed_classifier_reruns_that_step_and_the_merge(
+    native_baseline, module_env, tmp_path, native, check, states
+):
     workdir = native_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "{name: svm_gamma_1, estimator: sklearn.svm.SVC, params: {gamma: 1}}"
@@ -229,7 +262,7 @@ def _manifests(workdir: Path) -> dict[str, tuple[str, int]]:
 
 @pytest.mark.slow
 def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
-    native_baseline, module_env, repo_root, tmp_path
+    native_baseline, module_env, repo_root, tmp_path, native, check, states
 ):
     workdir = native_baseline.copy(tmp_path / "workdir")
     args = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
@@ -261,23 +294,25 @@ def test_spec_second_run_reuses_every_step_and_changes_no_byte(spec_baseline):
 
 
 @pytest.mark.slow
-def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(spec_baseline, module_env, tmp_path):
+def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(
+    spec_baseline, module_env, tmp_path, spec, check, states, run_records
+):
     """The original is moved away: nothing may still point into it."""
     moved = tmp_path / "moved"
     copy = spec_baseline.copy(tmp_path / "elsewhere" / "copy")
     shutil.move(str(copy), moved)
     check(spec(module_env, moved, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}"))
     assert states(moved) == _all(SPEC_STEPS, "CACHED")
-    for step in run_record(moved)["steps"]:
+    for step in run_records.read(moved)["steps"]:
         for value in json.dumps(step["published"]).split('"'):
             if value.startswith("/"):
                 assert value.startswith(str(moved) + "/"), (step["name"], value)
-    merge = next(step for step in run_record(moved)["steps"] if step["name"] == "merge_and_visualize")
+    merge = next(step for step in run_records.read(moved)["steps"] if step["name"] == "merge_and_visualize")
     assert merge["parameters"]["input_data"] == str(moved / "data_prep" / "prepped_data.pkl")
 
 
 @pytest.mark.slow
-def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path):
+def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path, spec, check, states):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     changed = _modified_dataset(spec_baseline.dataset, tmp_path / "moon.txt")
     check(spec(module_env, workdir, "seed_parallel", "-p", f"dataset={changed}"))
@@ -285,7 +320,9 @@ def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_p
 
 
 @pytest.mark.slow
-def test_spec_changed_classifier_reruns_that_step_and_the_merge(spec_baseline, module_env, tmp_path):
+def test_spec_changed_classifier_reruns_that_step_and_the_merge(
+    spec_baseline, module_env, tmp_path, spec, check, states, spec_scores
+):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "decision_tree"
@@ -309,7 +346,9 @@ def test_spec_changed_classifier_reruns_that_step_and_the_merge(spec_baseline, m
 
 
 @pytest.mark.slow
-def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(spec_baseline, module_env, tmp_path):
+def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
+    spec_baseline, module_env, tmp_path, spec, check, states, spec_scores
+):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     args = ["-p", f"dataset={spec_baseline.dataset}"]
     records = _cache_records(workdir)
@@ -328,7 +367,7 @@ def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(spec_bas
 
 
 @pytest.mark.slow
-def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path):
+def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path, spec, check, states):
     workdir = tmp_path / "workdir"
     check(spec(module_env, workdir, "cache_params"))
     assert states(workdir) == _all(PARAM_STEPS, "COMPLETED")
