@@ -109,7 +109,11 @@ def merge_and_plot(prepped: FileRef, classifications: list[ClassificationOutput]
     return _run_step(merge_step, workdir, _timeout(), prepped=prepped, classifications=list(classifications))
 
 
-_STEP_FUNCTIONS = {"data_prep": prepare_data_step, "classify": classification_step, "merge_and_plot": merge_step}
+_STEP_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "data_prep": prepare_data_step,
+    "classify": classification_step,
+    "merge_and_plot": merge_step,
+}
 
 
 @dataclass(frozen=True)
@@ -160,16 +164,16 @@ class _Produced:
 
 def _run_steps(
     produced: _Produced, settings: _StepSettings, dataset: str, dataset_sha256: str | None, specs: list[ClassifierSpec]
-) -> dict[str, float]:
-    """Submit the three stages, noting each result in ``produced``; return the scores."""
+) -> tuple[dict[str, float], MergeOutput]:
+    """Submit the three stages, noting each result in ``produced``; return the scores and the merge's output."""
     root = settings.root
     produced.prepped = settings.configured(data_prep)(dataset, root, dataset_sha256)
     futures = settings.configured(classify).map(
         unmapped(produced.prepped), specs, workdir=unmapped(root), index=range(len(specs))
     )
     produced.classify_futures = list(futures)
-    produced.merged = settings.configured(merge_and_plot)(produced.prepped, futures, root)
-    return {output.name: output.score for output in futures.result()}
+    merged = produced.merged = settings.configured(merge_and_plot)(produced.prepped, futures, root)
+    return {output.name: output.score for output in futures.result()}, merged
 
 
 @flow(
@@ -218,12 +222,12 @@ async def ml_workflow(
         if use_cache:
             prune_stale_cache(root)
         try:
-            scores = _run_steps(run.produced, settings, dataset, dataset_sha256, specs)
+            scores, merged = _run_steps(run.produced, settings, dataset, dataset_sha256, specs)
             run.status = "completed"
         finally:
             await run.write()
         await publish_scores(scores)
-        await publish_figure(run.produced.merged.figure.resolve(root))
+        await publish_figure(merged.figure.resolve(root))
         await publish_output_files(root, key="ml-output-files")
     return scores
 

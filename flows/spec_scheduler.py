@@ -108,7 +108,11 @@ class _StageSubmitter:
             self.result.labels[planned.id] = task_run_label(planned)
             self.run.mark_running(planned.id)
             self.outstanding[future] = planned
-            future.add_done_callback(lambda done: self.loop.call_soon_threadsafe(self.finished.put_nowait, done))
+            future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: Any) -> None:
+        # called in the task runner's thread: hand the future to the event loop
+        self.loop.call_soon_threadsafe(self.finished.put_nowait, future)
 
     async def run_to_completion(self) -> None:
         """Feed finished task runs back to the planner, submitting what becomes ready, until none is left."""

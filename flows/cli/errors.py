@@ -83,12 +83,15 @@ class _OneLineErrors:
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
         """Run the command line; exit the process with its code (return it without ``standalone_mode``)."""
         parent_main = super().main  # type: ignore[misc]
         code = _exit_code_of(
-            lambda: parent_main(args, prog_name, complete_var, standalone_mode=False, **extra),
+            lambda: parent_main(
+                args, prog_name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra
+            ),
         )
         if not standalone_mode:
             return code
@@ -96,11 +99,12 @@ class _OneLineErrors:
         sys.exit(code)
 
 
-class OneLineErrorGroup(_OneLineErrors, TyperGroup):
+# click declares ``main`` with overloads on ``standalone_mode``; ours has the one signature of TyperCommand.main.
+class OneLineErrorGroup(_OneLineErrors, TyperGroup):  # type: ignore[misc]
     """The ``mltoolkit`` group: failures of any subcommand end as one line."""
 
 
-class OneLineErrorCommand(_OneLineErrors, TyperCommand):
+class OneLineErrorCommand(_OneLineErrors, TyperCommand):  # type: ignore[misc]
     """A subcommand that, run as its own program (``python -m flows...``), ends failures as one line."""
 
 
@@ -115,7 +119,9 @@ class CommandLineApp(typer.Typer):
         options.setdefault("no_args_is_help", False)
         super().__init__(**options)
 
-    def command(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def command(  # type: ignore[override]  # typer's keywords, passed through; only the default of cls differs
+        self, name: str | None = None, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a command (as :class:`OneLineErrorCommand`, unless ``cls`` says otherwise)."""
         options.setdefault("cls", OneLineErrorCommand)
         return super().command(name, **options)

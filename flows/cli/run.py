@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -63,12 +64,14 @@ def run(
     run_inputs = load_inputs(inputs, overrides)
     workdir = check_workdir(workdir)
     run_in_pool(check_inputs, run_inputs)
+    # names and {name, estimator, params} mappings: Prefect validates them into the flow's parameter type
+    classifiers: list[Any] = [to_parameter(spec) for spec in run_inputs.classifiers]
     scores = run_flow_from_cli(
         context,
         workdir,
         lambda: ml_workflow.with_options(task_runner=task_runner)(
             dataset=run_inputs.dataset,
-            classifiers=[to_parameter(spec) for spec in run_inputs.classifiers],
+            classifiers=classifiers,
             workdir=str(workdir),
             dataset_sha256=run_inputs.dataset_sha256,
             use_cache=not no_cache,
