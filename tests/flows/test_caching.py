@@ -80,57 +80,43 @@ def module_env(session_cli_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def native(flow_cli):
-    return flow_cli.native
-
-
-@pytest.fixture(scope="module")
-def spec(flow_cli):
-    return flow_cli.spec
-
-
-@pytest.fixture(scope="module")
-def check(flow_cli):
-    return flow_cli.check
-
-
-@pytest.fixture(scope="module")
-def states(run_records):
-    return run_records.states
-
-
-@pytest.fixture(scope="module")
 def dataset(tmp_path_factory, repo_root) -> Path:
     path = tmp_path_factory.mktemp("data") / "moon.txt"
     shutil.copyfile(repo_root / "data" / "moon.txt", path)
     return path
 
 
-def _baseline(run, check, states, workdir: Path, dataset: Path) -> Baseline:
-    check(run(workdir))
-    first = states(workdir)
+def _baseline(run, flow_cli, run_records, workdir: Path, dataset: Path) -> Baseline:
+    flow_cli.check(run(workdir))
+    first = run_records.states(workdir)
     before = output_digests(workdir)
-    check(run(workdir))
-    return Baseline(workdir, dataset, first, states(workdir), before, output_digests(workdir))
+    flow_cli.check(run(workdir))
+    return Baseline(workdir, dataset, first, run_records.states(workdir), before, output_digests(workdir))
 
 
 @pytest.fixture(scope="module")
-def native_baseline(module_env, native, check, states, dataset, tmp_path_factory, repo_root) -> Baseline:
+def native_baseline(module_env, flow_cli, run_records, dataset, tmp_path_factory, repo_root) -> Baseline:
     workdir = tmp_path_factory.mktemp("native") / "workdir"
     return _baseline(
-        lambda wd: native(module_env, wd, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={dataset}"),
-        check,
-        states,
+        lambda wd: flow_cli.native(
+            module_env, wd, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={dataset}"
+        ),
+        flow_cli,
+        run_records,
         workdir,
         dataset,
     )
 
 
 @pytest.fixture(scope="module")
-def spec_baseline(module_env, spec, check, states, dataset, tmp_path_factory) -> Baseline:
+def spec_baseline(module_env, flow_cli, run_records, dataset, tmp_path_factory) -> Baseline:
     workdir = tmp_path_factory.mktemp("spec") / "workdir"
     return _baseline(
-        lambda wd: spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"), check, states, workdir, dataset
+        lambda wd: flow_cli.spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"),
+        flow_cli,
+        run_records,
+        workdir,
+        dataset,
     )
 
 
@@ -194,16 +180,14 @@ def test_native_second_run_reuses_every_step_and_changes_no_byte(native_baseline
 
 
 @pytest.mark.slow
-def test_native_copied_workdir_keeps_its_cache(
-    native_baseline, module_env, repo_root, tmp_path, native, check, states, run_records
-):
+def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records):
     workdir = native_baseline.copy(tmp_path / "elsewhere" / "copy")
-    result = check(
-        native(
+    result = flow_cli.check(
+        flow_cli.native(
             module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"
         )
     )
-    assert states(workdir) == _all(NATIVE_STEPS, "CACHED")
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "CACHED")
     assert output_digests(workdir) == native_baseline.outputs_before
     assert str(workdir / "merge_and_visualize" / "ml_results.png") in result.stdout
     for step in run_records.read(workdir)["steps"]:
@@ -212,23 +196,25 @@ def test_native_copied_workdir_keeps_its_cache(
 
 @pytest.mark.slow
 def test_native_changed_dataset_reruns_everything(
-    native_baseline, module_env, repo_root, tmp_path, native, check, states
+    native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records
 ):
     workdir = native_baseline.copy(tmp_path / "workdir")
     changed = _modified_dataset(native_baseline.dataset, tmp_path / "moon.txt")
-    check(native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}"))
-    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    flow_cli.check(
+        flow_cli.native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}")
+    )
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
 
 
 @pytest.mark.slow
 def test_native_changed_classifier_reruns_that_step_and_the_merge(
-    native_baseline, module_env, tmp_path, native, check, states
+    native_baseline, module_env, tmp_path, flow_cli, run_records
 ):
     workdir = native_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "{name: svm_gamma_1, estimator: sklearn.svm.SVC, params: {gamma: 1}}"
-    check(
-        native(
+    flow_cli.check(
+        flow_cli.native(
             module_env,
             workdir,
             "-p",
@@ -239,7 +225,7 @@ def test_native_changed_classifier_reruns_that_step_and_the_merge(
     )
     expected = _all(NATIVE_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
-    assert states(workdir) == expected
+    assert run_records.states(workdir) == expected
     scores = json.loads((workdir / "scores.json").read_text())
     assert list(scores) == ["nearest_neighbours", "linear_svm", "svm_gamma_1", "gaussian_process", "decision_tree"]
 
@@ -262,7 +248,7 @@ def _manifests(workdir: Path) -> dict[str, tuple[str, int]]:
 
 @pytest.mark.slow
 def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
-    native_baseline, module_env, repo_root, tmp_path, native, check, states
+    native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records
 ):
     workdir = native_baseline.copy(tmp_path / "workdir")
     args = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
@@ -270,13 +256,13 @@ def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
     manifests = _manifests(workdir)
     assert len(records) == len(NATIVE_STEPS)
 
-    check(native(module_env, workdir, *args, "--no-cache"))
-    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.native(module_env, workdir, *args, "--no-cache"))
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
     assert _cache_records(workdir) == records  # not one record read-and-rewritten or added
     assert _manifests(workdir) == manifests  # nor the manifests that vouch for them
 
-    check(native(module_env, workdir, *args, "--refresh"))
-    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.native(module_env, workdir, *args, "--refresh"))
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
     assert len(_written_since(records, _cache_records(workdir))) == len(NATIVE_STEPS)  # each result stored anew
     assert json.loads((workdir / "scores.json").read_text()) == json.loads(
         (native_baseline.workdir / "scores.json").read_text()
@@ -295,14 +281,14 @@ def test_spec_second_run_reuses_every_step_and_changes_no_byte(spec_baseline):
 
 @pytest.mark.slow
 def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(
-    spec_baseline, module_env, tmp_path, spec, check, states, run_records
+    spec_baseline, module_env, tmp_path, flow_cli, run_records
 ):
     """The original is moved away: nothing may still point into it."""
     moved = tmp_path / "moved"
     copy = spec_baseline.copy(tmp_path / "elsewhere" / "copy")
     shutil.move(str(copy), moved)
-    check(spec(module_env, moved, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}"))
-    assert states(moved) == _all(SPEC_STEPS, "CACHED")
+    flow_cli.check(flow_cli.spec(module_env, moved, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}"))
+    assert run_records.states(moved) == _all(SPEC_STEPS, "CACHED")
     for step in run_records.read(moved)["steps"]:
         for value in json.dumps(step["published"]).split('"'):
             if value.startswith("/"):
@@ -312,22 +298,22 @@ def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(
 
 
 @pytest.mark.slow
-def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path, spec, check, states):
+def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path, flow_cli, run_records):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     changed = _modified_dataset(spec_baseline.dataset, tmp_path / "moon.txt")
-    check(spec(module_env, workdir, "seed_parallel", "-p", f"dataset={changed}"))
-    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", "-p", f"dataset={changed}"))
+    assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
 
 
 @pytest.mark.slow
 def test_spec_changed_classifier_reruns_that_step_and_the_merge(
-    spec_baseline, module_env, tmp_path, spec, check, states, spec_scores
+    spec_baseline, module_env, tmp_path, flow_cli, run_records, spec_scores
 ):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "decision_tree"
-    check(
-        spec(
+    flow_cli.check(
+        flow_cli.spec(
             module_env,
             workdir,
             "seed_parallel",
@@ -339,7 +325,7 @@ def test_spec_changed_classifier_reruns_that_step_and_the_merge(
     )
     expected = _all(SPEC_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
-    assert states(workdir) == expected
+    assert run_records.states(workdir) == expected
     # the step ran in a clean folder: the old classifier's pickle is gone, not merged
     assert sorted(path.name for path in (workdir / "classification_2").glob("*.pkl")) == ["decision_tree.pkl"]
     assert spec_scores(workdir, 5)  # every folder holds exactly one pickle
@@ -347,7 +333,7 @@ def test_spec_changed_classifier_reruns_that_step_and_the_merge(
 
 @pytest.mark.slow
 def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
-    spec_baseline, module_env, tmp_path, spec, check, states, spec_scores
+    spec_baseline, module_env, tmp_path, flow_cli, run_records, spec_scores
 ):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     args = ["-p", f"dataset={spec_baseline.dataset}"]
@@ -355,26 +341,31 @@ def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
     manifests = _manifests(workdir)
     assert len(records) == len(SPEC_STEPS)
 
-    check(spec(module_env, workdir, "seed_parallel", *args, "--no-cache"))
-    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", *args, "--no-cache"))
+    assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
     assert _cache_records(workdir) == records
     assert _manifests(workdir) == manifests
 
-    check(spec(module_env, workdir, "seed_parallel", *args, "--refresh"))
-    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", *args, "--refresh"))
+    assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
     assert len(_written_since(records, _cache_records(workdir))) == len(SPEC_STEPS)
     assert spec_scores(workdir, 5) == spec_scores(spec_baseline.workdir, 5)
 
 
 @pytest.mark.slow
-def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path, spec, check, states):
+def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path, flow_cli, run_records):
     workdir = tmp_path / "workdir"
-    check(spec(module_env, workdir, "cache_params"))
-    assert states(workdir) == _all(PARAM_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "cache_params"))
+    assert run_records.states(workdir) == _all(PARAM_STEPS, "COMPLETED")
 
     # an init value only 'left' reads
-    check(spec(module_env, workdir, "cache_params", "-p", "left_factor=5"))
-    assert states(workdir) == {"prep": "CACHED", "left": "COMPLETED", "right": "CACHED", "join": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(module_env, workdir, "cache_params", "-p", "left_factor=5"))
+    assert run_records.states(workdir) == {
+        "prep": "CACHED",
+        "left": "COMPLETED",
+        "right": "CACHED",
+        "join": "COMPLETED",
+    }
     assert (workdir / "join" / "joined.txt").read_text() == "7\n5L\n7\n3R\n"
 
     # a literal parameter of 'right' in the spec itself
@@ -384,13 +375,23 @@ def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_pa
     text = workflow.read_text()
     assert text.count("suffix: R") == 1
     workflow.write_text(text.replace("suffix: R", "suffix: Q"))
-    check(spec(module_env, workdir, edited, "-p", "left_factor=5"))
-    assert states(workdir) == {"prep": "CACHED", "left": "CACHED", "right": "COMPLETED", "join": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(module_env, workdir, edited, "-p", "left_factor=5"))
+    assert run_records.states(workdir) == {
+        "prep": "CACHED",
+        "left": "CACHED",
+        "right": "COMPLETED",
+        "join": "COMPLETED",
+    }
     assert (workdir / "join" / "joined.txt").read_text() == "7\n5L\n7\n3Q\n"
 
     # Back to the first inputs: their results are still cached, but 'left' and
     # 'right' have since overwritten their files, so those results must not be
     # reused (the files are the truth); 'prep' never changed.
-    check(spec(module_env, workdir, "cache_params"))
-    assert states(workdir) == {"prep": "CACHED", "left": "COMPLETED", "right": "COMPLETED", "join": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(module_env, workdir, "cache_params"))
+    assert run_records.states(workdir) == {
+        "prep": "CACHED",
+        "left": "COMPLETED",
+        "right": "COMPLETED",
+        "join": "COMPLETED",
+    }
     assert (workdir / "join" / "joined.txt").read_text() == "7\n2L\n7\n3R\n"

@@ -120,6 +120,20 @@ def test_native_flow_gives_the_same_scores_on_every_runner(
 
 
 @pytest.mark.slow
+def test_mltoolkit_run_on_the_process_runner(run_cli, process_tags, cli_env, repo_root, tmp_path, reference_scores):
+    """Through ``python -m flows.cli``: the runner's spawned workers import that module without running it."""
+    env, tag = process_tags.tagged_env(cli_env)
+    workdir = tmp_path / "workdir"
+    command = ["-m", "flows.cli", "run", "--inputs", str(repo_root / "inputs.yml"), "--workdir", str(workdir)]
+    with process_tags.reaping(tag):
+        result = run_cli([*command, "--runner", "process"], env)
+        leftovers = process_tags.wait_until_gone(tag, timeout=15)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not leftovers, [process.cmdline() for process in leftovers]
+    assert json.loads((workdir / "scores.json").read_text()) == reference_scores
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_seed_spec_gives_the_same_scores_on_every_runner(
     runner, flow_cli, run_records, process_tags, spec_scores, cli_env, tmp_path, reference_scores
