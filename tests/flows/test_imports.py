@@ -17,11 +17,9 @@ import pytest
 import flows
 from tests.constants import REPO_ROOT
 
-#: ``python -m flows.cli`` runs the command line when imported: that is its purpose.
-RUNS_WHEN_IMPORTED = {"flows.cli.__main__"}
-MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(flows.__path__, prefix="flows.") if info.name not in RUNS_WHEN_IMPORTED
-)
+#: Every module of the package, ``flows.cli.__main__`` included: the process runner's
+#: spawned workers import it (as ``__mp_main__``) when the command is ``python -m flows.cli``.
+MODULES = sorted(info.name for info in pkgutil.walk_packages(flows.__path__, prefix="flows."))
 
 _PROBE = """
 import importlib, json, logging, sys
@@ -69,7 +67,6 @@ def import_report(run_cli, tmp_path_factory) -> dict[str, dict]:
 
 
 def test_every_flows_module_is_probed():
-    # flows.cli.__main__ included: the process runner's spawned workers import it as __mp_main__
     expected = {"flows.ml_workflow", "flows.spec_workflow", "flows.spec_step", "flows.cli.app", "flows.cli.__main__"}
     assert expected <= set(MODULES)
 
