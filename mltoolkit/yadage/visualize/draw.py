@@ -33,13 +33,12 @@ __all__ = ["draw_pictures"]
 
 _FONT = 9.0
 _PAD = 0.6  # a box's padding around its label, in font sizes
-_SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "mltoolkit-workflow"}
 # Keep the PNG within what image viewers (and Agg) handle comfortably.
 _PNG_SCALE = 1.5
 _PNG_MAX_SIDE = 12000
 _PNG_MAX_PIXELS = 64_000_000
 _PNG_MIN_TEXT_PX = 5.0
-_TEXT = {"fontfamily": "sans-serif", "clip_on": False}
+_TEXT: dict[str, Any] = {"fontfamily": "sans-serif", "clip_on": False}
 
 
 def _box_artist(axes: Axes, box: Box) -> Text:
@@ -142,7 +141,8 @@ class _Picture:
 
     def svg(self) -> str:
         """The picture as SVG text: labels as ``<text>``, no date, fixed internal ids."""
-        with matplotlib.rc_context(_SVG_SETTINGS):
+        # labels as <text>, and internal ids from a fixed salt rather than a random one
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mltoolkit-workflow"}):
             return self._save(format="svg", facecolor="white", metadata={"Date": None}).decode("utf-8")
 
     def _save(self, **options: Any) -> bytes:

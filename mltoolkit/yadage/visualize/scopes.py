@@ -92,10 +92,12 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _sub_workflows(stage: Stage) -> list[Workflow]:
+    # only some scheduler types can run a subworkflow (directly or in one of their cases)
     scheduler = stage.scheduler
     found: list[Workflow] = []
-    if getattr(scheduler, "workflow", None) is not None:
-        found.append(scheduler.workflow)
+    workflow = getattr(scheduler, "workflow", None)
+    if workflow is not None:
+        found.append(workflow)
     found.extend(case.workflow for case in getattr(scheduler, "cases", None) or [] if case.workflow is not None)
     return found
 
@@ -219,7 +221,7 @@ class ScopeWalk:
             return []
         if instances:
             label = f"{stage.name} ({_plural(len(instances), 'instance')})"
-        elif stage.scheduler.scheduler_type != "singlestep-stage":
+        elif getattr(stage.scheduler, "scheduler_type", "") != "singlestep-stage":
             label = f"{stage.name} ({_plural(len(steps), 'step')})"
         else:
             label = stage.name
