@@ -33,6 +33,7 @@ __all__ = ["draw_pictures"]
 
 _FONT = 9.0
 _PAD = 0.6  # a box's padding around its label, in font sizes
+_BEND = -0.15  # curvature of an arrow that skips columns (negative: bows upwards, the y axis points down)
 # Keep the PNG within what image viewers (and Agg) handle comfortably.
 _PNG_SCALE = 1.5
 _PNG_MAX_SIDE = 12000
@@ -101,17 +102,25 @@ class _Picture:
                 linewidth=0.8, zorder=1, gid=cluster.svg_id,
             )  # fmt: skip
             self.axes.add_artist(frame)
-            label = self.axes.text(x0 + 5, y0 + 11, cluster.label, fontsize=8, color="#333333", va="baseline", zorder=2)
+            # above the arrows, on the frame's colour, so arrows passing by do not strike it through
+            plate = {"boxstyle": "square,pad=0.1", "facecolor": CLUSTER_FILL[cluster.kind], "edgecolor": "none"}
+            label = self.axes.text(
+                x0 + 5, y0 + 11, cluster.label, fontsize=8, color="#333333", va="baseline", bbox=plate, zorder=3.5
+            )
             label.set_clip_path(frame)  # a long label stops at its frame's border
 
     def _draw_arrows(self) -> None:
-        # from the right side of the source to the left side of the target; behind the boxes
+        # From the right side of the source to the left side of the target, behind the boxes.
+        # An arrow along a row that skips columns bows, so it does not run over the arrows between.
+        columns = self.layout.columns
         for source, target in self.graph.arrows():
             (sx, sy), (tx, ty) = self.layout.centres[source.key], self.layout.centres[target.key]
             start, end = (sx + self.sizes[source.key][0] / 2, sy), (tx - self.sizes[target.key][0] / 2, ty)
+            along_a_row = abs(ty - sy) < self.sizes[target.key][1]
+            bend = _BEND if along_a_row and columns[target.key] - columns[source.key] > 1 else 0.0
             arrow = FancyArrowPatch(
                 start, end, arrowstyle="-|>", mutation_scale=8, shrinkA=0, shrinkB=0,
-                color=EDGE_COLOUR, linewidth=0.8, zorder=3,
+                connectionstyle=f"arc3,rad={bend}", color=EDGE_COLOUR, linewidth=0.8, zorder=3,
             )  # fmt: skip
             self.axes.add_artist(arrow)
 

@@ -35,6 +35,7 @@ _FRAME_LABEL = 16.0
 class Layout:
     """Positions in points: box centres, frame rectangles ``(x0, y0, x1, y1)``, picture size."""
 
+    columns: dict[str, int] = field(default_factory=dict)  # box key -> its column
     centres: dict[str, tuple[float, float]] = field(default_factory=dict)
     frames: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     width: float = 0.0
@@ -119,7 +120,7 @@ def compute_layout(graph: WorkflowGraph, sizes: dict[str, tuple[float, float]]) 
     for number in range(max(widths, default=0) + 1):
         x_of[number] = x + widths.get(number, 0.0) / 2
         x += widths.get(number, 0.0) + _COLUMN_GAP + 2 * _FRAME_PAD * depth
-    layout = Layout()
+    layout = Layout(columns=column)
     top = _Packer(column, sizes).block(graph.top)
     _, right = _place(top, MARGIN + TITLE_HEIGHT, x_of, layout, sizes)
     layout.width = right + MARGIN + _FRAME_PAD * depth
