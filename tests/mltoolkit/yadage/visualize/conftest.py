@@ -11,7 +11,6 @@ import pytest
 
 from mltoolkit.yadage.planner import FAILED, WorkflowRun
 from mltoolkit.yadage.runner import run_workflow
-from tests.constants import SPECS
 
 from ..conftest import case_inputs, load_case
 
@@ -140,19 +139,3 @@ def check_png(path: Path, *, min_size: tuple[int, int] = (200, 100), max_side: i
 def no_temporaries(folder: Path) -> None:
     """No half-written file (``.name.tmp``) is left in ``folder``."""
     assert sorted(path.name for path in folder.iterdir() if path.name.startswith(".")) == []
-
-
-__all__ = [
-    "SMALL_EDGES",
-    "SMALL_STEPS",
-    "SPECS",
-    "check_png",
-    "dot_attribute",
-    "dot_edges",
-    "dot_nodes",
-    "no_temporaries",
-    "run_case",
-    "svg_fill",
-    "svg_labels",
-    "svg_nodes",
-]
