@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mltoolkit.analysis.results import ClassifierResult, PreppedData
 from mltoolkit.workdir.artifacts import atomic_output
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from mltoolkit.analysis.ml import ClassifierResult, PreppedData
 
 __all__ = ["MARGIN", "MESH_STEP", "build_figure", "decision_surface", "mesh_for", "preview_png_base64", "save_figure"]
 
@@ -64,7 +64,7 @@ def build_figure(prepped: PreppedData, results: Sequence[ClassifierResult]) -> F
     point_map = ListedColormap(["#FF0000", "#0000FF"])
     xx, yy = mesh_for(prepped.X)
 
-    def scatter_points(axes) -> None:
+    def scatter_points(axes: Axes) -> None:
         axes.scatter(prepped.X_train[:, 0], prepped.X_train[:, 1], c=prepped.y_train, cmap=point_map, edgecolors="k")
         axes.scatter(
             prepped.X_test[:, 0], prepped.X_test[:, 1], c=prepped.y_test, cmap=point_map, alpha=0.6, edgecolors="k"
