@@ -160,10 +160,6 @@ def _fingerprint_text(text: str, workdir: Path, own_dir: Path | None) -> Any:
 
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
-#: Folders whose content is no input: the toolkit's bookkeeping (records, caches, step
-#: logs) and Python's bytecode caches (written on import, e.g. under the toolkit's
-#: step scripts, which image-mapped steps name as a folder).
-_SKIPPED_DIRS = BOOKKEEPING_DIRS
 
 
 def _place(path: Path, workdir: Path) -> str:
@@ -172,14 +168,19 @@ def _place(path: Path, workdir: Path) -> str:
 
 
 def _tree_digests(folder: Path, workdir: Path, own_dir: Path | None) -> dict[str, str]:
-    """``{path: sha256}`` of the files under ``folder``, without bookkeeping, temporary files or ``own_dir``."""
+    """``{path: sha256}`` of the files under ``folder``, without bookkeeping, temporary files or ``own_dir``.
+
+    Bookkeeping folders are no input: the toolkit's records, caches and step logs,
+    and Python's bytecode caches (written on import, e.g. under the toolkit's step
+    scripts, which image-mapped steps name as a folder).
+    """
     digests: dict[str, str] = {}
     for current, folders, files in os.walk(folder):
         here = Path(current)
         folders[:] = sorted(
             name
             for name in folders
-            if name not in _SKIPPED_DIRS and not name.startswith(".") and (own_dir is None or here / name != own_dir)
+            if name not in BOOKKEEPING_DIRS and not name.startswith(".") and (own_dir is None or here / name != own_dir)
         )
         for name in sorted(files):
             if not name.startswith("."):
