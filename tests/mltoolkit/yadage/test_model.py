@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
+import yaml
 
 from mltoolkit.errors import SpecError, UnsupportedFeatureError
 from mltoolkit.yadage import load_step_ref, load_workflow, validate_step, validate_workflow
@@ -15,16 +17,21 @@ from mltoolkit.yadage.model import (
     MultistepStage,
     OutputReference,
     SinglestepStage,
+    Workflow,
 )
+from mltoolkit.yadage.model.names import NAME_RULE, name_problem
+from tests.constants import REPO_ROOT, SPECS
 
-from .conftest import load_case
+from .conftest import STEP_YAML as STEP
+from .conftest import load_case, noop_stage, write_workflow
 
-# follows a string that ends with the 8 spaces before its closing quotes
-STEP = """    step:
-              process: {process_type: string-interpolated-cmd, cmd: 'echo {x}'}
-              environment: {environment_type: localproc-env}
-              publisher: {publisher_type: frompar-pub, outputmap: {y: x}}
-"""
+# Every workflow file of the fixtures (subworkflows too) and the seed's packaged copy;
+# refs_cycle is circular on purpose (tested in test_load).
+WORKFLOW_FILES = [
+    path
+    for path in sorted(SPECS.rglob("*.yml")) + sorted((REPO_ROOT / "mltoolkit" / "specs").rglob("*.yml"))
+    if re.search(r"^stages:", path.read_text(), re.MULTILINE) and path.parent.name != "refs_cycle"
+]
 
 
 def test_seed_validates_with_yadage_defaults():
@@ -54,9 +61,32 @@ def test_seed_validates_with_yadage_defaults():
     assert "workflow.yml line 24" in merge.where
 
 
-def test_every_fixture_validates(specs):
-    for workflow_file in sorted(specs.glob("*/workflow.yml")):
-        validate_workflow(load_workflow(workflow_file))
+def test_every_fixture_folder_has_its_workflow_in_the_list():
+    folders = {path.parent for path in SPECS.glob("*/workflow.yml")}
+    assert len(folders) >= 15
+    assert folders <= {path.parent for path in WORKFLOW_FILES}
+    assert REPO_ROOT / "mltoolkit" / "specs" / "seed_parallel" / "workflow.yml" in WORKFLOW_FILES
+
+
+def _all_stages(workflow: Workflow):
+    for stage in workflow.stages:
+        yield stage
+        scheduler = stage.scheduler
+        nested = [scheduler.workflow] + [case.workflow for case in getattr(scheduler, "cases", None) or []]
+        for sub in nested:
+            if sub is not None:
+                yield from _all_stages(sub)
+
+
+@pytest.mark.parametrize("workflow_file", WORKFLOW_FILES, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_every_fixture_validates_and_knows_where_its_stages_are(workflow_file):
+    loaded = load_workflow(workflow_file)
+    workflow = validate_workflow(loaded)
+    assert [stage.name for stage in workflow.stages] == [stage["name"] for stage in loaded.data["stages"]]
+    for index, stage in enumerate(workflow.stages):
+        assert stage.where == loaded.where(["stages", index])
+        assert f"{workflow_file.name} line " in stage.where
+    assert all(name_problem(stage.name) is None for stage in _all_stages(workflow))
 
 
 def test_canonical_parameter_list_and_dependency_mapping_forms():
@@ -102,12 +132,6 @@ def test_no_dependencies_means_ready_at_once_and_imagetag_number_becomes_text():
 def test_validate_step_from_a_step_ref(specs):
     step = validate_step(load_step_ref("steps.yml#/merging_step", toplevel=specs / "seed_parallel"))
     assert step.publisher.publish == {"ml_result": "{outfile}"}
-
-
-def _write(tmp_path, text: str):
-    path = tmp_path / "workflow.yml"
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 BAD_SPECS = {
@@ -509,14 +533,14 @@ BAD_SPECS = {
 @pytest.mark.parametrize("case", sorted(BAD_SPECS))
 def test_bad_spec_gives_one_located_line(tmp_path, case):
     text, error_type, fragments = BAD_SPECS[case]
-    path = _write(tmp_path, text)
+    path = write_workflow(tmp_path, text)
     with pytest.raises(error_type) as caught:
         validate_workflow(load_workflow(path))
     message = str(caught.value)
     assert "\n" not in message
     assert "workflow.yml" in message
     for fragment in fragments:
-        assert __import__("re").search(fragment, message), (fragment, message)
+        assert re.search(fragment, message), (fragment, message)
 
 
 def test_error_in_a_referenced_step_names_the_steps_file_and_nested_stages(tmp_path):
@@ -535,7 +559,7 @@ def test_error_in_a_referenced_step_names_the_steps_file_and_nested_stages(tmp_p
           scheduler: {scheduler_type: singlestep-stage, step: {$ref: 'steps.yml#/broken'}}
         """)
     )
-    path = _write(
+    path = write_workflow(
         tmp_path,
         """\
         stages:
@@ -552,7 +576,7 @@ def test_error_in_a_referenced_step_names_the_steps_file_and_nested_stages(tmp_p
 
 
 def test_several_problems_are_counted_and_listed(tmp_path):
-    path = _write(
+    path = write_workflow(
         tmp_path,
         """\
         stages:
@@ -568,3 +592,77 @@ def test_several_problems_are_counted_and_listed(tmp_path):
     assert "(and 1 more problem)" in str(caught.value)
     assert len(caught.value.problems) == 2
     assert "#/stages/1/scheduler/scheduler_type" in caught.value.problems[1]
+
+
+def test_a_three_stage_cycle_is_named_in_the_direction_of_the_dependencies(tmp_path):
+    # b depends on c, c on d, d on b (graphlib finds it; any rotation reads the same way round)
+    spec = {
+        "stages": [
+            {**noop_stage(name, ["init"], {"value": 1}), "dependencies": [dep]} for name, dep in zip("bcd", "cdb")
+        ]
+    }
+    with pytest.raises(SpecError) as caught:
+        validate_workflow(_dumped(tmp_path, spec))
+    message = str(caught.value)
+    assert re.search(r"in a cycle \((b -> c -> d -> b|c -> d -> b -> c|d -> b -> c -> d)\)", message), message
+    assert "workflow.yml line" in message and "\n" not in message
+
+
+def _dumped(tmp_path, spec: dict):
+    path = tmp_path / "workflow.yml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return load_workflow(path)
+
+
+def _tree(folder):
+    return sorted((str(path.relative_to(folder)), path.is_dir()) for path in folder.rglob("*"))
+
+
+# Names that would put a step folder outside the work directory, make it the work
+# directory itself, or make it one of the toolkit's own folders.
+UNSAFE_NAMES = {
+    "/tmp/x": "it contains '/'",
+    "../x": "it contains '/'",
+    ".": "'.' names the folder itself or its parent",
+    "..": "'..' names the folder itself or its parent",
+    "a/b": "it contains '/'",
+    ".hidden": "it starts with '.'",
+    "-rf": "it starts with '-'",
+    "a\0b": r"it contains '\x00'",
+    "with space": "it contains ' '",
+    "": "it is empty",
+    "x" * 101: "it has 101 characters",
+    "_mltoolkit": "'_mltoolkit' is where the toolkit keeps its own files",
+    "ro-crate-metadata.json": "'ro-crate-metadata.json' is where the toolkit keeps its own files",
+}
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["top-level", "nested"])
+@pytest.mark.parametrize("name", sorted(UNSAFE_NAMES), ids=repr)
+def test_a_stage_name_that_cannot_be_a_folder_is_refused_at_validation(tmp_path, name, nested):
+    inner = {"stages": [noop_stage(name, ["init"], {"value": 1})]}
+    if nested:
+        outer = noop_stage("outer", ["init"], {"value": 1})
+        del outer["scheduler"]["step"]
+        outer["scheduler"]["workflow"] = inner
+        spec, pointer, chain = {"stages": [outer]}, "#/stages/0/scheduler/workflow/stages/0/name", f"'outer' > {name!r}"
+    else:
+        spec, pointer, chain = inner, "#/stages/0/name", repr(name)
+    loaded = _dumped(tmp_path, spec)
+    before = _tree(tmp_path)
+    with pytest.raises(SpecError) as caught:
+        validate_workflow(loaded)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert re.search(rf"workflow\.yml line \d+ \({pointer}\)", message), message
+    assert f"stage {chain}, key name: stage name {name!r} cannot name a folder ({UNSAFE_NAMES[name]})" in message
+    assert f"expected {NAME_RULE}; rename the stage" in message
+    assert _tree(tmp_path) == before  # nothing created or deleted
+
+
+@pytest.mark.parametrize(
+    "name", ["hello_world", "delphes-pileup", "merge_and_visualize", "Stage.2", "0th", "_private", "x" * 100]
+)
+def test_names_real_specs_use_are_accepted(tmp_path, name):
+    workflow = validate_workflow(_dumped(tmp_path, {"stages": [noop_stage(name, ["init"], {"value": 1})]}))
+    assert workflow.stages[0].name == name
