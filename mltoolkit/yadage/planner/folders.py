@@ -33,7 +33,7 @@ def step_folder(workdir: Path, scope_directory: Path, name: str, *, where: str) 
         raise SpecError(f"{where}: step folder name {name!r} is not a single folder name; rename the stage")
     folder = scope_directory / name
     try:
-        inside_workdir(workdir, folder, what=f"step folder of {name!r}")
+        inside_workdir(workdir, folder, what="step folder")
     except WorkdirError as error:
         raise SpecError(f"{where}: {error}; rename the stage") from None
     return folder

@@ -14,6 +14,7 @@ Every value handed out is a copy: steps can never change what others published.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from mltoolkit.errors import SpecError
@@ -94,18 +95,23 @@ def resolve_parameters(state: RunState, scope: Scope, stage: Stage, parameters: 
     }
 
 
-def _published_results(state: RunState, structure: Any, result_script: str, where: str) -> Any:
-    """``structure`` (from a $wflowref's node selector) with each step replaced by ``result_script`` on its result."""
-    if isinstance(structure, list):
-        return [_published_results(state, item, result_script, where) for item in structure]
-    if not isinstance(structure, dict):
-        return structure
-    if "_nodeid" not in structure:
-        return {key: _published_results(state, item, result_script, where) for key, item in structure.items()}
-    node = state.find_node(structure["_nodeid"])
+def _rebuild(value: Any, marker: str, replace: Callable[[dict], Any]) -> Any:
+    """A copy of a JSON-like tree where every mapping that has the key ``marker`` is ``replace(mapping)``."""
+    if isinstance(value, list):
+        return [_rebuild(item, marker, replace) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if marker in value:
+        return replace(value)
+    return {key: _rebuild(item, marker, replace) for key, item in value.items()}
+
+
+def _step_result(state: RunState, node_view: dict, result_script: str, where: str) -> Any:
+    """``result_script`` run on what the step a $wflowref selected (``{_nodeid: ...}``) published."""
+    node = state.find_node(node_view["_nodeid"])
     if node is None or not node.done:
         raise SpecError(
-            f"{where}: $wflowref selects step {structure['_nodeid']}, which has not "
+            f"{where}: $wflowref selects step {node_view['_nodeid']}, which has not "
             "published; add its stage to the dependencies"
         )
     try:
@@ -114,19 +120,14 @@ def _published_results(state: RunState, structure: Any, result_script: str, wher
         raise SpecError(f"{where}: {error}") from None
 
 
-def _bindings(state: RunState, scope: Scope, value: Any, where: str) -> Any:
-    if isinstance(value, list):
-        return [_bindings(state, scope, item, where) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if "$wflowref" not in value:
-        return {key: _bindings(state, scope, item, where) for key, item in value.items()}
+def _wflowref(state: RunState, scope: Scope, value: dict, where: str) -> Any:
+    """The value of ``{$wflowref: [NODES_JQ, RESULT_JQ]}``: the selected steps' results."""
     node_script, result_script = value["$wflowref"]
     try:
         structure = run_jq(node_script, scope.view, multiple=True)
     except ValueError as error:
         raise SpecError(f"{where}: {error}") from None
-    return _published_results(state, structure, result_script, where)
+    return _rebuild(structure, "_nodeid", lambda node_view: _step_result(state, node_view, result_script, where))
 
 
 def resolve_bindings(state: RunState, scope: Scope, bindings: Any, stage: Stage) -> Any:
@@ -135,4 +136,5 @@ def resolve_bindings(state: RunState, scope: Scope, bindings: Any, stage: Stage)
     Raises:
         SpecError: a jq program fails, or a selected step has not published.
     """
-    return _bindings(state, scope, bindings, f"{stage.where}: stage {stage.name!r} bindings")
+    where = f"{stage.where}: stage {stage.name!r} bindings"
+    return _rebuild(bindings, "$wflowref", lambda value: _wflowref(state, scope, value, where))

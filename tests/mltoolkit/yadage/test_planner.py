@@ -428,7 +428,7 @@ def test_a_step_folder_must_lie_strictly_inside_the_work_directory(tmp_path):
     with pytest.raises(SpecError) as caught:
         step_folder(work, work / "map_0", "leaf", where="wf.yml line 3 (#/stages/0): stage 'leaf'")
     message = str(caught.value)
-    assert message.startswith("wf.yml line 3 (#/stages/0): stage 'leaf': step folder of 'leaf'")
+    assert message.startswith(f"wf.yml line 3 (#/stages/0): stage 'leaf': step folder {str(work / 'map_0' / 'leaf')!r}")
     assert f"resolves to {str(tmp_path / 'victim')!r}, which is not strictly inside the work directory" in message
     assert message.endswith("rename the stage") and "\n" not in message
     with pytest.raises(SpecError, match="not strictly inside the work directory"):

@@ -155,28 +155,6 @@ def test_both_jsonpath_spellings_read_every_instance_in_order(tmp_path, selectio
     assert merged.steps[0].parameters["firsts"] == ["a", "b"]
 
 
-def test_a_jsonpath_dependency_on_one_step_and_a_step_reference_by_index(tmp_path):
-    workflow = validate_workflow(
-        {
-            "stages": [
-                noop_stage(
-                    "first",
-                    ["init"],
-                    {"value": {"step": "init", "output": "xs"}},
-                    scheduler_type="multistep-stage",
-                    scatter={"method": "zip", "parameters": ["value"]},
-                ),
-                noop_stage("second", ["first[1]"], {"value": {"step": "first[1]", "output": "value"}}),
-            ]
-        }
-    )
-    run = WorkflowRun(workflow, {"xs": ["p", "q"]}, tmp_path)
-    [first] = run.advance()
-    run.record_success(first.steps[1].id, {"value": "q"})
-    [second] = run.advance()  # first_0 is still pending: only first[1] was needed
-    assert second.steps[0].parameters == {"value": "q"}
-
-
 def test_a_step_reference_that_selects_several_steps_fails_the_stage(tmp_path):
     workflow = validate_workflow(
         {
