@@ -115,7 +115,8 @@ def type_discriminator(field: str, choices: tuple[str, ...]) -> Discriminator:
         choose,
         custom_error_type="missing_type",
         custom_error_message=f"missing or non-string {field!r}; expected one of: {', '.join(choices)}",
-        custom_error_context={"subpath": [field]},
+        # pydantic hands the context on as is; messages.py reads the subpath list from it
+        custom_error_context={"subpath": [field]},  # type: ignore[dict-item]
     )
 
 

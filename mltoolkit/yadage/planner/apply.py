@@ -65,18 +65,25 @@ def _parameter_sets(state: RunState, scope: Scope, stage: Stage, where: str) -> 
     raise SpecError(f"{where}: unknown scheduler {type(scheduler).__name__}")  # the model admits no other
 
 
+def _runnable(stage: Stage, parameters: dict[str, Any], where: str) -> StepSpec | Workflow | None:
+    """What runs with ``parameters``: the stage's step or workflow, or the first matching case's (``None``: none)."""
+    scheduler = stage.scheduler
+    if not isinstance(scheduler, (SinglestepStage, MultistepStage, JqStage)):
+        raise SpecError(f"{where}: unknown scheduler {type(scheduler).__name__}")  # the model admits no other
+    cases = getattr(scheduler, "cases", None)
+    if not cases:
+        return scheduler.step or scheduler.workflow
+    case = select_case(cases, parameters, where=where)
+    return None if case is None else case.step or case.workflow
+
+
 def _choices(state: RunState, scope: Scope, stage: Stage, where: str) -> list[_Choice]:
     """What runs for each parameter set (the matching case, if any) and in which folder."""
-    scheduler = stage.scheduler
-    cases = getattr(scheduler, "cases", None)
     choices: list[_Choice] = []
     for index, parameters in _parameter_sets(state, scope, stage, where):
-        runnable = scheduler.step or scheduler.workflow
-        if cases:
-            case = select_case(cases, parameters, where=where)
-            if case is None:
-                continue
-            runnable = case.step or case.workflow
+        runnable = _runnable(stage, parameters, where)
+        if runnable is None:
+            continue
         name = folder_name(stage.name, index)
         folder = step_folder(state.workdir, scope.directory, name, where=where)
         if state.folder_in_use(folder):
@@ -137,6 +144,5 @@ def apply_stage(state: RunState, scope: Scope, entry: StageEntry) -> PlannedStag
     state.finish_applying(entry)
     if not planned:
         return None
-    return PlannedStage(
-        scope=scope.pointer, stage=stage.name, steps=planned, scheduler_type=stage.scheduler.scheduler_type
-    )
+    scheduler_type = getattr(stage.scheduler, "scheduler_type", "singlestep-stage")
+    return PlannedStage(scope=scope.pointer, stage=stage.name, steps=planned, scheduler_type=scheduler_type)

@@ -70,13 +70,16 @@ def ready(state: RunState, scope: Scope, entry: StageEntry) -> bool:
     Raises:
         SpecError: a reference of an ``expressions_fulfilled`` dependency cannot be resolved.
     """
-    dependencies = entry.stage.dependencies
+    stage = entry.stage
+    if stage is None:
+        return False  # init is applied from the start
+    dependencies = stage.dependencies
     if dependencies.dependency_type == "jsonpath_ready":
         return all(_expression_ready(state, scope, expression) for expression in dependencies.expressions)
     for reference in dependencies.expressions:
         targets = select_targets(state, scope, reference.selection)
         if not targets or not all(item_done(target) for target in targets):
             return False
-        if not resolve_reference(state, scope, reference, f"{entry.stage.where}: dependency"):
+        if not resolve_reference(state, scope, reference, f"{stage.where}: dependency"):
             return False
     return True
