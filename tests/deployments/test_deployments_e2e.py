@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_SCORES
+from tests.constants import SEED_SCORES
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SEED_SCORES, run_cli
+from tests.conftest import REPO_ROOT, run_cli
+from tests.constants import SEED_SCORES
 from tests.flows.spec_helpers import (
     SEED_URL,
     SPECS,
