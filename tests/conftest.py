@@ -10,6 +10,7 @@ through ``PREFECT_API_URL`` (``cli_env``). The helpers:
   lines of the flows and checks how they ended (``check``, ``assert_error_line``);
 * ``run_records`` reads what a run left in ``WORKDIR/_mltoolkit/run.json``;
 * ``snapshot`` digests a folder, to prove a failed command changed nothing;
+* ``python_holding_lock`` starts another process that holds a work directory's lock;
 * ``shared_run`` gives the session's one native run and one seed-spec run, which
   several modules only read (each made on first use).
 """
@@ -272,6 +273,28 @@ def _snapshot(root: Path) -> dict[str, str]:
 def snapshot() -> Callable[[Path], dict[str, str]]:
     """``snapshot(root)``: ``{relative path: sha256}`` of every file below ``root`` (folders and links marked)."""
     return _snapshot
+
+
+def _python_holding_lock(workdir: Path, env: dict[str, str], note: str) -> subprocess.Popen:
+    code = (
+        "import sys, time\n"
+        "from mltoolkit.workdir.locking import workdir_lock\n"
+        "with workdir_lock(sys.argv[1], sys.argv[2]):\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(workdir), note], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+    return process
+
+
+@pytest.fixture(scope="session")
+def python_holding_lock() -> Callable[[Path, dict[str, str], str], subprocess.Popen]:
+    """``python_holding_lock(workdir, env, note)``: a Python process that has taken ``workdir``'s lock
+    (recording ``note`` as its command) and sleeps; the caller kills it."""
+    return _python_holding_lock
 
 
 # --- runs several modules only read ----------------------------------------------------------

@@ -1,9 +1,9 @@
-"""One run per work directory: a busy workdir is refused at once, a stale lock is taken over."""
+"""One run per work directory, through the command lines: a busy workdir is refused at once, a stale
+lock is taken over (the lock itself: tests/mltoolkit/workdir/test_locking.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,69 +11,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
-from mltoolkit.errors import WorkdirLockedError
-from mltoolkit.workdir.locking import LOCK_FILE, lock_holder, workdir_lock
+from mltoolkit.workdir.locking import LOCK_FILE, lock_holder
 from tests.constants import MOON, REPO_ROOT, SPECS
 
 
-def python_holding_lock(workdir: Path, env: dict[str, str], note: str) -> subprocess.Popen:
-    """A Python process that takes ``workdir``'s lock, says ``locked`` and sleeps."""
-    code = (
-        "import sys, time\n"
-        "from mltoolkit.workdir.locking import workdir_lock\n"
-        "with workdir_lock(sys.argv[1], sys.argv[2]):\n"
-        "    print('locked', flush=True)\n"
-        "    time.sleep(600)\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code, str(workdir), note], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None and process.stdout.readline().strip() == "locked"
-    return process
-
-
-def _killed_holder(workdir, env) -> int:
+def _killed_holder(python_holding_lock, workdir, env) -> int:
     """Leave a stale lock in ``workdir``: a process takes it and is killed with SIGKILL."""
     holder = python_holding_lock(workdir, env, "a run that will be killed")
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     assert lock_holder(workdir)["pid"] == holder.pid  # its record is still there
     return holder.pid
-
-
-# --- the lock itself (no Prefect) -------------------------------------------------------
-
-
-def test_nested_acquisition_in_one_process_is_shared(tmp_path):
-    with workdir_lock(tmp_path, "outer") as stale:
-        assert stale is None
-        with workdir_lock(tmp_path / ".", "inner") as nested:  # same folder, spelled differently
-            assert nested is None
-        assert lock_holder(tmp_path)["command"] == "outer"  # the inner block did not release it
-    assert lock_holder(tmp_path) is None
-
-
-def test_a_live_holder_in_another_process_is_named(tmp_path):
-    holder = python_holding_lock(tmp_path, dict(os.environ, PYTHONPATH=str(REPO_ROOT)), "the first run")
-    try:
-        with pytest.raises(WorkdirLockedError) as raised, workdir_lock(tmp_path, "the second run"):
-            pass
-        message = str(raised.value)
-        assert f"pid {holder.pid} on " in message and " since " in message and "(the first run)" in message
-        assert str(tmp_path) in message and "--workdir" in message
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
-
-
-def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
-    dead = _killed_holder(tmp_path, dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    with workdir_lock(tmp_path, "the next run") as stale:
-        assert stale["pid"] == dead
-        assert lock_holder(tmp_path)["pid"] == os.getpid()
-    assert lock_holder(tmp_path) is None
 
 
 # --- the command lines --------------------------------------------------------------------
@@ -175,10 +123,12 @@ def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(
     assert lock_holder(workdir) is None  # released
 
 
-def test_a_stale_lock_from_a_killed_run_is_recovered_by_the_cli(run_cli, run_records, cli_env, tmp_path):
+def test_a_stale_lock_from_a_killed_run_is_recovered_by_the_cli(
+    run_cli, run_records, python_holding_lock, cli_env, tmp_path
+):
     workdir = tmp_path / "stale"
     workdir.mkdir()
-    dead = _killed_holder(workdir, cli_env)
+    dead = _killed_holder(python_holding_lock, workdir, cli_env)
 
     result = run_cli(
         [
