@@ -17,13 +17,11 @@ from uuid import UUID
 import pytest
 
 from tests.constants import REPO_ROOT, SEED_SCORES
-from tests.deployments.test_deployments_e2e import (
-    Processes,
-    _free_port,
+from tests.deployments.test_deployments_e2e import (  # the process-pool e2e test's server and helpers
     _prefect,
     _table,
     _wait_final,
-    _wait_healthy,
+    real_server,  # noqa: F401 (a fixture: pytest finds it here)
 )
 from tests.docker.engine import BuiltImage, docker, docker_environment, leftover_containers
 
@@ -36,31 +34,23 @@ FLOW_RUN_LABEL = "io.prefect.flow-run-id"
 
 
 @pytest.fixture(scope="module")
-def docker_pool(mltoolkit_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Server, docker work pool, deployment and worker; stopped (and containers removed) at the end."""
+def docker_pool(mltoolkit_image: BuiltImage, real_server: dict) -> Iterator[dict]:  # noqa: F811 (the fixture)
+    """A docker work pool, the deployment and a worker on the module's real server.
+
+    The server and worker are stopped by ``real_server``; containers a failed run left are removed here.
+    """
     pytest.importorskip("prefect_docker", reason="prefect-docker is in the test extra: pip install -e '.[test]'")
-    base = tmp_path_factory.mktemp("docker-pool")
-    processes = Processes(base)
-    port = _free_port()
-    env = {key: value for key, value in docker_environment().items() if not key.startswith("PREFECT_API")}
-    env.update(
-        PREFECT_HOME=str(base / "home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-        MLTOOLKIT_API_IDLE_TIMEOUT="0",
-        PREFECT_LOGGING_LEVEL="INFO",
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    server = processes.start("server", ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+    env = dict(real_server["env"])
+    if "DOCKER_HOST" in docker_environment():  # the worker talks to the tests' engine
+        env["DOCKER_HOST"] = docker_environment()["DOCKER_HOST"]
     try:
-        _wait_healthy(env["PREFECT_API_URL"], server, timeout=240)
         _prefect(["work-pool", "create", POOL, "--type", "docker"], env)
         deploy = ["--no-prompt", "deploy", "--all", "--prefect-file", "docker.yaml"]
         _prefect(deploy, env, cwd=REPO_ROOT / "deployments")
-        processes.start("worker", ["prefect", "worker", "start", "--pool", POOL], env)
-        yield {"env": env, "processes": processes, "image": mltoolkit_image}
+        real_server["processes"].start("worker", ["prefect", "worker", "start", "--pool", POOL], env)
+        yield {"env": env, "processes": real_server["processes"], "image": mltoolkit_image}
     finally:
-        processes.stop_all()
+        real_server["processes"].stop_all()
         for container in leftover_containers(FLOW_RUN_LABEL):
             docker("rm", "--force", container, check=False)
 
