@@ -18,7 +18,7 @@
 #       (e.g. one made offline with debootstrap) gets python3, venv and the CA
 #       bundle from its apt sources.
 #   deployments/ca-certificates/*.crt, or --build-arg EXTRA_CA_CERTS=<folder in the
-#   build context>, or with BuildKit --build-context extra-ca-certificates=<any folder>
+#   build context>, or with buildx --build-context extra-ca-certificates=<any folder>
 #       extra CA certificates (a TLS-intercepting proxy's) trusted by pip during the
 #       build only. They exist only in the `dependencies` stage: the final image has
 #       the base's own trust store, none of these files and no trace of them.
@@ -28,8 +28,8 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 ARG EXTRA_CA_CERTS=deployments/ca-certificates
 
 # --- the extra CA certificates, as a stage of their own ------------------------------
-# A stage rather than a plain COPY, so that BuildKit's --build-context can replace
-# it with a folder outside the build context.
+# A stage rather than a plain COPY, so that buildx's --build-context can replace it
+# with a folder outside the build context (not tried here: these machines have no buildx).
 FROM scratch AS extra-ca-certificates
 ARG EXTRA_CA_CERTS
 COPY ${EXTRA_CA_CERTS}/ /
