@@ -1,42 +1,84 @@
 """Phase 5 of the spec loader: run one step (a *packtivity*) and publish its results.
 
-Modules: :mod:`.interpolate` (placeholders), :mod:`.shell` (quoting), :mod:`.environments`
-(image map, Docker, the ``python`` on PATH), :mod:`.execute` (the process),
-:mod:`.publishers`, and :mod:`.step` (:func:`run_step`, which strings them together).
-
 :func:`run_step` is the pure analogue of ``packtivity-run``: it fills the step's
-parameters into its command or script, runs it in the step's environment with
-its output captured, and evaluates the publisher.
+parameters into its command or script, runs it in the step's environment with its
+output captured, and evaluates the publisher. Modules: :mod:`.interpolate`
+(placeholders), :mod:`.shell` with :mod:`.shell_lexer`, :mod:`.shell_reader` and
+:mod:`.shell_commands` (shell values), :mod:`.pycode` (Python values),
+:mod:`.environments` (image map, Docker, the ``python`` on PATH), :mod:`.execute`
+(the process), :mod:`.publishers`, and :mod:`.step`, which strings them together.
 
 **Interpolation.** ``{name}`` takes a parameter, ``{workdir}`` the step's folder;
 Python ``str.format`` syntax as in yadage (``{x[0]}``, ``{n:03d}``, ``{{`` for a
 brace); a list becomes its elements separated by spaces.
 
-**Quoting** (where we are deliberately better than yadage, which pastes values into
-the shell as they are). With ``StepOptions.quote`` (the default) every value
-interpolated into a shell command is quoted for the place it lands in:
+**No value ever runs as code** (where we are deliberately better than yadage, which
+pastes values into the shell as they are). The guarantee: a value -- from ``-p``, an
+inputs file, an init file's name or anything an upstream step published -- is never
+read as syntax by the shell or Python interpreter that runs the step's ``cmd`` or
+``script``, nor by a shell or interpreter the template visibly hands it to. The
+template is read with its placeholders replaced by markers, so values cannot change
+how it is read, and each value is put in by the rule of the place it stands in:
 
-* outside quotes: each value (each list element) becomes one shell word
-  (``shlex.quote``), so ``a; touch PWNED``, ``$(...)``, backticks, ``>``, quotes,
-  newlines and spaces stay literal; glob wildcards (``*``, ``?``, ``[abc]``) stay
-  *outside* the quotes so ``{outdir}/*.pkl`` still expands, and ``for c in {list}``
-  still iterates over the elements;
-* inside ``'...'`` or ``"..."`` of the template: escaped for that quoting, so the
-  value stays inside the template's string;
-* inside a here-document: ``$``, backticks and backslashes are escaped (nothing for
-  a quoted ``<<'EOF'``), and a value that contains the terminator line is refused.
+*Shell* (``cmd``, ``sh``/``bash``/... scripts), read by :mod:`.shell_lexer`:
 
-``quote=False`` reproduces yadage's raw pasting (callers should warn loudly).
-Scripts whose ``interpreter`` is not a POSIX shell (``python``...) get raw values:
-quoting is a shell notion.
+* a shell word -- an argument, a redirection target, ``X={v}``, ``for c in {list}``,
+  ``{outdir}/*.pkl`` -- is quoted: one literal word per value (per list element),
+  glob wildcards ``*``, ``?``, ``[a-z]`` left active outside the quotes so patterns
+  still expand (a value naming an existing file is quoted whole);
+* inside the template's ``'...'``: ``'`` becomes ``'\\''``; inside ``"..."``:
+  backslash, ``$``, backtick and ``"`` are backslash-escaped; in a here-document:
+  backslash, ``$`` and backtick are escaped
+  (nothing for a quoted delimiter, ``<<'EOF'``, ``<<E"OF"``, ``<<\\EOF``), and a value
+  that would complete the delimiter line is refused; in a comment: line breaks are
+  written as ``\\n`` so the value stays in the comment;
+* only *plain* values -- letters, digits and ``_ . / : + , -``, not starting with
+  ``-`` -- where the shell would read more than data: the command name; inside
+  backticks, ``${...}`` and ``$'...'``; right after ``$`` or ``\\``; the code
+  argument of ``sh -c``, ``bash -c``, ``python -c``, ``perl -e``..., the program of
+  ``awk``/``sed``/``jq``, any argument of ``eval``, ``trap``, ``alias``, ``root``;
+  arguments of commands that run commands (``xargs``, ``sudo``, ``ssh``, ``find``,
+  ``docker``...) or of a command only known at run time (``$CMD {v}``); names that
+  bash evaluates (``read``, ``unset``, ``declare``/``export`` names, ``printf -v``,
+  ``test -v``, loop variables, function names); a here-document or here-string read
+  by anything but a data command (``cat``, ``tee``, ``grep``..., or an interpreter
+  running a script file); anything piped into a command that reads its input as code
+  (``sh``, ``python`` without a script); and everything after shell syntax the
+  lexer does not follow (a ``case`` inside ``$(...)``, a ``(`` inside a word);
+* only integers in arithmetic (``$((...))``, ``((...))``, ``let``, ``-eq`` and the
+  other arithmetic comparisons), which bash evaluates names and subscripts in;
+* never in a here-document's delimiter, and never a NUL character.
+
+``exec``, ``env A=1``, ``nohup``, ``nice``, ``time`` and ``timeout 60`` in front of a
+command are seen through, so ``timeout 60 python x.py {v}`` is judged as
+``python x.py {v}``: ``{v}`` is a script argument.
+
+*Python* (``interpreter: python...``), read with :mod:`tokenize` by :mod:`.pycode`:
+a whole expression token (``x = {v}``) becomes a Python literal of the value
+(``repr``-style, for JSON-like data); inside a string literal the value is escaped
+for that literal (f-string text doubles braces, bytes use ``\\xNN``; a raw string
+takes only values that need no escape); an f-string ``{...}`` field takes a literal
+when one fits; a comment gets its line breaks escaped and may not declare the file's
+encoding; glued to a name (``x_{v}``) or anywhere else: only ``[A-Za-z0-9_]``.
+
+*Any other interpreter*: plain values only.
+
+A refused value stops the step before anything runs, with one line naming the
+stage, step, parameter, line and position, and how to fix it. What the runner
+cannot see: a program that reads an argument as code or as an option that it was
+handed as data (``make {v}``, ``git {v}``: a value starting with ``-`` is still one
+argument), and a value written to a file that is later run. ``quote=False``
+(``--unsafe-no-quoting``) pastes values raw, as yadage does; callers warn loudly.
 
 **Processes.** ``string-interpolated-cmd`` runs ``sh -c CMD``;
-``interpreted-script-cmd`` writes the script to ``<workdir>/_packtivity/<name>.script``
+``interpolated-script-cmd`` writes the script to ``<workdir>/_packtivity/<name>.script``
 (``.py`` for Python) and runs ``INTERPRETER SCRIPT`` (yadage's local backend cannot
-run scripts at all). Both run in the step's folder, in a new session (a timeout kills
-the whole process group). Output (stdout and stderr, interleaved) goes to
+run scripts at all). Both run in the step's folder, in a new session (a timeout
+kills the whole process group). Output (stdout and stderr, interleaved) goes to
 ``<workdir>/_packtivity/<name>.run.log`` and, line by line, to ``on_output``; the
-final command text is kept in ``<workdir>/_packtivity/<name>.command``.
+final command text is kept in ``<workdir>/_packtivity/<name>.command``. Nothing is
+created outside the step's folder: the private folder and its files are checked
+after resolving links, and relative published paths must stay inside the folder.
 
 **Environments.** ``localproc-env`` runs on this machine; ``noop-env`` runs
 nothing and only publishes; ``docker-encapsulated`` runs ``docker run`` when a

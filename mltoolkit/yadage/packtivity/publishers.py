@@ -46,7 +46,14 @@ def _in_folder(value: str, folder: str, *, relative: bool, where: str, what: str
     """``value`` joined to the step's folder when ``relative`` and not absolute; never outside it."""
     if not relative or os.path.isabs(value):
         return value
-    return os.path.join(folder, value)
+    candidate = os.path.join(folder, value)
+    normal = os.path.normpath(candidate)
+    if normal != folder and not normal.startswith(folder + os.sep):
+        raise SpecError(
+            f"{where}: {what} {value!r} leads out of the step's folder {folder}; "
+            "a relative path must stay inside it (write an absolute path to name a file elsewhere)"
+        )
+    return candidate
 
 
 def _from_parameters(publisher: FromParPub, parameters: Mapping[str, Any], where: str) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mltoolkit.errors import EnvironmentUnavailableError, SpecError
-from mltoolkit.workdir.layout import step_private_dir
+from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import DockerEncapsulatedEnv, NoopEnv, StepSpec, StringInterpolatedCmd
 from mltoolkit.yadage.packtivity.environments import (
     DEFAULT_IMAGE_MAP,
@@ -89,6 +89,16 @@ class _Run:
     def private(self) -> Path:
         return step_private_dir(self.folder)
 
+    def private_file(self, suffix: str) -> Path:
+        """``<step folder>/_packtivity/<name><suffix>``, created as a folder first; never outside the step's folder.
+
+        A link planted in place of the folder or the file (by an earlier step, or a
+        name with ``..``) would otherwise make the runner write elsewhere.
+        """
+        private = inside_workdir(self.folder, self.private, what=f"{self.label}: private folder")
+        private.mkdir(exist_ok=True)
+        return inside_workdir(private, private / f"{self.name}{suffix}", what=f"{self.label}: private file")
+
     @property
     def docker_env(self) -> DockerEncapsulatedEnv | None:
         environment = self.step.environment
@@ -123,28 +133,37 @@ def _write_par_mounts(run: _Run) -> None:
     environment = run.docker_env
     if environment is None or not environment.par_mounts or run.kind == "noop":
         return
-    run.private.mkdir(exist_ok=True)
     for index, mount in enumerate(environment.par_mounts):
         try:
             value = run_jq(mount.jqscript, dict(run.parameters))
         except ValueError as error:
             raise SpecError(f"{run.label}: par_mounts[{index}]: {error}") from None
-        path = run.private / f"{run.name}.parmount{index}"
+        path = run.private_file(f".parmount{index}")
         path.write_text(value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
         run.par_mounts.append((str(path), mount.mountpath))
+
+
+def script_language(process: Any) -> str:
+    """``shell`` for commands and sh/bash scripts, ``python`` for Python scripts, else ``other``."""
+    if isinstance(process, StringInterpolatedCmd) or is_shell(process.interpreter):
+        return "shell"
+    words = process.interpreter.split()
+    return "python" if words and os.path.basename(words[0]).startswith("python") else "other"
 
 
 def _fill_template(run: _Run) -> None:
     """Set ``run.text``: the command or script with the parameters filled in (mounts rewritten)."""
     process = run.step.process
-    shell = isinstance(process, StringInterpolatedCmd) or is_shell(process.interpreter)
+    language = script_language(process)
     template = process.cmd if isinstance(process, StringInterpolatedCmd) else process.script
     values: Mapping[str, Any] = run.parameters
     if run.mapping is not None:
         mounts = run.mapping.mounts + tuple((container, host) for host, container in run.par_mounts)
-        template = rewrite_text(template, mounts, shell=shell)
+        template = rewrite_text(template, mounts, shell=language == "shell")
         values = rewrite_values(dict(run.parameters), mounts)
-    run.text = interpolate(template, values, workdir=run.folder, quote=run.options.quote, shell=shell, where=run.label)
+    run.text = interpolate(
+        template, values, workdir=run.folder, quote=run.options.quote, language=language, where=run.label
+    )
 
 
 def _process_env(run: _Run) -> dict[str, str]:
@@ -168,13 +187,13 @@ def _command_line(run: _Run) -> list[str]:
     if run.mapping is not None and envscript:
         envscript = rewrite_values(envscript, run.mapping.mounts)
     if isinstance(process, StringInterpolatedCmd):
-        (run.private / f"{run.name}.command").write_text(run.text + "\n", encoding="utf-8")
+        run.private_file(".command").write_text(run.text + "\n", encoding="utf-8")
         return ["sh", "-c", f". {shlex.quote(envscript)} && {run.text}" if envscript else run.text]
     interpreter = shlex.split(process.interpreter)
     suffix = ".py" if os.path.basename(interpreter[0]).startswith("python") else ".script"
-    script_file = run.private / f"{run.name}{suffix}"
+    script_file = run.private_file(suffix)
     script_file.write_text(run.text, encoding="utf-8")
-    (run.private / f"{run.name}.command").write_text(f"{process.interpreter} {script_file}\n", encoding="utf-8")
+    run.private_file(".command").write_text(f"{process.interpreter} {script_file}\n", encoding="utf-8")
     argv = [*interpreter, str(script_file)]
     if envscript:
         argv = ["sh", "-c", f". {shlex.quote(envscript)} && exec {shlex.join(argv)}"]
@@ -239,8 +258,7 @@ def run_step(
     if run.kind == "noop":
         published = publish(step.publisher, parameters, folder, where=label)
         return StepResult(published, None, None, run.text, run.kind, time.monotonic() - started)
-    run.private.mkdir(exist_ok=True)
-    log_path = run.private / f"{name}.run.log"
+    log_path = run.private_file(".run.log")
     log_path.write_bytes(b"")
     argv, cwd = _in_environment(run, _command_line(run))
     code = execute(

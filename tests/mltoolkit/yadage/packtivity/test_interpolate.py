@@ -14,11 +14,11 @@ def test_quote_keep_globs_and_interpolate_details():
     assert quote_keep_globs("[1, 2]") == "'[1, 2]'"
     assert quote_keep_globs("") == "''"
     assert (
-        interpolate("{n:03d} {xs[1]} {{literal}} {workdir}", {"n": 7, "xs": ["a", "b c"]}, workdir="/w")
-        == "007 'b c' {literal} /w"
+        interpolate("echo {n:03d} {xs[1]} {{literal}} {workdir}", {"n": 7, "xs": ["a", "b c"]}, workdir="/w")
+        == "echo 007 'b c' {literal} /w"
     )
     assert interpolate("echo {xs}", {"xs": [1, "a b"]}, quote=False) == "echo 1 a b"
-    assert interpolate("print('{v}')", {"v": "it's"}, shell=False) == "print('it's')"
+    assert interpolate("print('{v}')", {"v": "it's"}, language="python") == "print('it\\'s')"
     assert interpolate("# it's a comment\necho {v}", {"v": "a;b"}) == "# it's a comment\necho 'a;b'"
     with pytest.raises(
         SpecError, match=r"uses \{missing\} but the step has no such parameter \(parameters: a, workdir\)"

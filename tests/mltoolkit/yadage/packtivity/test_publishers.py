@@ -48,3 +48,26 @@ def test_publisher_errors_name_the_step(make_step, specs, tmp_path):
     step = make_step("true", publisher={"publisher_type": "interpolated-pub", "publish": {"a": "{nope}"}})
     with pytest.raises(SpecError, match=r"interpolated-pub value '\{nope\}' uses \{nope\}, which is not a parameter"):
         run_step(step, {}, tmp_path / "i", name="i")
+
+
+@pytest.mark.parametrize(
+    "publisher",
+    [
+        {"publisher_type": "interpolated-pub", "relative_paths": True, "glob": True, "publish": {"x": "../*"}},
+        {"publisher_type": "interpolated-pub", "relative_paths": True, "publish": {"x": "a/../../b"}},
+        {"publisher_type": "fromglob-pub", "globexpression": "../../*", "outputkey": "x"},
+        {"publisher_type": "fromyaml-pub", "yamlfile": "../other.yml"},
+        {"publisher_type": "fromparjq-pub", "script": '{x: "../*"}', "relative_paths": True, "glob": True},
+    ],
+    ids=["interpolated-glob", "interpolated", "fromglob", "fromyaml", "fromparjq"],
+)
+def test_relative_published_paths_stay_in_the_step_folder(make_step, tmp_path, publisher):
+    (tmp_path / "other.yml").write_text("secret: 1\n")
+    step = make_step("true", publisher=publisher)
+    with pytest.raises(SpecError, match=r"step p: .* leads out of the step's folder .*; a relative path must stay"):
+        run_step(step, {}, tmp_path / "p", name="p")
+
+
+def test_absolute_published_paths_are_kept_as_written(make_step, tmp_path):
+    publisher = {"publisher_type": "interpolated-pub", "relative_paths": True, "publish": {"x": "/elsewhere/a"}}
+    assert run_step(make_step("true", publisher=publisher), {}, tmp_path / "p").published == {"x": "/elsewhere/a"}

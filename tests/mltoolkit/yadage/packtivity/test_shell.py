@@ -5,52 +5,123 @@ from __future__ import annotations
 import pytest
 
 from mltoolkit.errors import SpecError
-from mltoolkit.yadage.packtivity import StepOptions, run_step
+from mltoolkit.yadage.packtivity import StepOptions, interpolate, run_step
 
-# --- quoting ---------------------------------------------------------------------------------
+# --- where a value may go: the lexer's reading of templates (pure, no process) -------------------
 
-PAYLOADS = [
-    "x; touch {canary}",
-    "x && touch {canary}",
-    "x | touch {canary}",
-    "$(touch {canary})",
-    "`touch {canary}`",
-    "x\ntouch {canary}",
-    "x > {canary}",
-    "it's \"double\" and 'single'",
-    "two  spaces\tand a tab",
-    "-n",
-    "--output={canary}",
-    "$HOME ${{PATH}}",
-    "x' ; touch {canary} ; echo '",
-    'x" ; touch {canary} ; echo "',
-    "back\\slash\\",
-    "",
+ACCEPTED = [
+    # (template, value, text the shell gets)
+    ("echo {v}", "a b", "echo 'a b'"),
+    ("echo {v}", ["a b", "c"], "echo 'a b' c"),
+    ('echo "{v}"', 'a"$b`c\\', 'echo "a\\"\\$b\\`c\\\\"'),
+    ("echo '{v}'", "it's", "echo 'it'\\''s'"),
+    ("X={v} cmd", "a;b", "X='a;b' cmd"),
+    ("cmd > {v}", "a b", "cmd > 'a b'"),
+    ("echo $(printf %s {v})", "a b", "echo $(printf %s 'a b')"),
+    ('echo "$(printf %s "{v}")"', "$x", 'echo "$(printf %s "\\$x")"'),
+    ("cat <<EOF\n{v}\nEOF", "$(x)`y`\\", "cat <<EOF\n\\$(x)\\`y\\`\\\\\nEOF"),
+    ("cat <<'EOF'\n{v}\nEOF", "$(x)", "cat <<'EOF'\n$(x)\nEOF"),
+    ("cat <<-EOF\n\t{v}\n\tEOF", "\tEOFx", "cat <<-EOF\n\t\tEOFx\n\tEOF"),
+    ("# {v}\necho", "x\nrm -rf y", "# x\\nrm -rf y\necho"),
+    ("timeout 60 python x.py --in {v}", "a b", "timeout 60 python x.py --in 'a b'"),
+    ("nohup env A=1 B={v} python x.py", "a b", "nohup env A=1 B='a b' python x.py"),
+    ("python -W ignore -c 'import sys' {v}", "a b", "python -W ignore -c 'import sys' 'a b'"),
+    ("sh -c 'echo \"$1\"' sh {v}", "a;b", "sh -c 'echo \"$1\"' sh 'a;b'"),
+    ("bash run.sh {v} | tee log", "a b", "bash run.sh 'a b' | tee log"),
+    ("awk '{{print $1}}' {v}", "a b", "awk '{print $1}' 'a b'"),
+    ("[ -f {v} ] && test {v} = x", "a b", "[ -f 'a b' ] && test 'a b' = x"),
+    ("export PATH={v}:$PATH", "/a b/bin", "export PATH='/a b/bin':$PATH"),
+    ("f() {{ echo {v}; }}", "a b", "f() { echo 'a b'; }"),
+    ("python - <<EOF\nprint('{v}')\nEOF", "plain_1", "python - <<EOF\nprint('plain_1')\nEOF"),
+    ("echo $(( {v} + 1 ))", "-3", "echo $(( -3 + 1 ))"),
+    ("echo `basename {v}`", "/a/b.txt", "echo `basename /a/b.txt`"),
+    ("for c in {v}; do echo $c; done", ["x", "y z"], "for c in x 'y z'; do echo $c; done"),
 ]
 
-CONTEXTS = {
-    "bare": "printf '%s\\0' {payload} > {workdir}/args.bin",
-    "double quotes": "printf '%s\\0' \"{payload}\" > {workdir}/args.bin",
-    "single quotes": "printf '%s\\0' '{payload}' > {workdir}/args.bin",
-    "command substitution": "printf '%s\\0' \"$(printf '%s' {payload})\" > {workdir}/args.bin",
-    "here-document": "cat > {workdir}/args.bin <<EOF\n{payload}\nEOF\n",
-}
+REFUSED = [
+    # (template, value, words of the position named in the one-line error)
+    ("{v} --flag", "a b", "the command name"),
+    ("{v}", "LD_PRELOAD=/x.so", "the command name"),
+    ("$CMD {v}", "a b", "a command only known when the script runs"),
+    ("echo `echo {v}`", "a b", "inside backticks"),
+    ('echo "`echo {v}`"', "a b", "inside backticks"),
+    ('echo "${{X:-{v}}}"', "a b", "inside ${...}"),
+    ("echo ${{X:-{v}}}", "a b", "inside ${...}"),
+    ("echo $'{v}'", "a b", "inside $'...'"),
+    ("echo $(( {v} + 1 ))", "y", "in arithmetic"),
+    ("(( n = {v} ))", "a[$(x)]", "in arithmetic"),
+    ("let n={v}", "y", "'let'"),
+    ("[[ {v} -eq 1 ]]", "y", "arithmetic comparison"),
+    ("[ {v} -ge 1 ]", "y", "arithmetic comparison"),
+    ("test -v {v}", "a[$(x)]", "-v"),
+    ("printf -v {v} %s x", "a[$(x)]", "-v"),
+    ("read {v}", "a[$(x)]", "a variable name"),
+    ("unset {v}", "a[$(x)]", "a variable name"),
+    ("declare {v}=1", "a[$(x)]", "a variable name given to 'declare'"),
+    ("declare -i n={v}", "y", "an integer variable"),
+    ("for {v} in a b; do :; done", "a b", "a loop variable's name"),
+    ("function {v} {{ :; }}", "a b", "a function's name"),
+    ("sh -c 'echo {v}'", "a;b", "the code sh -c runs"),
+    ('bash -ec "echo {v}"', "a;b", "the code bash -ec runs"),
+    ("python3 -c 'print(\"{v}\")'", 'a")', "the code python -c runs"),
+    ("perl -e 'print \"{v}\"'", 'a"; system("x', "the code perl -e runs"),
+    ("eval echo {v}", "a;b", "'eval'"),
+    ("trap 'echo {v}' EXIT", "a;b", "'trap'"),
+    ("xargs -I{{}} sh -c {v}", "a b", "'xargs'"),
+    ("sudo {v}", "a b", "'sudo'"),
+    ("find . -exec {v} ;", "a b", "'find'"),
+    ("awk '{v}' file", "BEGIN{system(1)}", "the program text of 'awk'"),
+    ("sed -e '{v}' file", "1e id", "the program sed -e runs"),
+    ("root -b -q 'plot.C(\"{v}\")'", 'a"); gSystem->Exec("x', "'root'"),
+    ("echo {v} | sh", "a b", "piped into a command that reads its input as code"),
+    ("echo {v} |\n  python", "a b", "piped into a command that reads its input as code"),
+    ("printf %s {v} | xargs rm", "a b", "piped into a command that reads its input as code"),
+    ("python3 <<EOF\nprint('{v}')\nEOF", "a'b", "input of a command that may read it as code"),
+    ("sh <<< {v}", "a b", "input of a command that may read it as code"),
+    ("while read l; do :; done <<EOF\n{v}\nEOF", "a b", "input of a command that may read it as code"),
+    ("source <(echo {v})", "a b", "inside a process substitution"),
+    ("cat <<{v}\nx\nEOF", "EOF", "in a here-document's delimiter"),
+    ("cat <<EOF\nE{v}\nEOF", "OF", "in a here-document"),
+    ("echo \\{v}", "a b", "right after a backslash or a $"),
+    ("echo ${v}", "a b", "right after a backslash or a $"),
+    ('echo "\\{v}"', "$(x)", "right after a backslash or a $"),
+    ("x=$(case a in a) echo;; esac); echo {v}", "a b", "after a 'case' inside parentheses"),
+    ("echo {v}", "a\0b", "contains a NUL character"),
+]
 
 
-@pytest.mark.parametrize("context", sorted(CONTEXTS))
-@pytest.mark.parametrize("payload", PAYLOADS, ids=[f"p{i}" for i in range(len(PAYLOADS))])
-def test_payload_reaches_the_command_as_one_literal_argument(make_step, tmp_path, context, payload):
-    canary = tmp_path / "PWNED"
-    value = payload.format(canary=canary)
-    step = make_step(script=CONTEXTS[context])
-    workdir = tmp_path / "step"
-    run_step(step, {"payload": value}, workdir, name="quoting")
-    data = (workdir / "args.bin").read_bytes().decode()
-    if context == "here-document":
-        assert data == value + "\n"
-    else:
-        assert data.split("\0")[:-1] == [value]
-    assert not canary.exists()
+@pytest.mark.parametrize(("template", "value", "expected"), ACCEPTED)
+def test_values_in_data_positions_are_quoted_for_their_place(template, value, expected):
+    assert interpolate(template, {"v": value}) == expected
+
+
+@pytest.mark.parametrize(("template", "value", "position"), REFUSED)
+def test_values_where_the_shell_reads_more_than_data_must_be_plain(template, value, position):
+    with pytest.raises(SpecError) as refused:
+        interpolate(template, {"v": value}, where="stage 's' step s")
+    message = str(refused.value)
+    assert message.startswith("stage 's' step s: parameter 'v' (line ") and "\n" not in message
+    assert position in message
+    assert "--unsafe-no-quoting" in message
+
+
+#: positions that take some value (not a here-document's delimiter, not a value with NUL)
+TAKES_PLAIN = [case for case in REFUSED if not any(w in case[2] for w in ("NUL", "delimiter", "here-document"))]
+
+
+@pytest.mark.parametrize(("template", "value", "position"), TAKES_PLAIN)
+def test_the_same_positions_take_plain_values(template, value, position):
+    plain = "42" if any(word in position for word in ("arithmetic", "'let'", "integer")) else "plain_value"
+    assert plain in interpolate(template, {"v": plain})
+
+
+def test_a_cmd_is_read_by_the_same_rules(make_step, tmp_path):
+    step = make_step("printf '%s|' {v} \"{v}\" '{v}' > out; {w} >/dev/null 2>&1; true")
+    run_step(step, {"v": "a'b\"c $(x)", "w": "true"}, tmp_path / "s")
+    assert (tmp_path / "s" / "out").read_text() == "a'b\"c $(x)|" * 3
+    with pytest.raises(SpecError, match=r"parameter 'w' \(line 1, the command name\)"):
+        run_step(step, {"v": "a", "w": "a b"}, tmp_path / "t")
+    assert not (tmp_path / "t" / "_packtivity").exists()
 
 
 def test_list_elements_stay_separate_words_so_for_loops_iterate(make_step, tmp_path):
@@ -83,5 +154,5 @@ def test_quote_false_pastes_values_raw_like_yadage(make_step, tmp_path):
 
 def test_a_value_cannot_end_a_here_document_early(make_step, tmp_path):
     step = make_step(script="cat <<EOF\n{payload}\nEOF\n")
-    with pytest.raises(SpecError, match=r"contains the line 'EOF', which would end the here-document"):
+    with pytest.raises(SpecError, match=r"makes the line 'EOF', which would end the here-document early"):
         run_step(step, {"payload": "a\nEOF\ntouch x"}, tmp_path / "step", name="heredoc")

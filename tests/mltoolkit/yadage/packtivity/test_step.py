@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from mltoolkit.yadage.packtivity import run_step
+import pytest
+
+from mltoolkit.errors import WorkdirError
+from mltoolkit.yadage.packtivity import StepOptions, parse_image_map, run_step
 
 
 def test_string_command_log_output_callback_and_publish(make_step, tmp_path):
@@ -59,3 +62,26 @@ def test_noop_env_runs_nothing_and_publishes(make_step, tmp_path):
     result = run_step(step, {"x": 5}, tmp_path / "noop")
     assert result.published == {"out": 5} and result.exit_code is None and result.log_path is None
     assert result.command == "exit 1" and not (tmp_path / "noop" / "_packtivity").exists()
+
+
+@pytest.mark.parametrize("planted", ["folder", "log"])
+def test_the_private_folder_never_leads_outside_the_step_folder(make_step, tmp_path, planted):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workdir = tmp_path / "step"
+    (workdir / "_packtivity").mkdir(parents=True)
+    if planted == "folder":
+        (workdir / "_packtivity").rmdir()
+        (workdir / "_packtivity").symlink_to(outside)
+    else:
+        (workdir / "_packtivity" / "s.run.log").symlink_to(outside / "log")
+    with pytest.raises(WorkdirError, match=r"step s: private (folder|file) .* not strictly inside"):
+        run_step(make_step("echo hi"), {}, workdir, name="s")
+    assert list(outside.iterdir()) == []
+
+
+def test_par_mount_files_stay_in_the_private_folder(docker_step, tmp_path):
+    image_map = parse_image_map(["img=local"], defaults=False)
+    step = docker_step("cat /p.json", image="img", par_mounts=[{"jqscript": ".", "mountpath": "/p.json"}])
+    run_step(step, {"n": 1}, tmp_path / "s", name="s", options=StepOptions(use_docker=False, image_map=image_map))
+    assert (tmp_path / "s" / "_packtivity" / "s.parmount0").read_text() == '{"n": 1}'

@@ -1,0 +1,260 @@
+"""What a shell command does with its arguments: which are data, which are code or names.
+
+:func:`classify_command` looks at one simple command of a template (its words as the
+lexer in :mod:`.shell_lexer` found them) and raises the *level* of the words whose
+values the shell or the named program would read as more than data:
+
+* the command name itself (a value there chooses what runs);
+* the code argument of an interpreter (``sh -c X``, ``python -c X``, ``perl -e X``,
+  ``awk X``, ``sed X``, ``jq X``, any argument of ``root``), ``eval``, ``trap``, ``alias``;
+* names that bash evaluates (``read``, ``unset``, ``declare`` names, ``printf -v``,
+  ``test -v``...: an array subscript in a name runs ``$(...)``) and arithmetic
+  operands (``let``, ``-eq`` and friends);
+* every argument of a command that runs another command from its arguments
+  (``xargs``, ``sudo``, ``ssh``, ``find``, ``docker``...), and of a command only known
+  at run time (``$CMD {v}``).
+
+Plain argv pass-through prefixes (``exec``, ``env A=1``, ``nohup``, ``timeout 60``,
+``nice``, ``time``...) are skipped, so ``timeout 60 python x.py {v}`` is judged as
+``python x.py {v}``. A command also says whether its standard input is code
+(``sh``, ``python`` without a script, a wrapper): values piped or here-documented
+into it are then restricted too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Sequence
+
+from mltoolkit.yadage.packtivity.shell_lexer import INTEGER, STRICT, Command, Word
+
+__all__ = ["classify_command"]
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "busybox"})
+#: interpreter -> options whose next word is code
+_CODE_OPTIONS: dict[str, frozenset[str]] = {
+    **{shell: frozenset({"-c"}) for shell in SHELLS},
+    "python": frozenset({"-c", "-m"}),
+    "perl": frozenset({"-e", "-E"}),
+    "ruby": frozenset({"-e"}),
+    "node": frozenset({"-e", "--eval", "-p", "--print"}),
+    "nodejs": frozenset({"-e", "--eval", "-p", "--print"}),
+    "Rscript": frozenset({"-e"}),
+    "R": frozenset({"-e"}),
+    "php": frozenset({"-r"}),
+    "lua": frozenset({"-e"}),
+    "julia": frozenset({"-e", "-E"}),
+    "tclsh": frozenset(),
+}
+#: programs whose first non-option argument is their program text
+_PROGRAM_FIRST = frozenset({"awk", "gawk", "mawk", "nawk", "sed", "jq", "yq"})
+#: every argument may be code (ROOT runs macro calls such as 'plot.C("x")')
+_ALL_CODE = frozenset({"eval", "trap", "alias", "root", "root.exe", "source-highlight"})
+#: commands that run other commands chosen by their arguments or their input
+_WRAPPERS = frozenset(
+    {
+        "xargs", "sudo", "su", "doas", "runuser", "ssh", "watch", "flock", "chroot", "parallel",
+        "srun", "mpirun", "mpiexec", "docker", "podman", "singularity", "apptainer", "kubectl",
+        "find", "nsenter", "unshare", "ionice", "taskset", "strace", "ltrace", "valgrind", "gdb",
+        "script", "expect", "make", "busybox", "vim", "vi", "emacs", "ed", "ex", "sqlite3",
+    }
+)  # fmt: skip
+#: plain argv pass-through: skip them (and their options) and judge the command after them
+_TRANSPARENT = frozenset({"exec", "command", "builtin", "nohup", "setsid", "time", "env", "timeout", "nice", "stdbuf"})
+_TRANSPARENT_OPTION_ARGUMENT = {"nice": {"-n"}, "timeout": {"-s", "-k", "--signal", "--kill-after"}, "env": {"-u"}}
+#: bash builtins whose arguments are variable names (a subscript in a name runs code)
+_NAME_BUILTINS = frozenset({"read", "unset", "mapfile", "readarray", "getopts", "wait", "let"})
+_DECLARE = frozenset({"declare", "typeset", "local", "export", "readonly"})
+_ARITHMETIC_OPERATORS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+#: commands that only read their standard input as data (here-documents into them may hold any value)
+_DATA_SINKS = frozenset(
+    {
+        "cat", "tee", "head", "tail", "sort", "uniq", "wc", "tr", "cut", "paste", "grep", "egrep", "fgrep",
+        "base64", "md5sum", "sha1sum", "sha256sum", "sha512sum", "dd", "column", "fold", "fmt", "nl", "rev",
+        "od", "xxd", "hexdump", "sponge", ":", "true", "read", "mapfile", "readarray", "gzip", "bzip2", "xz",
+    }
+)  # fmt: skip
+_COMPOUND_CLOSERS = frozenset({"done", "fi", "esac", "}", ")"})
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"})
+_VERSION = re.compile(r"^(.*?)[0-9.]*$")
+
+
+def program_name(word: Word) -> str:
+    """``/usr/bin/python3.11`` -> ``python`` (the name without folder and version)."""
+    base = os.path.basename(word.literal)
+    stem = _VERSION.match(base)
+    return (stem.group(1) if stem and stem.group(1) else base) if base not in ("[", "[[") else base
+
+
+def _raise(words: Sequence[Word], level: int, why: str) -> None:
+    for word in words:
+        word.restrict(level, why)
+
+
+def classify_command(command: Command) -> None:
+    """Set the level of every word of ``command`` and whether its standard input is code."""
+    arguments = [word for word in command.words if word.role == "arg"]
+    index = 0
+    while index < len(arguments) and arguments[index].is_plain_literal and arguments[index].literal in _KEYWORDS:
+        index += 1
+    if index < len(arguments) and arguments[index].is_plain_literal and arguments[index].literal in ("for", "select"):
+        if index + 1 < len(arguments):
+            arguments[index + 1].restrict(STRICT, "a loop variable's name")
+        return
+    if index < len(arguments) and arguments[index].is_plain_literal and arguments[index].literal == "function":
+        _raise(arguments[index + 1 :], STRICT, "a function's name")
+        return
+    _classify_from(command, arguments[index:])
+
+
+def _classify_from(command: Command, words: list[Word]) -> None:
+    if not words:
+        command.stdin_code = False
+        return
+    head = words[0]
+    if not head.is_plain_literal:
+        head.restrict(STRICT, "the command name")
+        _raise(words[1:], STRICT, "an argument of a command only known when the script runs")
+        command.stdin_code = True
+        return
+    name = program_name(head)
+    if name in _TRANSPARENT:
+        _skip_prefix(command, words, name)
+    elif name in _COMPOUND_CLOSERS:
+        command.stdin_code = True  # the input goes to the commands inside: judged unknown
+    elif name in _CODE_OPTIONS:
+        _interpreter(command, words, name)
+    elif name in _PROGRAM_FIRST:
+        _program_first(command, words, name)
+    elif name in _ALL_CODE or name in _WRAPPERS:
+        _raise(words[1:], STRICT, f"an argument of {name!r}, which runs its arguments as code or commands")
+        command.stdin_code = True
+    elif name in _NAME_BUILTINS:
+        if name == "let":
+            _raise(words[1:], INTEGER, "an argument of 'let', which bash evaluates as arithmetic")
+        else:
+            _raise(words[1:], STRICT, f"an argument of {name!r}, which bash reads as a variable name")
+        command.stdin_code = name not in _DATA_SINKS
+    else:
+        _data_command(command, words, name)
+
+
+def _skip_prefix(command: Command, words: list[Word], name: str) -> None:
+    takes_argument = _TRANSPARENT_OPTION_ARGUMENT.get(name, set())
+    index = 1
+    needs_duration = name == "timeout"
+    while index < len(words):
+        word = words[index]
+        if name == "env" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word.literal_prefix):
+            index += 1  # a variable for the command: its value is data
+            continue
+        if not word.is_plain_literal:
+            break
+        text = word.literal
+        if text.startswith("-") and len(text) > 1:
+            index += 2 if text in takes_argument else 1
+        elif needs_duration:
+            needs_duration = False
+            index += 1
+        else:
+            break
+    if index < len(words) and not words[index].is_plain_literal and _looks_like_option(words[index]):
+        _raise(words[1:], STRICT, f"an argument of {name!r} before its command")
+        command.stdin_code = True
+        return
+    _classify_from(command, words[index:])
+
+
+def _looks_like_option(word: Word) -> bool:
+    return word.literal.startswith("-")
+
+
+def _interpreter(command: Command, words: list[Word], name: str) -> None:
+    code_options = _CODE_OPTIONS[name]
+    index = 1
+    while index < len(words):
+        word = words[index]
+        if not word.is_plain_literal:
+            if word.literal.startswith("-"):
+                word.restrict(STRICT, f"an option of {name!r}")
+                index += 1
+                continue
+            break
+        text = word.literal
+        if text == "--":
+            index += 1
+            break
+        if not text.startswith("-") or text == "-":
+            break
+        if _is_code_option(text, code_options, shell=name in SHELLS):
+            if index + 1 < len(words):
+                words[index + 1].restrict(STRICT, f"the code {name} {text} runs")
+            command.stdin_code = False
+            return
+        index += 1
+    if index >= len(words) or (words[index].is_plain_literal and words[index].literal in ("-", "-s")):
+        command.stdin_code = True  # no script: the interpreter reads its program from its input
+        return
+    command.stdin_code = False  # a script file; later words are its arguments
+
+
+def _is_code_option(text: str, code_options: frozenset[str], *, shell: bool) -> bool:
+    if text in code_options:
+        return True
+    # clustered short options such as `sh -ec` or `python -uc`
+    return (shell or "-c" in code_options) and not text.startswith("--") and "c" in text[1:] and "-c" in code_options
+
+
+def _program_first(command: Command, words: list[Word], name: str) -> None:
+    index = 1
+    program_given = False
+    while index < len(words):
+        word = words[index]
+        text = word.literal
+        if word.is_plain_literal and text in ("-f", "--file", "--from-file"):
+            program_given = True
+            index += 2
+            continue
+        if word.is_plain_literal and text in ("-e", "--expression"):
+            if index + 1 < len(words):
+                words[index + 1].restrict(STRICT, f"the program {name} {text} runs")
+            program_given = True
+            index += 2
+            continue
+        if word.is_plain_literal and text in ("-v", "--arg", "--argjson", "--slurpfile", "--rawfile"):
+            index += 3 if text in ("--arg", "--argjson", "--slurpfile", "--rawfile") else 2
+            continue
+        if text.startswith("-") and len(text) > 1:
+            word.restrict(STRICT, f"an option of {name!r}")
+            index += 1
+            continue
+        break
+    if not program_given and index < len(words):
+        words[index].restrict(STRICT, f"the program text of {name!r}")
+    command.stdin_code = False
+
+
+def _data_command(command: Command, words: list[Word], name: str) -> None:
+    if name in _DECLARE:
+        integer = any(word.is_plain_literal and word.literal.startswith("-") and "i" in word.literal for word in words)
+        for word in words[1:]:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word.literal_prefix):
+                word.restrict(STRICT, f"a variable name given to {name!r}")
+            elif integer:
+                word.restrict(
+                    INTEGER, f"a value for an integer variable ({name} -i), which bash evaluates as arithmetic"
+                )
+    elif name in ("printf", "test", "[", "[["):
+        for previous, word in itertools.pairwise(words):
+            if previous.is_plain_literal and previous.literal == "-v":
+                word.restrict(STRICT, f"a variable name given to {name} -v")
+        for position, word in enumerate(words[1:], start=1):
+            neighbours = {words[position - 1].literal}
+            if position + 1 < len(words):
+                neighbours.add(words[position + 1].literal)
+            if neighbours & _ARITHMETIC_OPERATORS:
+                word.restrict(INTEGER, "an arithmetic comparison, which bash evaluates as arithmetic")
+    command.stdin_code = name not in _DATA_SINKS
+    command.stdin_data = name in _DATA_SINKS
