@@ -58,7 +58,7 @@ _WRAPPERS = frozenset(
         "xargs", "sudo", "su", "doas", "runuser", "ssh", "watch", "flock", "chroot", "parallel",
         "srun", "mpirun", "mpiexec", "docker", "podman", "singularity", "apptainer", "kubectl",
         "find", "nsenter", "unshare", "ionice", "taskset", "strace", "ltrace", "valgrind", "gdb",
-        "script", "expect", "make", "busybox", "vim", "vi", "emacs", "ed", "ex", "sqlite3",
+        "script", "expect", "make", "busybox", "coproc", "vim", "vi", "emacs", "ed", "ex", "sqlite3",
     }
 )  # fmt: skip
 #: plain argv pass-through: skip them (and their options) and judge the command after them
@@ -79,6 +79,8 @@ _DATA_SINKS = frozenset(
 _COMPOUND_CLOSERS = frozenset({"done", "fi", "esac", "}", ")"})
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"})
 _VERSION = re.compile(r"^(.*?)[0-9.]*$")
+#: what a script file's name looks like (anything else after an interpreter may be an option's argument)
+_SCRIPT = re.compile(r"/|\.(py|sh|bash|pl|rb|js|mjs|R|r|jl|php|lua|tcl)$")
 
 
 def program_name(word: Word) -> str:
@@ -136,7 +138,7 @@ def _classify_from(command: Command, words: list[Word]) -> None:
             _raise(words[1:], INTEGER, "an argument of 'let', which bash evaluates as arithmetic")
         else:
             _raise(words[1:], STRICT, f"an argument of {name!r}, which bash reads as a variable name")
-        command.stdin_code = name not in _DATA_SINKS
+        command.stdin_data = name in _DATA_SINKS
     else:
         _data_command(command, words, name)
 
@@ -149,6 +151,11 @@ def _skip_prefix(command: Command, words: list[Word], name: str) -> None:
         word = words[index]
         if name == "env" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word.literal_prefix):
             index += 1  # a variable for the command: its value is data
+            continue
+        if needs_duration and not word.is_plain_literal and not word.literal_prefix.startswith("-"):
+            word.restrict(STRICT, "the duration given to 'timeout'")
+            needs_duration = False
+            index += 1
             continue
         if not word.is_plain_literal:
             break
@@ -172,39 +179,33 @@ def _looks_like_option(word: Word) -> bool:
 
 
 def _interpreter(command: Command, words: list[Word], name: str) -> None:
+    """An interpreter: the word after any code option is code; its input is code unless it runs a script."""
     code_options = _CODE_OPTIONS[name]
-    index = 1
-    while index < len(words):
-        word = words[index]
-        if not word.is_plain_literal:
-            if word.literal.startswith("-"):
-                word.restrict(STRICT, f"an option of {name!r}")
-                index += 1
-                continue
-            break
-        text = word.literal
-        if text == "--":
-            index += 1
-            break
-        if not text.startswith("-") or text == "-":
-            break
-        if _is_code_option(text, code_options, shell=name in SHELLS):
-            if index + 1 < len(words):
-                words[index + 1].restrict(STRICT, f"the code {name} {text} runs")
-            command.stdin_code = False
-            return
-        index += 1
-    if index >= len(words) or (words[index].is_plain_literal and words[index].literal in ("-", "-s")):
-        command.stdin_code = True  # no script: the interpreter reads its program from its input
+    found = False
+    # every word: an option that takes an argument (python -W x) must not hide a later -c
+    for previous, word in itertools.pairwise(words):
+        if previous.is_plain_literal and _is_code_option(previous.literal, code_options):
+            word.restrict(STRICT, f"the code {name} {previous.literal} runs")
+            found = True
+    for word in words[1:]:
+        if not word.is_plain_literal and word.literal_prefix.startswith("-"):
+            word.restrict(STRICT, f"an option of {name!r}")
+    script = next((word for word in words[1:] if not word.literal.startswith("-")), None)
+    if found:
+        return  # its input goes to the code: judged unknown, so not data either
+    if script is None or (script.is_plain_literal and not _SCRIPT.search(script.literal)):
+        command.stdin_code = True  # no script (or an option's argument): the program comes from the input
         return
-    command.stdin_code = False  # a script file; later words are its arguments
+    command.stdin_data = True
 
 
-def _is_code_option(text: str, code_options: frozenset[str], *, shell: bool) -> bool:
+def _is_code_option(text: str, code_options: frozenset[str]) -> bool:
     if text in code_options:
         return True
-    # clustered short options such as `sh -ec` or `python -uc`
-    return (shell or "-c" in code_options) and not text.startswith("--") and "c" in text[1:] and "-c" in code_options
+    if text.startswith("--") or not text.startswith("-"):
+        return False
+    short = {option[1] for option in code_options if len(option) == 2}
+    return any(char in short for char in text[1:])
 
 
 def _program_first(command: Command, words: list[Word], name: str) -> None:
@@ -233,16 +234,18 @@ def _program_first(command: Command, words: list[Word], name: str) -> None:
         break
     if not program_given and index < len(words):
         words[index].restrict(STRICT, f"the program text of {name!r}")
-    command.stdin_code = False
+    command.stdin_data = True  # awk, sed and jq read their input as data
 
 
 def _data_command(command: Command, words: list[Word], name: str) -> None:
     if name in _DECLARE:
-        integer = any(word.is_plain_literal and word.literal.startswith("-") and "i" in word.literal for word in words)
+        options = "".join(word.literal for word in words if word.is_plain_literal and word.literal.startswith("-"))
         for word in words[1:]:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", word.literal_prefix):
                 word.restrict(STRICT, f"a variable name given to {name!r}")
-            elif integer:
+            elif "n" in options:
+                word.restrict(STRICT, f"a variable name a reference points to ({name} -n)")
+            elif "i" in options:
                 word.restrict(
                     INTEGER, f"a value for an integer variable ({name} -i), which bash evaluates as arithmetic"
                 )
@@ -256,5 +259,4 @@ def _data_command(command: Command, words: list[Word], name: str) -> None:
                 neighbours.add(words[position + 1].literal)
             if neighbours & _ARITHMETIC_OPERATORS:
                 word.restrict(INTEGER, "an arithmetic comparison, which bash evaluates as arithmetic")
-    command.stdin_code = name not in _DATA_SINKS
     command.stdin_data = name in _DATA_SINKS

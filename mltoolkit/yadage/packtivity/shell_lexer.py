@@ -237,6 +237,7 @@ class _Lexer:
         while self.pending:
             heredoc = self.pending.pop(0)
             quoting = "heredoc-quoted" if heredoc.quoted else "heredoc"
+            level, why = ANY, ""
             while self.position < len(self.text):
                 end = self.text.find("\n", self.position)
                 end = len(self.text) if end < 0 else end
@@ -249,12 +250,18 @@ class _Lexer:
                 heredoc.lines.append(self.line)
                 while self.position < end:
                     if self.peek() == MARK:
-                        self.marker(quoting, ANY, "", (*self.frame.outer, heredoc.body))
+                        self.marker(quoting, level, why, (*self.frame.outer, heredoc.body))
                         self.slots[-1].heredoc = heredoc
-                    else:
-                        self.take()
+                        continue
+                    if not heredoc.quoted and self._substitution_starts():
+                        level, why = STRICT, "after a substitution in an unquoted here-document"
+                    self.take()
                 if self.position < len(self.text):
                     self.take()
+
+    def _substitution_starts(self) -> bool:
+        """``$(``, ``${``, ``$[`` or a backtick: code inside a here-document body (not followed further)."""
+        return self.peek() == "`" or (self.peek() == "$" and self.peek(1) in "({[")
 
 
 def lex_shell(text: str, classify) -> tuple[list[Slot], list[HereDoc]]:  # type: ignore[no-untyped-def]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from mltoolkit.yadage.packtivity.shell_lexer import ANY, INTEGER, MARK, NEVER, STRICT, Word, _Frame, _Lexer
 
 __all__ = ["read_all"]
 
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_NAME_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: `${name:` or `${name:offset:` -- what follows is arithmetic (not `${name:-word}` and friends)
+_SUBSTRING = re.compile(r"[#!]?[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?:(\s*[^-=?+\s][^:]*:)?\s*")
 
 
 def read_all(lx: _Lexer) -> None:
@@ -67,8 +71,25 @@ def _command_char(lx: _Lexer) -> None:
         _close_parenthesis(lx)
     elif char in ";&|":
         _operator(lx)
+    elif char == "[" and frame.word is not None and _NAME_START.fullmatch(frame.word.literal):
+        _subscript(lx)
     else:
         lx.current_word().chars.append(lx.take())
+
+
+def _subscript(lx: _Lexer) -> None:
+    """``name[...]``: bash evaluates an array subscript as arithmetic (``a[{v}]=1``, ``read a[{v}]``)."""
+    word = lx.current_word()
+    word.chars.append(lx.take())
+    while lx.position < len(lx.text) and lx.peek() not in "]\n":
+        if lx.peek() == MARK:
+            lx.marker("word", INTEGER, "in an array subscript, which bash evaluates as arithmetic", lx.enclosing())
+            word.chars.append(MARK)
+        elif lx.peek() in "'\"`$\\":
+            lx.lose("quotes or substitutions in an array subscript")
+            return
+        else:
+            word.chars.append(lx.take())
 
 
 def _backslash(lx: _Lexer) -> None:
@@ -141,11 +162,18 @@ def _parameter(lx: _Lexer) -> None:
     word = lx.current_word()
     word.chars.append(MARK)
     depth = 1
+    seen = ""
     while lx.position < len(lx.text):
         char = lx.peek()
         if char == MARK:
-            lx.marker("word", STRICT, "inside ${...}", lx.enclosing())
+            if seen.count("[") > seen.count("]") or _SUBSTRING.fullmatch(seen):
+                lx.marker(
+                    "word", INTEGER, "in a subscript or offset inside ${...}, which is arithmetic", lx.enclosing()
+                )
+            else:
+                lx.marker("word", STRICT, "inside ${...}", lx.enclosing())
             continue
+        seen += char
         if char == "\\":
             lx.take()
             if lx.position < len(lx.text) and lx.peek() != MARK:

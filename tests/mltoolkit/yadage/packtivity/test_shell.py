@@ -21,6 +21,8 @@ ACCEPTED = [
     ('echo "$(printf %s "{v}")"', "$x", 'echo "$(printf %s "\\$x")"'),
     ("cat <<EOF\n{v}\nEOF", "$(x)`y`\\", "cat <<EOF\n\\$(x)\\`y\\`\\\\\nEOF"),
     ("cat <<'EOF'\n{v}\nEOF", "$(x)", "cat <<'EOF'\n$(x)\nEOF"),
+    ("cat <<'EOF'\n$(date) {v}\nEOF", "$(x)", "cat <<'EOF'\n$(date) $(x)\nEOF"),
+    ("cat <<EOF\n{v} $HOME\nEOF", "a; $b", "cat <<EOF\na; \\$b $HOME\nEOF"),
     ("cat <<-EOF\n\t{v}\n\tEOF", "\tEOFx", "cat <<-EOF\n\t\tEOFx\n\tEOF"),
     ("# {v}\necho", "x\nrm -rf y", "# x\\nrm -rf y\necho"),
     ("timeout 60 python x.py --in {v}", "a b", "timeout 60 python x.py --in 'a b'"),
@@ -36,6 +38,10 @@ ACCEPTED = [
     ("echo $(( {v} + 1 ))", "-3", "echo $(( -3 + 1 ))"),
     ("echo `basename {v}`", "/a/b.txt", "echo `basename /a/b.txt`"),
     ("for c in {v}; do echo $c; done", ["x", "y z"], "for c in x 'y z'; do echo $c; done"),
+    ("timeout {v} python x.py", "60", "timeout 60 python x.py"),
+    ("python3 /s/run.py <<EOF\n{v}\nEOF", "a'b $(x)", "python3 /s/run.py <<EOF\na'b \\$(x)\nEOF"),
+    ("grep x <<< {v}", "a b", "grep x <<< 'a b'"),
+    ("printf %s {v} | sed -e s/a/b/ | wc -c", "a b", "printf %s 'a b' | sed -e s/a/b/ | wc -c"),
 ]
 
 REFUSED = [
@@ -74,6 +80,18 @@ REFUSED = [
     ("sed -e '{v}' file", "1e id", "the program sed -e runs"),
     ("root -b -q 'plot.C(\"{v}\")'", 'a"); gSystem->Exec("x', "'root'"),
     ("echo {v} | sh", "a b", "piped into a command that reads its input as code"),
+    ("python -W ignore -c \"print('{v}')\"", "a')", "the code python -c runs"),
+    ("python -W ignore <<EOF\nprint('{v}')\nEOF", "a')", "input of a command that may read it as code"),
+    ("timeout {v} python x.py", "6 0", "the duration given to 'timeout'"),
+    ("cat <<EOF\n$(echo {v})\nEOF", "a; b", "after a substitution in an unquoted here-document"),
+    ("cat <<EOF\n`date` {v}\nEOF", "a; b", "after a substitution in an unquoted here-document"),
+    ("a[{v}]=1", "y", "in an array subscript"),
+    ("read 'x' a[{v}]", "y", "in an array subscript"),
+    ("echo ${{x:{v}}}", "y", "in a subscript or offset inside ${...}"),
+    ("echo ${{x:1:{v}}}", "y", "in a subscript or offset inside ${...}"),
+    ("echo ${{a[{v}]}}", "y", "in a subscript or offset inside ${...}"),
+    ("declare -n ref={v}", "a[$(x)]", "a variable name a reference points to"),
+    ("coproc {v}", "a b", "'coproc'"),
     ("echo {v} |\n  python", "a b", "piped into a command that reads its input as code"),
     ("printf %s {v} | xargs rm", "a b", "piped into a command that reads its input as code"),
     ("python3 <<EOF\nprint('{v}')\nEOF", "a'b", "input of a command that may read it as code"),
@@ -111,7 +129,8 @@ TAKES_PLAIN = [case for case in REFUSED if not any(w in case[2] for w in ("NUL",
 
 @pytest.mark.parametrize(("template", "value", "position"), TAKES_PLAIN)
 def test_the_same_positions_take_plain_values(template, value, position):
-    plain = "42" if any(word in position for word in ("arithmetic", "'let'", "integer")) else "plain_value"
+    numeric = ("arithmetic", "'let'", "integer", "subscript")
+    plain = "42" if any(word in position for word in numeric) else "plain_value"
     assert plain in interpolate(template, {"v": plain})
 
 
