@@ -11,6 +11,7 @@ maps ``/fun_with_ml`` onto this toolkit's step scripts and puts a ``python`` on
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import re
 import shlex
@@ -242,7 +243,12 @@ def rewrite_text(text: str, mounts: Iterable[tuple[str, str]], *, shell: bool) -
     """``text`` with every container path of ``mounts`` replaced by its host path (quoted for a shell)."""
     for container, host in mounts:
         replacement = shlex.quote(host) if shell else host
-        text = _mount_pattern(container).sub(lambda _match, new=replacement: new, text)
+        # a function, not a replacement string: a host path may hold backslashes
+        text = _mount_pattern(container).sub(functools.partial(_constant, replacement), text)
+    return text
+
+
+def _constant(text: str, _match: re.Match[str]) -> str:
     return text
 
 

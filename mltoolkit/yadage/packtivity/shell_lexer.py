@@ -18,9 +18,23 @@ every later placeholder ``STRICT``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["ANY", "INTEGER", "NEVER", "STRICT", "Command", "HereDoc", "Slot", "Word", "lex_shell"]
+__all__ = [
+    "ANY",
+    "INTEGER",
+    "MARK",
+    "NEVER",
+    "STRICT",
+    "Command",
+    "Frame",
+    "HereDoc",
+    "Lexer",
+    "Slot",
+    "Word",
+    "lex_shell",
+]
 
 ANY, STRICT, INTEGER, NEVER = 0, 1, 2, 3
 MARK = "\x00"
@@ -100,7 +114,7 @@ class Slot:
 
 
 @dataclass(eq=False)
-class _Frame:
+class Frame:
     """A context: commands (the top level, ``$(...)``, ``(...)``, ``<(...)``) or a double-quoted string."""
 
     kind: str  # cmd | dq
@@ -114,8 +128,10 @@ class _Frame:
     continues: bool = False
 
 
-class _Lexer:
-    def __init__(self, text: str, classify) -> None:  # type: ignore[no-untyped-def]
+class Lexer:
+    """The reading state: position, line, open contexts, slots found, pending here-documents."""
+
+    def __init__(self, text: str, classify: Callable[[Command], None]) -> None:
         self.text = text
         self.position = 0
         self.line = 0
@@ -124,7 +140,7 @@ class _Lexer:
         self.heredocs: list[HereDoc] = []
         self.pending: list[HereDoc] = []
         self.lost = ""
-        self.frames: list[_Frame] = [_Frame("cmd", None, ())]
+        self.frames: list[Frame] = [Frame("cmd", None, ())]
 
     # --- reading -------------------------------------------------------------------------
 
@@ -157,7 +173,7 @@ class _Lexer:
     # --- words and commands -------------------------------------------------------------------
 
     @property
-    def frame(self) -> _Frame:
+    def frame(self) -> Frame:
         """The innermost command context."""
         return next(frame for frame in reversed(self.frames) if frame.kind == "cmd")
 
@@ -179,7 +195,7 @@ class _Lexer:
             frame.expect = "arg"
         return frame.word
 
-    def _is_assignment_start(self, frame: _Frame) -> bool:
+    def _is_assignment_start(self, frame: Frame) -> bool:
         before_command = frame.command is None or all(word.role != "arg" for word in frame.command.words)
         return before_command and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", self.text[self.position :]) is not None
 
@@ -264,10 +280,10 @@ class _Lexer:
         return self.peek() == "`" or (self.peek() == "$" and self.peek(1) in "({[")
 
 
-def lex_shell(text: str, classify) -> tuple[list[Slot], list[HereDoc]]:  # type: ignore[no-untyped-def]
+def lex_shell(text: str, classify: Callable[[Command], None]) -> tuple[list[Slot], list[HereDoc]]:
     """The slots of the markers in ``text`` (and its here-documents); ``classify`` judges each command."""
     from mltoolkit.yadage.packtivity.shell_reader import read_all
 
-    lexer = _Lexer(text, classify)
+    lexer = Lexer(text, classify)
     read_all(lexer)
     return lexer.slots, lexer.heredocs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mltoolkit.yadage.packtivity.shell_lexer import ANY, INTEGER, MARK, NEVER, STRICT, Word, _Frame, _Lexer
+from mltoolkit.yadage.packtivity.shell_lexer import ANY, INTEGER, MARK, NEVER, STRICT, Frame, Lexer, Word
 
 __all__ = ["read_all"]
 
@@ -13,7 +13,7 @@ _NAME_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBSTRING = re.compile(r"[#!]?[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?:(\s*[^-=?+\s][^:]*:)?\s*")
 
 
-def read_all(lx: _Lexer) -> None:
+def read_all(lx: Lexer) -> None:
     """Read the whole template, then close what is still open."""
     while lx.position < len(lx.text):
         if lx.frames[-1].kind == "dq":
@@ -28,7 +28,7 @@ def read_all(lx: _Lexer) -> None:
     lx.end_pipeline()
 
 
-def _mark_word(lx: _Lexer, quoting: str) -> None:
+def _mark_word(lx: Lexer, quoting: str) -> None:
     word = lx.current_word()
     level = NEVER if word.role == "delimiter" else ANY
     why = "in a here-document's delimiter" if level == NEVER else ""
@@ -36,7 +36,7 @@ def _mark_word(lx: _Lexer, quoting: str) -> None:
     word.chars.append(MARK)
 
 
-def _command_char(lx: _Lexer) -> None:
+def _command_char(lx: Lexer) -> None:
     char = lx.peek()
     frame = lx.frame
     if char == MARK:
@@ -58,7 +58,7 @@ def _command_char(lx: _Lexer) -> None:
     elif char == '"':
         lx.current_word().quoted = True
         lx.take()
-        lx.frames.append(_Frame("dq", None, ()))
+        lx.frames.append(Frame("dq", None, ()))
     elif char == "`":
         _backtick(lx)
     elif char == "$":
@@ -77,7 +77,7 @@ def _command_char(lx: _Lexer) -> None:
         lx.current_word().chars.append(lx.take())
 
 
-def _subscript(lx: _Lexer) -> None:
+def _subscript(lx: Lexer) -> None:
     """``name[...]``: bash evaluates an array subscript as arithmetic (``a[{v}]=1``, ``read a[{v}]``)."""
     word = lx.current_word()
     word.chars.append(lx.take())
@@ -92,7 +92,7 @@ def _subscript(lx: _Lexer) -> None:
             word.chars.append(lx.take())
 
 
-def _backslash(lx: _Lexer) -> None:
+def _backslash(lx: Lexer) -> None:
     lx.take()
     following = lx.peek()
     if following == "\n":
@@ -103,7 +103,7 @@ def _backslash(lx: _Lexer) -> None:
         word.quoted = True
 
 
-def _comment(lx: _Lexer) -> None:
+def _comment(lx: Lexer) -> None:
     while lx.position < len(lx.text) and lx.peek() != "\n":
         if lx.peek() == MARK:
             lx.marker("comment", ANY, "", ())
@@ -111,7 +111,7 @@ def _comment(lx: _Lexer) -> None:
             lx.take()
 
 
-def _single(lx: _Lexer) -> None:
+def _single(lx: Lexer) -> None:
     word = lx.current_word()
     word.quoted = True
     lx.take()
@@ -128,7 +128,7 @@ def _single(lx: _Lexer) -> None:
     lx.lose("an unclosed single quote")
 
 
-def _skip_to(lx: _Lexer, end: str, level: int, why: str, *, escapes: bool = True) -> None:
+def _skip_to(lx: Lexer, end: str, level: int, why: str, *, escapes: bool = True) -> None:
     """Consume up to and including ``end``; markers on the way get ``level``."""
     word = lx.current_word()
     word.chars.append(MARK)
@@ -150,12 +150,12 @@ def _skip_to(lx: _Lexer, end: str, level: int, why: str, *, escapes: bool = True
     lx.lose(f"an unclosed {why}")
 
 
-def _backtick(lx: _Lexer) -> None:
+def _backtick(lx: Lexer) -> None:
     lx.take()
     _skip_to(lx, "`", STRICT, "inside backticks (`...`)")
 
 
-def _parameter(lx: _Lexer) -> None:
+def _parameter(lx: Lexer) -> None:
     """``${...}``: its word is read by rules that differ between shells; only plain values go in."""
     lx.take()
     lx.take()
@@ -192,7 +192,7 @@ def _parameter(lx: _Lexer) -> None:
     lx.lose("an unclosed ${")
 
 
-def _arithmetic(lx: _Lexer, opening: int, closer: str) -> None:
+def _arithmetic(lx: Lexer, opening: int, closer: str) -> None:
     for _ in range(opening):
         lx.take()
     word = lx.current_word()
@@ -220,7 +220,7 @@ def _arithmetic(lx: _Lexer, opening: int, closer: str) -> None:
     lx.lose("an unclosed arithmetic expression")
 
 
-def _dollar(lx: _Lexer, *, in_double: bool = False) -> None:
+def _dollar(lx: Lexer, *, in_double: bool = False) -> None:
     following = lx.peek(1)
     if following == "'" and not in_double:
         lx.take()
@@ -240,13 +240,13 @@ def _dollar(lx: _Lexer, *, in_double: bool = False) -> None:
         lx.take()
         word = lx.current_word()
         word.chars.append(MARK)
-        lx.frames.append(_Frame("cmd", ")", lx.enclosing()))
+        lx.frames.append(Frame("cmd", ")", lx.enclosing()))
     else:
         lx.take()
         lx.current_word().chars.append(MARK)  # an expansion: the word is only known at run time
 
 
-def _double_char(lx: _Lexer) -> None:
+def _double_char(lx: Lexer) -> None:
     char = lx.peek()
     word = lx.current_word()
     if char == '"':
@@ -270,7 +270,7 @@ def _double_char(lx: _Lexer) -> None:
         word.chars.append(lx.take())
 
 
-def _redirect(lx: _Lexer) -> None:
+def _redirect(lx: Lexer) -> None:
     frame = lx.frame
     word = frame.word
     if word is not None and word.chars and "".join(word.chars).isdigit() and frame.command is not None:
@@ -286,7 +286,7 @@ def _redirect(lx: _Lexer) -> None:
         if lx.peek() == "(":
             lx.take()
         marker = Word("arg", level=STRICT, why="inside a process substitution <(...)")
-        lx.frames.append(_Frame("cmd", ")", (*lx.enclosing(), marker)))
+        lx.frames.append(Frame("cmd", ")", (*lx.enclosing(), marker)))
         return
     if operator == "<<<":
         frame.expect = "herestring"
@@ -296,7 +296,7 @@ def _redirect(lx: _Lexer) -> None:
         frame.expect = "target"
 
 
-def _open_parenthesis(lx: _Lexer) -> None:
+def _open_parenthesis(lx: Lexer) -> None:
     frame = lx.frame
     at_start = frame.word is None and (frame.command is None or all(w.role != "arg" for w in frame.command.words))
     if at_start and lx.peek(1) == "(":
@@ -304,7 +304,7 @@ def _open_parenthesis(lx: _Lexer) -> None:
         return
     if at_start:
         lx.take()
-        lx.frames.append(_Frame("cmd", ")", frame.outer))
+        lx.frames.append(Frame("cmd", ")", frame.outer))
         return
     rest = lx.text[lx.position + 1 :].lstrip(" \t")
     arguments = [w for w in frame.command.words if w.role == "arg"] if frame.command else []
@@ -321,7 +321,7 @@ def _open_parenthesis(lx: _Lexer) -> None:
     lx.take()
 
 
-def _close_parenthesis(lx: _Lexer) -> None:
+def _close_parenthesis(lx: Lexer) -> None:
     lx.take()
     frame = lx.frames[-1]
     if frame.kind == "cmd" and frame.closer == ")":
@@ -331,7 +331,7 @@ def _close_parenthesis(lx: _Lexer) -> None:
         lx.end_command()  # a `case` pattern's end at the top level
 
 
-def _operator(lx: _Lexer) -> None:
+def _operator(lx: Lexer) -> None:
     operator = lx.take()
     while lx.peek() in ";&|" and lx.peek() and len(operator) < 3:
         operator += lx.take()

@@ -14,7 +14,13 @@ from typing import Any
 
 from mltoolkit.errors import EnvironmentUnavailableError, SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
-from mltoolkit.yadage.model import DockerEncapsulatedEnv, NoopEnv, StepSpec, StringInterpolatedCmd
+from mltoolkit.yadage.model import (
+    DockerEncapsulatedEnv,
+    InterpolatedScriptCmd,
+    NoopEnv,
+    StepSpec,
+    StringInterpolatedCmd,
+)
 from mltoolkit.yadage.packtivity.environments import (
     DEFAULT_IMAGE_MAP,
     ImageMapping,
@@ -100,6 +106,14 @@ class _Run:
         return inside_workdir(private, private / f"{self.name}{suffix}", what=f"{self.label}: private file")
 
     @property
+    def process(self) -> StringInterpolatedCmd | InterpolatedScriptCmd:
+        """The step's process (validation has turned away every other kind)."""
+        process = self.step.process
+        if not isinstance(process, (StringInterpolatedCmd, InterpolatedScriptCmd)):
+            raise SpecError(f"{self.label}: process {type(process).__name__} cannot run")  # pragma: no cover
+        return process
+
+    @property
     def docker_env(self) -> DockerEncapsulatedEnv | None:
         environment = self.step.environment
         return environment if isinstance(environment, DockerEncapsulatedEnv) else None
@@ -143,7 +157,7 @@ def _write_par_mounts(run: _Run) -> None:
         run.par_mounts.append((str(path), mount.mountpath))
 
 
-def script_language(process: Any) -> str:
+def script_language(process: StringInterpolatedCmd | InterpolatedScriptCmd) -> str:
     """``shell`` for commands and sh/bash scripts, ``python`` for Python scripts, else ``other``."""
     if isinstance(process, StringInterpolatedCmd) or is_shell(process.interpreter):
         return "shell"
@@ -153,7 +167,7 @@ def script_language(process: Any) -> str:
 
 def _fill_template(run: _Run) -> None:
     """Set ``run.text``: the command or script with the parameters filled in (mounts rewritten)."""
-    process = run.step.process
+    process = run.process
     language = script_language(process)
     template = process.cmd if isinstance(process, StringInterpolatedCmd) else process.script
     values: Mapping[str, Any] = run.parameters
@@ -182,7 +196,7 @@ def _process_env(run: _Run) -> dict[str, str]:
 
 def _command_line(run: _Run) -> list[str]:
     """Write the command (or script) to the private folder; the argv that runs it here."""
-    process = run.step.process
+    process = run.process
     envscript = run.docker_env.envscript if run.docker_env is not None else ""
     if run.mapping is not None and envscript:
         envscript = rewrite_values(envscript, run.mapping.mounts)
