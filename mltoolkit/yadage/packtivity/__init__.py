@@ -3,8 +3,9 @@
 :func:`run_step` is the pure analogue of ``packtivity-run``: it fills the step's
 parameters into its command or script, runs it in the step's environment with its
 output captured, and evaluates the publisher. Modules: :mod:`.interpolate`
-(placeholders), :mod:`.shell` with :mod:`.shell_lexer`, :mod:`.shell_reader` and
-:mod:`.shell_commands` (shell values), :mod:`.pycode` (Python values),
+(placeholders), :mod:`.shell` with :mod:`.shell_lexer`, :mod:`.shell_reader`,
+:mod:`.shell_words`, :mod:`.shell_commands` and :mod:`.shell_variables` (shell
+values), :mod:`.pycode` (Python values),
 :mod:`.environments` (image map, Docker, the ``python`` on PATH), :mod:`.execute`
 (the process), :mod:`.publishers`, and :mod:`.step`, which strings them together.
 
@@ -51,7 +52,12 @@ how it is read, and each value is put in by the rule of the place it stands in:
 
 ``exec``, ``env A=1``, ``nohup``, ``nice``, ``time`` and ``timeout 60`` in front of a
 command are seen through, so ``timeout 60 python x.py {v}`` is judged as
-``python x.py {v}``: ``{v}`` is a script argument.
+``python x.py {v}``: ``{v}`` is a script argument. What is inside ``{ ...; }``,
+``( ... )``, ``if ... fi``, ``while ... done`` counts as input of whatever the group
+is piped into. A value kept in a shell variable (``x={v}``, ``declare``/``export``,
+``for x in {v}``, ``read x <<< {v}``) takes the restriction of every place the
+script expands that variable (``$x``, ``${x...}``, or a bare ``x`` in arithmetic:
+``n={v}; echo $((n + 1))`` takes integers only, since bash evaluates the contents).
 
 *Python* (``interpreter: python...``), read with :mod:`tokenize` by :mod:`.pycode`:
 a whole expression token (``x = {v}``) becomes a Python literal of the value
@@ -67,7 +73,8 @@ A refused value stops the step before anything runs, with one line naming the
 stage, step, parameter, line and position, and how to fix it. What the runner
 cannot see: a program that reads an argument as code or as an option that it was
 handed as data (``make {v}``, ``git {v}``: a value starting with ``-`` is still one
-argument), and a value written to a file that is later run. ``quote=False``
+argument), a value the script hands on through positional parameters or a file and
+then runs itself (``f() { eval "$1"; }; f {v}``, ``echo {v} > x.sh; sh x.sh``). ``quote=False``
 (``--unsafe-no-quoting``) pastes values raw, as yadage does; callers warn loudly.
 
 **Processes.** ``string-interpolated-cmd`` runs ``sh -c CMD``;

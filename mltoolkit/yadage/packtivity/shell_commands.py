@@ -78,6 +78,7 @@ _DATA_SINKS = frozenset(
 )  # fmt: skip
 _COMPOUND_CLOSERS = frozenset({"done", "fi", "esac", "}", ")"})
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"})
+_OPENERS = frozenset({"{", "(", "if", "while", "until", "for", "select", "case"})
 _VERSION = re.compile(r"^(.*?)[0-9.]*$")
 #: what a script file's name looks like (anything else after an interpreter may be an option's argument)
 _SCRIPT = re.compile(r"/|\.(py|sh|bash|pl|rb|js|mjs|R|r|jl|php|lua|tcl)$")
@@ -98,6 +99,10 @@ def _raise(words: Sequence[Word], level: int, why: str) -> None:
 def classify_command(command: Command) -> None:
     """Set the level of every word of ``command`` and whether its standard input is code."""
     arguments = [word for word in command.words if word.role == "arg"]
+    if any(word.role == "group" for word in command.words) or (
+        arguments and arguments[0].is_plain_literal and arguments[0].literal in _OPENERS
+    ):
+        command.stdin_code = True  # a group's input and output belong to the commands inside it
     index = 0
     while index < len(arguments) and arguments[index].is_plain_literal and arguments[index].literal in _KEYWORDS:
         index += 1
@@ -113,7 +118,6 @@ def classify_command(command: Command) -> None:
 
 def _classify_from(command: Command, words: list[Word]) -> None:
     if not words:
-        command.stdin_code = False
         return
     head = words[0]
     if not head.is_plain_literal:

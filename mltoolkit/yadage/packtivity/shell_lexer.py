@@ -21,6 +21,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mltoolkit.yadage.packtivity.shell_variables import IDENTIFIER, Variables
+from mltoolkit.yadage.packtivity.shell_words import ANY, INTEGER, MARK, NEVER, STRICT, Command, HereDoc, Slot, Word
+
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "for", "select", "case"})
+_OPENERS = frozenset({"{", "if", "while", "until", "for", "select", "case"})
+_CLOSERS = frozenset({"}", "fi", "done", "esac"})
+
 __all__ = [
     "ANY",
     "INTEGER",
@@ -36,82 +43,6 @@ __all__ = [
     "lex_shell",
 ]
 
-ANY, STRICT, INTEGER, NEVER = 0, 1, 2, 3
-MARK = "\x00"
-_OPERATOR_CHARS = frozenset(";&|()<>")
-_BREAK = frozenset(" \t\n") | _OPERATOR_CHARS
-
-
-@dataclass(eq=False)
-class Word:
-    """One shell word of a simple command (or a here-document body, role ``stdin``)."""
-
-    role: str = "arg"  # arg | assign | target | delimiter | stdin
-    chars: list[str] = field(default_factory=list)  # after quote removal; MARK for anything dynamic
-    quoted: bool = False
-    level: int = ANY
-    why: str = ""
-    strip_tabs: bool = False  # a `<<-` delimiter
-
-    @property
-    def literal(self) -> str:
-        return "".join(self.chars)
-
-    @property
-    def literal_prefix(self) -> str:
-        return self.literal.split(MARK, 1)[0]
-
-    @property
-    def is_plain_literal(self) -> bool:
-        return MARK not in self.chars
-
-    def restrict(self, level: int, why: str) -> None:
-        """Raise this word's level to ``level`` (the reason is kept for messages)."""
-        if level > self.level:
-            self.level, self.why = level, why
-
-
-@dataclass(eq=False)
-class Command:
-    """A simple command: its words, its here-documents, what it does with its input."""
-
-    words: list[Word] = field(default_factory=list)
-    stdin: list[Word] = field(default_factory=list)
-    stdin_code: bool = False
-    stdin_data: bool = False
-
-
-@dataclass(eq=False)
-class HereDoc:
-    """A here-document: its (quote-removed) delimiter and whether its body is expanded."""
-
-    delimiter: str
-    quoted: bool
-    strip_tabs: bool
-    body: Word
-    lines: list[int] = field(default_factory=list)  # template line numbers of the body (0-based)
-
-
-@dataclass(eq=False)
-class Slot:
-    """One placeholder's place: its quoting, its own level and the words around it."""
-
-    number: int
-    quoting: str  # word | single | double | heredoc | heredoc-quoted | comment
-    level: int
-    why: str
-    line: int
-    words: tuple[Word, ...] = ()
-    heredoc: HereDoc | None = None
-
-    def effective(self) -> tuple[int, str]:
-        """The highest level among the slot and its enclosing words, with its reason."""
-        level, why = self.level, self.why
-        for word in self.words:
-            if word.level > level:
-                level, why = word.level, word.why
-        return level, why
-
 
 @dataclass(eq=False)
 class Frame:
@@ -126,6 +57,7 @@ class Frame:
     word: Word | None = None
     expect: str = "arg"
     continues: bool = False
+    groups: list[Word] = field(default_factory=list)  # open { } / if fi / while done ...: what is inside
 
 
 class Lexer:
@@ -140,6 +72,8 @@ class Lexer:
         self.heredocs: list[HereDoc] = []
         self.pending: list[HereDoc] = []
         self.lost = ""
+        self.words: list[Word] = []
+        self.variables = Variables()
         self.frames: list[Frame] = [Frame("cmd", None, ())]
 
     # --- reading -------------------------------------------------------------------------
@@ -190,6 +124,7 @@ class Lexer:
             if frame.word.strip_tabs:
                 frame.word.role = "delimiter"
             frame.command.words.append(frame.word)
+            self.words.append(frame.word)
             if role == "herestring":
                 frame.command.stdin.append(frame.word)
             frame.expect = "arg"
@@ -200,14 +135,40 @@ class Lexer:
         return before_command and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", self.text[self.position :]) is not None
 
     def enclosing(self) -> tuple[Word, ...]:
-        return (*self.frame.outer, self.current_word())
+        """The words a slot here lies in: those of the outer contexts, open groups, the current word."""
+        return (*self.frame.outer, *self.frame.groups, self.current_word())
+
+    def open_group(self) -> Word:
+        """A word standing for a subshell's content, part of the current command (``( ... ) | sh``)."""
+        frame = self.frame
+        group = Word("group")
+        if frame.command is None:
+            frame.command = Command()
+        frame.command.words.append(group)
+        return group
 
     def end_word(self) -> None:
         frame = self.frame
         word = frame.word
         frame.word = None
-        if word is not None and word.role == "delimiter":
+        if word is None:
+            return
+        if word.role == "delimiter":
             self._queue_heredoc(word)
+        elif word.role == "assign":
+            self.variables.assign_word(word)
+        elif word.role == "arg" and word.is_plain_literal and frame.command is not None:
+            self._compound(frame, frame.command, word)
+
+    def _compound(self, frame: Frame, command: Command, word: Word) -> None:
+        """Open a group at ``{``/``if``/``while``...; close it at ``}``/``fi``/``done``... (its command gets it)."""
+        before = [w for w in command.words if w.role == "arg"][:-1]
+        if not all(w.is_plain_literal and w.literal in _KEYWORDS for w in before):
+            return
+        if word.literal in _OPENERS:
+            frame.groups.append(Word("group"))
+        elif word.literal in _CLOSERS and not before and frame.groups:
+            command.words.append(frame.groups.pop())
 
     def end_command(self) -> None:
         self.end_word()
@@ -215,6 +176,7 @@ class Lexer:
         if frame.command is not None:
             frame.pipeline.append(frame.command)
             frame.commands.append(frame.command)
+            self._sources(frame.command)
             first = frame.command.words[:1]
             if frame.closer is not None and first and first[0].is_plain_literal and first[0].literal == "case":
                 self.lose("a 'case' inside parentheses")
@@ -239,10 +201,29 @@ class Lexer:
                     )
         frame.pipeline = []
 
+    def _sources(self, command: Command) -> None:
+        """Variables this command gives values: ``declare x=...``, ``for x in ...``, ``read x <<< ...``."""
+        words = [word for word in command.words if word.role == "arg"]
+        while words and words[0].is_plain_literal and words[0].literal in _KEYWORDS - {"for", "select", "case"}:
+            words = words[1:]
+        if not words or not words[0].is_plain_literal:
+            return
+        head = words[0].literal
+        if head in ("declare", "typeset", "local", "export", "readonly"):
+            for word in words[1:]:
+                self.variables.assign_word(word)
+        elif head in ("for", "select") and len(words) > 2 and words[2].literal == "in":
+            self.variables.assign(words[1].literal, words[3:])
+        elif head in ("read", "mapfile", "readarray"):
+            for word in words[1:]:
+                if word.is_plain_literal and not word.literal.startswith("-"):
+                    self.variables.assign(word.literal, list(command.stdin))
+
     # --- here-documents -----------------------------------------------------------------------
 
     def _queue_heredoc(self, word: Word) -> None:
         body = Word("stdin")
+        self.words.append(body)
         heredoc = HereDoc(word.literal, word.quoted, word.strip_tabs, body)
         command = self.frame.command or Command()
         command.stdin.append(body)
@@ -271,6 +252,10 @@ class Lexer:
                         continue
                     if not heredoc.quoted and self._substitution_starts():
                         level, why = STRICT, "after a substitution in an unquoted here-document"
+                    if not heredoc.quoted and self.peek() == "$":
+                        name = IDENTIFIER.match(self.text, self.position + 1 + (self.peek(1) == "{"))
+                        if name:
+                            self.variables.use(name.group(), (*self.frame.outer, heredoc.body))
                     self.take()
                 if self.position < len(self.text):
                     self.take()
@@ -286,4 +271,5 @@ def lex_shell(text: str, classify: Callable[[Command], None]) -> tuple[list[Slot
 
     lexer = Lexer(text, classify)
     read_all(lexer)
+    lexer.variables.propagate(lexer.words)
     return lexer.slots, lexer.heredocs

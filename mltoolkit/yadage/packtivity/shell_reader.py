@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mltoolkit.yadage.packtivity.shell_lexer import ANY, INTEGER, MARK, NEVER, STRICT, Frame, Lexer, Word
+from mltoolkit.yadage.packtivity.shell_variables import IDENTIFIER
 
 __all__ = ["read_all"]
 
@@ -81,6 +82,9 @@ def _subscript(lx: Lexer) -> None:
     """``name[...]``: bash evaluates an array subscript as arithmetic (``a[{v}]=1``, ``read a[{v}]``)."""
     word = lx.current_word()
     word.chars.append(lx.take())
+    end = lx.text.find("]", lx.position)
+    text = lx.text[lx.position : end if end >= 0 else len(lx.text)]
+    lx.variables.use_names(text, lx.enclosing(), INTEGER, "in an array subscript, which bash evaluates")
     while lx.position < len(lx.text) and lx.peek() not in "]\n":
         if lx.peek() == MARK:
             lx.marker("word", INTEGER, "in an array subscript, which bash evaluates as arithmetic", lx.enclosing())
@@ -152,6 +156,9 @@ def _skip_to(lx: Lexer, end: str, level: int, why: str, *, escapes: bool = True)
 
 def _backtick(lx: Lexer) -> None:
     lx.take()
+    end = lx.text.find("`", lx.position)
+    for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", lx.text[lx.position : end if end >= 0 else None]):
+        lx.variables.use(name, lx.enclosing(), STRICT, "inside backticks, which the runner does not read")
     _skip_to(lx, "`", STRICT, "inside backticks (`...`)")
 
 
@@ -163,6 +170,7 @@ def _parameter(lx: Lexer) -> None:
     word.chars.append(MARK)
     depth = 1
     seen = ""
+    chain = lx.enclosing()
     while lx.position < len(lx.text):
         char = lx.peek()
         if char == MARK:
@@ -179,6 +187,12 @@ def _parameter(lx: Lexer) -> None:
             if lx.position < len(lx.text) and lx.peek() != MARK:
                 lx.take()
             continue
+        if char == "$" and IDENTIFIER.match(lx.text, lx.position + 1):
+            arithmetic = seen.count("[") > seen.count("]") or _SUBSTRING.fullmatch(seen)
+            name = IDENTIFIER.match(lx.text, lx.position + 1).group()  # type: ignore[union-attr]
+            lx.variables.use(
+                name, chain, INTEGER if arithmetic else ANY, "in a subscript or offset, which is arithmetic"
+            )
         if char == "$" and lx.peek(1) in "({":
             depth += lx.peek(1) == "{"
             if lx.peek(1) == "(":
@@ -187,9 +201,23 @@ def _parameter(lx: Lexer) -> None:
             depth -= 1
             if depth == 0:
                 lx.take()
+                _parameter_uses(lx, seen, chain)
                 return
         lx.take()
     lx.lose("an unclosed ${")
+
+
+def _parameter_uses(lx: Lexer, text: str, chain: tuple[Word, ...]) -> None:
+    """The variable a ``${...}`` expands; names in its subscript or offset are arithmetic."""
+    head = re.match(r"([#!]?)([A-Za-z_][A-Za-z0-9_]*)", text)
+    if head is None:
+        return
+    indirect = head.group(1) == "!" and not text[head.end() :].startswith(("*", "@"))
+    why = "as the name of a variable (${!...}), which bash evaluates"
+    lx.variables.use(head.group(2), chain, STRICT if indirect else ANY, why)
+    rest = text[head.end() :]
+    if rest.startswith("[") or re.match(r":(?![-=?+])", rest):
+        lx.variables.use_names(rest, chain, INTEGER, "in a subscript or offset, which is arithmetic")
 
 
 def _arithmetic(lx: Lexer, opening: int, closer: str) -> None:
@@ -198,11 +226,15 @@ def _arithmetic(lx: Lexer, opening: int, closer: str) -> None:
     word = lx.current_word()
     word.chars.append(MARK)
     depth = 0
+    start = lx.position
+    why = "in arithmetic, which evaluates names and subscripts"
     while lx.position < len(lx.text):
         char = lx.peek()
         if char == MARK:
-            lx.marker("word", INTEGER, "in arithmetic, which evaluates names and subscripts", lx.enclosing())
+            lx.marker("word", INTEGER, why, lx.enclosing())
             continue
+        if char in "])" and (closer == "]" or lx.peek(1) == ")"):
+            lx.variables.use_names(lx.text[start : lx.position], lx.enclosing(), INTEGER, why)
         if closer == "]" and char == "]" and depth == 0:
             lx.take()
             return
@@ -244,6 +276,9 @@ def _dollar(lx: Lexer, *, in_double: bool = False) -> None:
     else:
         lx.take()
         lx.current_word().chars.append(MARK)  # an expansion: the word is only known at run time
+        name = IDENTIFIER.match(lx.text, lx.position)
+        if name:
+            lx.variables.use(name.group(), lx.enclosing())
 
 
 def _double_char(lx: Lexer) -> None:
@@ -304,7 +339,7 @@ def _open_parenthesis(lx: Lexer) -> None:
         return
     if at_start:
         lx.take()
-        lx.frames.append(Frame("cmd", ")", frame.outer))
+        lx.frames.append(Frame("cmd", ")", (*frame.outer, *frame.groups, lx.open_group())))
         return
     rest = lx.text[lx.position + 1 :].lstrip(" \t")
     arguments = [w for w in frame.command.words if w.role == "arg"] if frame.command else []

@@ -41,6 +41,8 @@ ACCEPTED = [
     ("timeout {v} python x.py", "60", "timeout 60 python x.py"),
     ("python3 /s/run.py <<EOF\n{v}\nEOF", "a'b $(x)", "python3 /s/run.py <<EOF\na'b \\$(x)\nEOF"),
     ("grep x <<< {v}", "a b", "grep x <<< 'a b'"),
+    ('x={v}; echo "$x" "${{X:-$x}}"', "a;b", 'x=\'a;b\'; echo "$x" "${X:-$x}"'),
+    ("x={v}; cat <<EOF\n$x\nEOF", "$(y)", "x='$(y)'; cat <<EOF\n$x\nEOF"),
     ("printf %s {v} | sed -e s/a/b/ | wc -c", "a b", "printf %s 'a b' | sed -e s/a/b/ | wc -c"),
 ]
 
@@ -92,6 +94,24 @@ REFUSED = [
     ("echo ${{a[{v}]}}", "y", "in a subscript or offset inside ${...}"),
     ("declare -n ref={v}", "a[$(x)]", "a variable name a reference points to"),
     ("coproc {v}", "a b", "'coproc'"),
+    # groups: what is inside a { } / ( ) / if / while piped into code is input of that code
+    ("{{ echo {v}; }} | sh", "a b", "piped into a command that reads its input as code"),
+    ("( echo {v} ) | sh", "a b", "piped into a command that reads its input as code"),
+    ("if true; then echo {v}; fi | bash", "a b", "piped into a command that reads its input as code"),
+    ("echo {v} | while read l; do eval $l; done", "a b", "piped into a command that reads its input as code"),
+    # values kept in variables: restricted by where the variable is expanded later
+    ('x="{v}"; echo "$x" | sh', "a b", "kept in $x, then used in this position: a value piped"),
+    ("n={v}; echo $((n + 1))", "a[$(x)]", "kept in $n, then used in this position: in arithmetic"),
+    ("n={v}; echo $(($n + 1))", "a[$(x)]", "kept in $n, then used in this position: in arithmetic"),
+    ("x={v}; $x", "a b", "kept in $x, then used in this position: the command name"),
+    ('x={v}; y=$x; eval "$y"', "a b", "kept in $x, then used in this position: kept in $y"),
+    ("for i in {v}; do echo $((i)); done", "y", "kept in $i, then used in this position: in arithmetic"),
+    ("x={v}; echo ${{!x}}", "a[$(x)]", "kept in $x, then used in this position: as the name of a variable"),
+    ("read x <<< {v}; echo $((x))", "y", "kept in $x, then used in this position: in arithmetic"),
+    ("x={v}; [[ $x -eq 1 ]]", "y", "kept in $x, then used in this position: an arithmetic comparison"),
+    ('x={v}; python3 /s/run.py "$x" | sh', "a b", "kept in $x, then used in this position: a value piped"),
+    ("x={v}; echo `echo $x`", "a b", "kept in $x, then used in this position: inside backticks"),
+    ("export X={v}; echo ${{Y:$X}}", "y", "kept in $X, then used in this position: in a subscript or offset"),
     ("echo {v} |\n  python", "a b", "piped into a command that reads its input as code"),
     ("printf %s {v} | xargs rm", "a b", "piped into a command that reads its input as code"),
     ("python3 <<EOF\nprint('{v}')\nEOF", "a'b", "input of a command that may read it as code"),
