@@ -26,6 +26,7 @@ from mltoolkit.yadage.packtivity.shell_words import ANY, INTEGER, MARK, NEVER, S
 
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "for", "select", "case"})
 _OPENERS = frozenset({"{", "if", "while", "until", "for", "select", "case"})
+_ASSIGNMENT_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]\n]*\])?\+?=")
 _CLOSERS = frozenset({"}", "fi", "done", "esac"})
 
 __all__ = [
@@ -132,7 +133,8 @@ class Lexer:
 
     def _is_assignment_start(self, frame: Frame) -> bool:
         before_command = frame.command is None or all(word.role != "arg" for word in frame.command.words)
-        return before_command and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", self.text[self.position :]) is not None
+        # NAME=, NAME+= and bash's NAME[subscript]= (then the next word is still the command)
+        return before_command and _ASSIGNMENT_START.match(self.text, self.position) is not None
 
     def enclosing(self) -> tuple[Word, ...]:
         """The words a slot here lies in: those of the outer contexts, open groups, the current word."""

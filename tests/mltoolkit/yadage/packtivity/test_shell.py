@@ -70,6 +70,8 @@ REFUSED = [
     ("for {v} in a b; do :; done", "a b", "a loop variable's name"),
     ("function {v} {{ :; }}", "a b", "a function's name"),
     ("sh -c 'echo {v}'", "a;b", "the code sh -c runs"),
+    ("a[0]=1 sh -c '{v}'", "a;b", "the code sh -c runs"),
+    ("X+=1 sh -c '{v}'", "a;b", "the code sh -c runs"),
     ('bash -ec "echo {v}"', "a;b", "the code bash -ec runs"),
     ("python3 -c 'print(\"{v}\")'", 'a")', "the code python -c runs"),
     ("perl -e 'print \"{v}\"'", 'a"; system("x', "the code perl -e runs"),
