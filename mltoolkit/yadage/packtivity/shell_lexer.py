@@ -24,11 +24,6 @@ from dataclasses import dataclass, field
 from mltoolkit.yadage.packtivity.shell_variables import IDENTIFIER, Variables
 from mltoolkit.yadage.packtivity.shell_words import ANY, INTEGER, MARK, NEVER, STRICT, Command, HereDoc, Slot, Word
 
-_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "for", "select", "case"})
-_OPENERS = frozenset({"{", "if", "while", "until", "for", "select", "case"})
-_ASSIGNMENT_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]\n]*\])?\+?=")
-_CLOSERS = frozenset({"}", "fi", "done", "esac"})
-
 __all__ = [
     "ANY",
     "INTEGER",
@@ -43,6 +38,14 @@ __all__ = [
     "Word",
     "lex_shell",
 ]
+
+
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "for", "select", "case"})
+_OPENERS = frozenset({"{", "if", "while", "until", "for", "select", "case"})
+_CLOSERS = frozenset({"}", "fi", "done", "esac"})
+
+#: NAME=, NAME+= and bash's NAME[subscript]=: an assignment, so the next word is still the command
+_ASSIGNMENT_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]\n]*\])?\+?=")
 
 
 @dataclass(eq=False)
