@@ -191,16 +191,26 @@ def _interpreter(command: Command, words: list[Word], name: str) -> None:
         if previous.is_plain_literal and _is_code_option(previous.literal, code_options):
             word.restrict(STRICT, f"the code {name} {previous.literal} runs")
             found = True
-    for word in words[1:]:
-        if not word.is_plain_literal and word.literal_prefix.startswith("-"):
-            word.restrict(STRICT, f"an option of {name!r}")
-    script = next((word for word in words[1:] if not word.literal.startswith("-")), None)
+    for position, word in enumerate(words[1:], start=1):
+        if word.expanded and (word.literal_prefix.startswith("-") or word is _script(words)):
+            # `bash $opts ...`: an option or script only known at run time could be -c, or nothing
+            _raise(words[position:], STRICT, f"an argument of {name!r} after one only known when the script runs")
+            command.stdin_code = True
+            return
+        if not word.is_plain_literal and (word.literal_prefix.startswith("-") or word is _script(words)):
+            word.restrict(STRICT, f"an option or the script of {name!r}")
+    script = _script(words)
     if found:
         return  # its input goes to the code: judged unknown, so not data either
     if script is None or (script.is_plain_literal and not _SCRIPT.search(script.literal)):
         command.stdin_code = True  # no script (or an option's argument): the program comes from the input
         return
     command.stdin_data = True
+
+
+def _script(words: list[Word]) -> Word | None:
+    """The first word after the interpreter that is not an option: its script (if any)."""
+    return next((word for word in words[1:] if not word.literal.startswith("-")), None)
 
 
 def _is_code_option(text: str, code_options: frozenset[str]) -> bool:
@@ -218,6 +228,9 @@ def _program_first(command: Command, words: list[Word], name: str) -> None:
     while index < len(words):
         word = words[index]
         text = word.literal
+        if word.expanded:  # `sed $opts ...`: it could be -e, making the next word the program
+            _raise(words[index:], STRICT, f"an argument of {name!r} after one only known when the script runs")
+            return
         if word.is_plain_literal and text in ("-f", "--file", "--from-file"):
             program_given = True
             index += 2

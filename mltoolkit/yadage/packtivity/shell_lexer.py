@@ -42,6 +42,7 @@ __all__ = [
 
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "for", "select", "case"})
 _OPENERS = frozenset({"{", "if", "while", "until", "for", "select", "case"})
+_PREFIX_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"})
 _CLOSERS = frozenset({"}", "fi", "done", "esac"})
 
 #: NAME=, NAME+= and bash's NAME[subscript]=: an assignment, so the next word is still the command
@@ -135,7 +136,10 @@ class Lexer:
         return frame.word
 
     def _is_assignment_start(self, frame: Frame) -> bool:
-        before_command = frame.command is None or all(word.role != "arg" for word in frame.command.words)
+        before_command = frame.command is None or all(
+            word.role != "arg" or (word.is_plain_literal and word.literal in _PREFIX_KEYWORDS)
+            for word in frame.command.words
+        )
         # NAME=, NAME+= and bash's NAME[subscript]= (then the next word is still the command)
         return before_command and _ASSIGNMENT_START.match(self.text, self.position) is not None
 
@@ -209,7 +213,7 @@ class Lexer:
     def _sources(self, command: Command) -> None:
         """Variables this command gives values: ``declare x=...``, ``for x in ...``, ``read x <<< ...``."""
         words = [word for word in command.words if word.role == "arg"]
-        while words and words[0].is_plain_literal and words[0].literal in _KEYWORDS - {"for", "select", "case"}:
+        while words and words[0].is_plain_literal and words[0].literal in _PREFIX_KEYWORDS:
             words = words[1:]
         if not words or not words[0].is_plain_literal:
             return
@@ -240,6 +244,8 @@ class Lexer:
             heredoc = self.pending.pop(0)
             quoting = "heredoc-quoted" if heredoc.quoted else "heredoc"
             level, why = ANY, ""
+            if self.frame.closer is not None:  # dash and bash end a $(...) at a ')' line inside it
+                level, why = STRICT, "in a here-document inside (...) or $(...), which a ')' can end"
             while self.position < len(self.text):
                 end = self.text.find("\n", self.position)
                 end = len(self.text) if end < 0 else end

@@ -29,6 +29,12 @@ def read_all(lx: Lexer) -> None:
     lx.end_pipeline()
 
 
+def _expansion(word: Word) -> None:
+    """``word`` holds an expansion or substitution: what it says is only known when the script runs."""
+    word.chars.append(MARK)
+    word.expanded = True
+
+
 def _mark_word(lx: Lexer, quoting: str) -> None:
     word = lx.current_word()
     level = NEVER if word.role == "delimiter" else ANY
@@ -135,7 +141,7 @@ def _single(lx: Lexer) -> None:
 def _skip_to(lx: Lexer, end: str, level: int, why: str, *, escapes: bool = True) -> None:
     """Consume up to and including ``end``; markers on the way get ``level``."""
     word = lx.current_word()
-    word.chars.append(MARK)
+    _expansion(word)
     while lx.position < len(lx.text):
         char = lx.peek()
         if char == end:
@@ -167,7 +173,7 @@ def _parameter(lx: Lexer) -> None:
     lx.take()
     lx.take()
     word = lx.current_word()
-    word.chars.append(MARK)
+    _expansion(word)
     depth = 1
     seen = ""
     chain = lx.enclosing()
@@ -224,7 +230,7 @@ def _arithmetic(lx: Lexer, opening: int, closer: str) -> None:
     for _ in range(opening):
         lx.take()
     word = lx.current_word()
-    word.chars.append(MARK)
+    _expansion(word)
     depth = 0
     start = lx.position
     why = "in arithmetic, which evaluates names and subscripts"
@@ -271,11 +277,11 @@ def _dollar(lx: Lexer, *, in_double: bool = False) -> None:
         lx.take()
         lx.take()
         word = lx.current_word()
-        word.chars.append(MARK)
+        _expansion(word)
         lx.frames.append(Frame("cmd", ")", lx.enclosing()))
     else:
         lx.take()
-        lx.current_word().chars.append(MARK)  # an expansion: the word is only known at run time
+        _expansion(lx.current_word())
         name = IDENTIFIER.match(lx.text, lx.position)
         if name:
             lx.variables.use(name.group(), lx.enclosing())

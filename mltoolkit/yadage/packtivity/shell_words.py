@@ -24,6 +24,7 @@ class Word:
     level: int = ANY
     why: str = ""
     strip_tabs: bool = False  # a `<<-` delimiter
+    expanded: bool = False  # holds a $-expansion or a substitution: its text is only known at run time
 
     @property
     def literal(self) -> str:
