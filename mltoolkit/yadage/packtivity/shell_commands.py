@@ -255,6 +255,9 @@ def _program_first(command: Command, words: list[Word], name: str) -> None:
 
 
 def _data_command(command: Command, words: list[Word], name: str) -> None:
+    if name == "cat":
+        for word in words[1:]:
+            word.detached = True  # cat prints what its files hold, never their names
     if name in _DECLARE:
         options = "".join(word.literal for word in words if word.is_plain_literal and word.literal.startswith("-"))
         for word in words[1:]:

@@ -125,7 +125,9 @@ class Lexer:
             role = frame.expect
             if role == "arg" and self._is_assignment_start(frame):
                 role = "assign"
-            frame.word = Word("stdin" if role == "herestring" else role, strip_tabs=role == "delimiter-")
+            frame.word = Word(
+                "stdin" if role == "herestring" else role, strip_tabs=role == "delimiter-", detached=role == "target"
+            )
             if frame.word.strip_tabs:
                 frame.word.role = "delimiter"
             frame.command.words.append(frame.word)

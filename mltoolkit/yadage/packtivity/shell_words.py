@@ -25,6 +25,7 @@ class Word:
     why: str = ""
     strip_tabs: bool = False  # a `<<-` delimiter
     expanded: bool = False  # holds a $-expansion or a substitution: its text is only known at run time
+    detached: bool = False  # its value never reaches its command's output (`cat FILE`, `> FILE`)
 
     @property
     def literal(self) -> str:
@@ -80,7 +81,9 @@ class Slot:
     def effective(self) -> tuple[int, str]:
         """The highest level among the slot and its enclosing words, with its reason."""
         level, why = self.level, self.why
-        for word in self.words:
+        for word in reversed(self.words):
             if word.level > level:
                 level, why = word.level, word.why
+            if word.detached:  # what encloses it gets the command's output, which does not hold the value
+                break
         return level, why

@@ -43,6 +43,9 @@ ACCEPTED = [
     ("grep x <<< {v}", "a b", "grep x <<< 'a b'"),
     ('x={v}; echo "$x" "${{X:-$x}}"', "a;b", 'x=\'a;b\'; echo "$x" "${X:-$x}"'),
     ("x={v}; cat <<EOF\n$x\nEOF", "$(y)", "x='$(y)'; cat <<EOF\n$x\nEOF"),
+    # the file's content reaches $n, not its name: the name may be any value
+    ("n=$(cat {v} || echo 0); echo $((n + 1))", "a b", "n=$(cat 'a b' || echo 0); echo $((n + 1))"),
+    ("n=$(date > {v}); $n", "a b", "n=$(date > 'a b'); $n"),
     ("printf %s {v} | sed -e s/a/b/ | wc -c", "a b", "printf %s 'a b' | sed -e s/a/b/ | wc -c"),
 ]
 
@@ -118,6 +121,8 @@ REFUSED = [
     ("read x <<< {v}; echo $((x))", "y", "kept in $x, then used in this position: in arithmetic"),
     ("x={v}; [[ $x -eq 1 ]]", "y", "kept in $x, then used in this position: an arithmetic comparison"),
     ('x={v}; python3 /s/run.py "$x" | sh', "a b", "kept in $x, then used in this position: a value piped"),
+    ("n=$(echo {v}); echo $((n + 1))", "y", "kept in $n, then used in this position: in arithmetic"),
+    ("n=$(cat <<< {v}); echo $((n + 1))", "y", "kept in $n, then used in this position: in arithmetic"),
     ("x={v}; echo `echo $x`", "a b", "kept in $x, then used in this position: inside backticks"),
     ("export X={v}; echo ${{Y:$X}}", "y", "kept in $X, then used in this position: in a subscript or offset"),
     ("echo {v} |\n  python", "a b", "piped into a command that reads its input as code"),
