@@ -28,6 +28,7 @@ import gc
 import importlib
 import os
 import pickle
+import shlex
 import signal
 import socket
 import struct
@@ -414,7 +415,9 @@ def write_python_shim(
     client = Path(__file__).resolve()
     for name in names:
         shim = folder / name
-        shim.write_text(f"#!/bin/sh\nexec '{sys.executable}' -I -S '{client}' client '{socket_path}' \"$@\"\n")
+        shim.write_text(
+            f'#!/bin/sh\nexec {shlex.join([sys.executable, "-I", "-S", str(client), "client", socket_path])} "$@"\n'
+        )
         shim.chmod(0o755)
     return folder
 
