@@ -141,7 +141,7 @@ def run_flow_from_cli(workdir: Path, program: str, start_flow: Callable[[], Any]
     """
     import asyncio
 
-    from flows import temporary_server
+    from flows.startup import temporary_server
 
     with holding_workdir_lock(workdir, program):
         try:

@@ -32,7 +32,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, record_step_outputs
 from flows.cli_support import check_workdir, exit_with_error, one_line_errors, run_app, run_flow_from_cli
-from flows.compute_pool import pool_for_flow, run_in_pool
+from flows.startup.compute_pool import pool_for_flow, run_in_pool
 from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
 from flows.run_guard import guarded_run

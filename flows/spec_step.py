@@ -27,7 +27,7 @@ from prefect import flow, task
 from prefect.logging import get_run_logger
 
 from flows.cli_support import check_workdir, one_line_errors, run_app, run_flow_from_cli
-from flows.compute_pool import active_pool, pool_for_flow
+from flows.startup.compute_pool import active_pool, pool_for_flow
 from flows.expected_errors import install_expected_error_filter
 from flows.run_guard import guarded_run
 from mltoolkit.yadage import StepOptions, load_step_ref, parse_image_map, run_step, validate_step

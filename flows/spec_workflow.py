@@ -37,7 +37,7 @@ from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, cache_options, prune_stale_cache, record_step_outputs, step_cache_key
 from flows.cli_support import check_workdir, one_line_errors, run_app, run_flow_from_cli
-from flows.compute_pool import active_pool, pool_for_flow
+from flows.startup.compute_pool import active_pool, pool_for_flow
 from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierName
 from flows.run_guard import guarded_run

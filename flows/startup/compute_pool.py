@@ -22,8 +22,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from mltoolkit.errors import StepFailedError
-from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, ZygoteTimeout, start_zygote
+from mltoolkit.errors import StepFailedError, ZygoteTimeout
+from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, start_zygote
 
 __all__ = ["PRELOAD_MODULES", "ComputePool", "active_pool", "pool_for_flow", "run_in_pool", "start_pool"]
 
