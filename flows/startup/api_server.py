@@ -100,6 +100,7 @@ async def _serve(listener: socket.socket, idle_timeout: float) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await server.startup(sockets=[listener])
+    tracker.last_activity = time.monotonic()  # the idle clock starts once the server answers
     waits = [asyncio.ensure_future(stop.wait())]
     if idle_timeout > 0:
         waits.append(asyncio.ensure_future(tracker.wait_until_idle_for(idle_timeout)))

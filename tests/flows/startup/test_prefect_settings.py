@@ -28,7 +28,8 @@ for case in json.loads(sys.stdin.read()):
     os.environ.clear()
     os.environ.update(base, HOME=case["home"], **case["environment"])
     os.chdir(case["work"])
-    mine = {"url": ours.configured_api_url(), "ephemeral": ours.ephemeral_server_allowed(), "home": str(ours.prefect_home())}
+    mine = {"url": ours.configured_api_url(), "ephemeral": ours.ephemeral_server_allowed()}
+    mine["home"] = str(ours.prefect_home())
     s = Settings()  # reads every source again, as at Prefect's import
     theirs = {"url": s.api.url or None, "ephemeral": s.server.ephemeral.enabled, "home": str(s.home)}
     answers[case["id"]] = {"ours": mine, "prefect": theirs}
