@@ -60,6 +60,16 @@ set_exit_code(0)
 """
 
 
+# Our start-up and a wait for the server, no Prefect: a command shorter than any idle timeout.
+READY = """
+from flows.startup import prepare_cli_process, set_exit_code
+prepare_cli_process(compute_pool=False)
+from flows.startup import temporary_server
+temporary_server.wait_until_ready()
+print(temporary_server.current().record.pid)
+set_exit_code(0)
+"""
+
 SERVER_CLI = "from flows.cli.server import app; app()"
 
 
@@ -188,8 +198,9 @@ def test_the_first_command_starts_a_kept_server_the_next_reuses_it_and_stop_ends
 
 def test_an_idle_server_exits_and_removes_its_record(env):
     env["MLTOOLKIT_API_IDLE_TIMEOUT"] = "2"
-    started = _answers(_run(COMMAND, env))
-    assert _gone(started["pid"], timeout=60)
+    result = _run(READY, env)
+    assert result.returncode == 0, result.stderr
+    assert _gone(int(result.stdout), timeout=60)
     assert not (Path(env["PREFECT_HOME"]) / STATE_FILE_NAME).exists()
 
 
