@@ -144,16 +144,21 @@ class ZygoteServer:
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    # once: a parent with several threads may deliver its death signal more than once
+    signal.signal(signum, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 
-def _exit_when_caller_leaves(connection: socket.socket) -> None:
+def _exit_when_caller_leaves(connection: socket.socket, own_group: bool) -> None:
     def watch() -> None:
         try:
             while connection.recv(1):
                 pass
         except OSError:
             pass
+        if own_group:  # take whatever the call started with it
+            with contextlib.suppress(OSError):
+                os.killpg(0, signal.SIGKILL)
         os._exit(143)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -174,7 +179,7 @@ def _run_call_child(connection: socket.socket, request: dict) -> None:
     # its own process group, so a timeout kills whatever the call started too
     os.setpgid(0, 0)
     send_message(connection, {"pid": os.getpid()})
-    _exit_when_caller_leaves(connection)
+    _exit_when_caller_leaves(connection, own_group=True)
     try:
         module_name, _, qualname = request["function"].partition(":")
         target: Any = importlib.import_module(module_name)
@@ -197,7 +202,7 @@ def _run_script_child(connection: socket.socket, request: dict, fds: list[int]) 
     if request.get("new_group"):
         os.setpgid(0, 0)
     send_message(connection, {"pid": os.getpid()})
-    _exit_when_caller_leaves(connection)
+    _exit_when_caller_leaves(connection, own_group=bool(request.get("new_group")))
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

@@ -117,10 +117,8 @@ def shim_main(socket_path: str, argv: list[str]) -> None:
     """``python ARGV...`` for a step: a ``*.py`` script runs warm, anything else in the real interpreter."""
     warm = bool(argv) and not argv[0].startswith("-") and argv[0].endswith(".py") and os.path.isfile(argv[0])
     if warm:
-        try:
+        with contextlib.suppress(ConnectionError):
             sys.exit(run_script_via_zygote(socket_path, argv))
-        except ConnectionError:
-            pass
     os.execv(sys.executable, [sys.executable, *argv])
 
 
