@@ -28,9 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO_ROOT, base_env, prefect_server, run_measured
 from _workload import busy_classifiers, iterations_per_second
 
+from mltoolkit.workdir.layout import WorkdirLayout
+
 
 def step_states(workdir: Path) -> dict[str, str]:
-    steps = json.loads((workdir / "_mltoolkit" / "run.json").read_text())["steps"]
+    steps = json.loads(WorkdirLayout(workdir).run_record.read_text())["steps"]
     return {step["name"]: step["state"] for step in steps}
 
 

@@ -36,9 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO_ROOT, base_env, prefect_server, run_measured
 from _workload import busy_classifiers, iterations_per_second
 
+from mltoolkit.workdir.layout import WorkdirLayout
+
 SEQUENTIAL = """
 import json, sys, time
-from mltoolkit import pipeline
+from mltoolkit.analysis import pipeline
 from mltoolkit.analysis.inputs import load_inputs
 
 inputs = load_inputs(sys.argv[1])
@@ -55,7 +57,7 @@ print(json.dumps({"phase": phase}))
 
 def classification_phase(workdir: Path) -> float:
     """Seconds between data_prep's end and the merge's start, from the run record."""
-    steps = {step["name"]: step for step in json.loads((workdir / "_mltoolkit" / "run.json").read_text())["steps"]}
+    steps = {step["name"]: step for step in json.loads(WorkdirLayout(workdir).run_record.read_text())["steps"]}
     ended = datetime.fromisoformat(steps["data_prep"]["ended"])
     started = datetime.fromisoformat(steps["merge_and_visualize"]["started"])
     return (started - ended).total_seconds()

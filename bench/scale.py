@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO_ROOT, base_env, prefect_server, run_measured
 
+from mltoolkit.workdir.layout import WorkdirLayout
+
 SPEC = REPO_ROOT / "tests" / "specs" / "noop_scatter"
 
 
@@ -48,7 +50,7 @@ def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> t
         str(SPEC),
     ]
     elapsed, peak, _ = run_measured(command, env)
-    record = json.loads((workdir / "_mltoolkit" / "run.json").read_text())
+    record = json.loads(WorkdirLayout(workdir).run_record.read_text())
     states = {step["state"] for step in record["steps"]}
     if record["status"] != "completed" or len(record["steps"]) != count + 1 or states != {"COMPLETED"}:
         raise RuntimeError(

@@ -7,9 +7,9 @@ glob by the content of the files it holds or matches), other values as they
 are. Paths inside the work directory enter the key relative to it, so a work
 directory copied to another machine (or folder) keeps its cache.
 
-Prefect stores a cached step's result under ``WORKDIR/_mltoolkit/cache/<key>``
-(Prefect's own result record). Next to it, the step writes a *manifest*
-(``WORKDIR/_mltoolkit/cache-manifests/<key>.json``) listing the files it produced
+Prefect stores a cached step's result in the work directory's cache folder
+(``WorkdirLayout.cache``, Prefect's own result record per key). Next to it, the
+step writes a *manifest* (``WorkdirLayout.manifest(key)``) listing the files it produced
 with their sha256. Before a run, :func:`prune_stale_cache` drops every cached
 result whose files are missing or changed, so the producing step runs again
 instead of a later step trusting a modified file. Resuming after a failed or
@@ -34,6 +34,14 @@ from prefect.cache_policies import CachePolicy
 
 from mltoolkit import __version__ as TOOLKIT_VERSION
 from mltoolkit.workdir.artifacts import atomic_output, sha256_file
+from mltoolkit.workdir.layout import (
+    BOOKKEEPING_DIRS,
+    CACHE_DIR,
+    MANIFEST_DIR,
+    WorkdirLayout,
+    cached_result_manifest,
+    remove_tree,
+)
 
 __all__ = [
     "CACHE_DIR",
@@ -48,11 +56,6 @@ __all__ = [
     "step_cache_key",
     "write_manifest",
 ]
-
-#: Prefect's result records of cached steps, relative to the work directory.
-CACHE_DIR = "_mltoolkit/cache"
-#: Our manifests of the files each cached step produced.
-MANIFEST_DIR = "_mltoolkit/cache-manifests"
 
 #: Parameters that say where a step writes, not what it computes.
 LOCATION_PARAMETERS = frozenset({"workdir"})
@@ -157,10 +160,6 @@ def _fingerprint_text(text: str, workdir: Path, own_dir: Path | None) -> Any:
 
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
-#: Folders whose content is no input: the toolkit's bookkeeping (records, caches, step
-#: logs) and Python's bytecode caches (written on import, e.g. under the toolkit's
-#: step scripts, which image-mapped steps name as a folder).
-_SKIPPED_DIRS = frozenset({"_mltoolkit", "_packtivity", "__pycache__"})
 
 
 def _place(path: Path, workdir: Path) -> str:
@@ -169,14 +168,19 @@ def _place(path: Path, workdir: Path) -> str:
 
 
 def _tree_digests(folder: Path, workdir: Path, own_dir: Path | None) -> dict[str, str]:
-    """``{path: sha256}`` of the files under ``folder``, without bookkeeping, temporary files or ``own_dir``."""
+    """``{path: sha256}`` of the files under ``folder``, without bookkeeping, temporary files or ``own_dir``.
+
+    Bookkeeping folders are no input: the toolkit's records, caches and step logs,
+    and Python's bytecode caches (written on import, e.g. under the toolkit's step
+    scripts, which image-mapped steps name as a folder).
+    """
     digests: dict[str, str] = {}
     for current, folders, files in os.walk(folder):
         here = Path(current)
         folders[:] = sorted(
             name
             for name in folders
-            if name not in _SKIPPED_DIRS and not name.startswith(".") and (own_dir is None or here / name != own_dir)
+            if name not in BOOKKEEPING_DIRS and not name.startswith(".") and (own_dir is None or here / name != own_dir)
         )
         for name in sorted(files):
             if not name.startswith("."):
@@ -248,7 +252,7 @@ def write_manifest(workdir: str | os.PathLike[str], key: str, files: Mapping[str
     transaction = get_transaction()
     if transaction is not None and not transaction.key:
         return
-    target = Path(workdir) / MANIFEST_DIR / f"{key}.json"
+    target = WorkdirLayout(workdir).manifest(key)
     with atomic_output(target) as temporary:
         temporary.write_text(json.dumps({"files": dict(files)}, indent=2) + "\n", encoding="utf-8")
 
@@ -279,7 +283,7 @@ def seal_cached_result(task: Any, task_run: Any, state: Any) -> None:
     if not storage_key:
         return
     record = Path(storage_key)
-    manifest = record.parent.parent / Path(MANIFEST_DIR).name / f"{record.name}.json"
+    manifest = cached_result_manifest(record)
     try:
         content = json.loads(manifest.read_text())
         content["record_sha256"] = sha256_file(record)
@@ -318,21 +322,19 @@ def prune_stale_cache(workdir: str | os.PathLike[str]) -> list[str]:
     sealed when it was stored (:func:`seal_cached_result`), is forgotten too:
     nothing unverified is unpickled or reused.
     """
-    root = Path(workdir).resolve()
-    cache_dir = root / CACHE_DIR
-    manifest_dir = root / MANIFEST_DIR
-    if not cache_dir.is_dir():
+    layout = WorkdirLayout(workdir)
+    if not layout.cache.is_dir():
         return []
     removed: list[str] = []
-    for record in cache_dir.iterdir():
+    for record in layout.cache.iterdir():
         if record.name.startswith("."):
             continue
-        manifest = manifest_dir / f"{record.name}.json"
-        if manifest.is_file() and _manifest_is_valid(root, manifest, record):
+        manifest = layout.manifest(record.name)
+        if manifest.is_file() and _manifest_is_valid(layout.root, manifest, record):
             continue
         removed.append(record.name)
-        record.unlink(missing_ok=True)
-        manifest.unlink(missing_ok=True)
+        remove_tree(layout.root, record, what="stale cached result")
+        remove_tree(layout.root, manifest, what="stale cache manifest")
     return removed
 
 
@@ -357,7 +359,7 @@ def cache_options(
     return {
         "cache_policy": policy,
         "persist_result": True,
-        "result_storage": root / CACHE_DIR,
+        "result_storage": WorkdirLayout(root).cache,
         "refresh_cache": settings.refresh,
         "on_completion": [seal_cached_result],
     }

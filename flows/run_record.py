@@ -1,20 +1,10 @@
-"""The run record (``WORKDIR/_mltoolkit/run.json``) both flows write, and its RO-Crate.
+"""Writing the run record (``WORKDIR/_mltoolkit/run.json``) both flows keep, and its RO-Crate.
 
-Format (stable; other tools read it)::
-
-    {"status": "completed" | "failed", "flow": "ml-workflow" | "spec-workflow",
-     "flow_run_id": "...", "started": ISO, "ended": ISO, "workflow": ..., "inputs": {...},
-     "software": {"mltoolkit": ..., "python": ..., "prefect": ..., "scikit-learn": ...},
-     "steps": [{"scope": "" | "/map/0", "stage": "classification", "index": 0,
-                "name": "classification_0", "workdir": "<absolute path>",
-                "parameters": {...}, "published": {...},
-                "state": "COMPLETED" | "CACHED" | "FAILED" | ...,
-                "outputs": {"classification_0/rbf_svm.pkl": "<sha256>", ...},
-                "started": ISO, "ended": ISO, "attempts": 1, "task_run_id": "...",
-                "error": null}]}
-
-Step times, attempts (retries included) and states come from Prefect's own task
-runs, read at the end of the run once Prefect has recorded them (:func:`task_run_details`).
+The record's format is the typed model :class:`mltoolkit.workdir.record.RunRecord`
+(JSON schema: ``docs/run-record.schema.json``); this module fills it from a
+Prefect flow run. Step times, attempts (retries included) and states come from
+Prefect's own task runs, read at the end of the run once Prefect has recorded
+them (:func:`task_run_details`).
 """
 
 from __future__ import annotations
@@ -29,11 +19,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from mltoolkit.workdir.artifacts import atomic_write_json
+from mltoolkit.workdir import record as run_records
+from mltoolkit.workdir.layout import RUN_RECORD_FILE
+from mltoolkit.workdir.record import RunRecord, RunStep
 
 __all__ = ["RUN_RECORD", "now_iso", "software_versions", "state_label", "task_run_details", "write_run_record"]
 
-RUN_RECORD = "_mltoolkit/run.json"
+#: The run record, relative to the work directory (kept for the flows that import it).
+RUN_RECORD = RUN_RECORD_FILE
 
 _PAGE = 200
 
@@ -129,28 +122,37 @@ def write_run_record(
     flow: str,
     flow_run_id: Any,
     started: str,
-    steps: Iterable[Mapping[str, Any]],
+    steps: Iterable[Mapping[str, Any] | RunStep],
     workflow: Any,
     inputs: Any,
     extra: Mapping[str, Any] | None = None,
     crate: bool = True,
 ) -> Path:
-    """Write ``run.json`` (atomically) and, with ``crate``, ``WORKDIR/ro-crate-metadata.json``."""
+    """Write ``run.json`` (atomically) and, with ``crate``, ``WORKDIR/ro-crate-metadata.json``.
+
+    ``steps`` are :class:`RunStep` models or mappings in their format (validated
+    here); ``extra`` adds top-level fields.
+
+    Raises:
+        pydantic.ValidationError: a step or value does not fit the record's format
+            (a bug in the flow that wrote it, not bad input).
+    """
     root = Path(workdir).resolve()
-    record = {
-        "status": status,
-        "flow": flow,
-        "flow_run_id": str(flow_run_id) if flow_run_id else None,
-        "started": started,
-        "ended": now_iso(),
-        "workflow": workflow,
-        "inputs": inputs,
-        "software": software_versions(),
-        **dict(extra or {}),
-        "steps": list(steps),
-    }
-    path = root / RUN_RECORD
-    atomic_write_json(path, record)
+    record = RunRecord.model_validate(
+        {
+            "status": status,
+            "flow": flow,
+            "flow_run_id": str(flow_run_id) if flow_run_id else None,
+            "started": started,
+            "ended": now_iso(),
+            "workflow": workflow,
+            "inputs": inputs,
+            "software": software_versions(),
+            **dict(extra or {}),
+            "steps": [step if isinstance(step, RunStep) else RunStep.model_validate(step) for step in steps],
+        }
+    )
+    path = run_records.write_run_record(root, record)
     if crate:
         from mltoolkit.workdir.provenance import write_run_crate
 

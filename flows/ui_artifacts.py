@@ -11,6 +11,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.startup.compute_pool import run_in_pool
 from mltoolkit.workdir.artifacts import sha256_file
+from mltoolkit.workdir.layout import RECORDS_DIR
 
 __all__ = ["publish_figure", "publish_output_files", "publish_scores", "publish_steps"]
 
@@ -42,12 +43,12 @@ async def publish_figure(figure: str | os.PathLike[str]) -> None:
 
 
 def _output_files(workdir: Path) -> list[Path]:
-    """The run's output files, sorted; the run's own records (``_mltoolkit``: caches, manifests) skipped unread."""
+    """The run's output files, sorted; the run's own records (caches, manifests) skipped unread."""
     found: list[Path] = []
     for current, folders, files in os.walk(workdir):
         here = Path(current)
         if here == workdir:
-            folders[:] = [name for name in folders if name != "_mltoolkit"]
+            folders[:] = [name for name in folders if name != RECORDS_DIR]
         found.extend(here / name for name in files if not name.startswith("."))
     return sorted(found)
 

@@ -28,8 +28,8 @@ _LAZY = {
     "data_prep": "mltoolkit.analysis.ml",
     "classify": "mltoolkit.analysis.ml",
     "merge_and_plot": "mltoolkit.analysis.ml",
-    "PreppedData": "mltoolkit.analysis.ml",
-    "ClassifierResult": "mltoolkit.analysis.ml",
+    "PreppedData": "mltoolkit.analysis.results",
+    "ClassifierResult": "mltoolkit.analysis.results",
     "ClassifierSpec": "mltoolkit.analysis.classifiers",
     "MLToolkitError": "mltoolkit.errors",
 }

@@ -12,6 +12,7 @@ scikit-learn compatible classifier can be given by import path with parameters::
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import re
@@ -230,10 +231,8 @@ def build_estimator(spec: ClassifierSpec) -> Any:
         estimator = cls(**dict(spec.params))
     except TypeError as exc:
         valid: list[str] = []
-        try:
+        with contextlib.suppress(Exception):
             valid = sorted(cls().get_params())
-        except Exception:
-            pass
         allowed = f"; valid parameters: {', '.join(valid)}" if valid else ""
         raise ClassifierConfigError(f"{where}: bad params ({exc}){allowed}") from None
     if not is_classifier(estimator):

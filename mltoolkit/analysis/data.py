@@ -11,6 +11,7 @@ against a sha256 when one is given.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -207,6 +208,25 @@ def load_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
     path = Path(path)
+    lines = _read_lines(path)
+    rows: list[tuple[float, float]] = []
+    labels: list[int] = []
+    for number, line in enumerate(lines[1:], start=2):
+        parsed = _parse_row(path, number, line)
+        if parsed is not None:
+            x_value, y_value, label = parsed
+            rows.append((x_value, y_value))
+            labels.append(label)
+    if len(rows) < MIN_ROWS:
+        raise DatasetError(f"dataset {path}: {len(rows)} data rows, expected at least {MIN_ROWS}")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DatasetError(f"dataset {path}: only one class ({classes[0]}) in the label column, expected at least two")
+    return np.asarray(rows, dtype=float), np.asarray(labels, dtype=int)
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The table's lines, header included."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -217,33 +237,27 @@ def load_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"dataset {path}: permission denied; make the file readable") from None
     except OSError as exc:
         raise DatasetError(f"dataset {path}: cannot read ({exc.strerror})") from None
-
-    rows: list[tuple[float, float]] = []
-    labels: list[int] = []
     lines = text.splitlines()
     if not lines:
         raise DatasetError(f"dataset {path}: file is empty; expected a header line and rows of 'x y label'")
-    for number, line in enumerate(lines[1:], start=2):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != 3:
-            raise DatasetError(f"dataset {path}, line {number}: found {len(fields)} columns, expected 3 (x y label)")
-        try:
-            x_value, y_value, label_value = float(fields[0]), float(fields[1]), float(fields[2])
-        except ValueError:
-            raise DatasetError(
-                f"dataset {path}, line {number}: non-numeric value in {line.strip()!r}; expected numbers 'x y label'"
-            ) from None
-        if not all(np.isfinite([x_value, y_value, label_value])):
-            raise DatasetError(f"dataset {path}, line {number}: non-finite value in {line.strip()!r}")
-        if label_value != int(label_value):
-            raise DatasetError(f"dataset {path}, line {number}: label {fields[2]!r} is not an integer")
-        rows.append((x_value, y_value))
-        labels.append(int(label_value))
-    if len(rows) < MIN_ROWS:
-        raise DatasetError(f"dataset {path}: {len(rows)} data rows, expected at least {MIN_ROWS}")
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DatasetError(f"dataset {path}: only one class ({classes[0]}) in the label column, expected at least two")
-    return np.asarray(rows, dtype=float), np.asarray(labels, dtype=int)
+    return lines
+
+
+def _parse_row(path: Path, number: int, line: str) -> tuple[float, float, int] | None:
+    """``(x, y, label)`` of line ``number``, ``None`` for a blank line."""
+    fields = line.split()
+    if not fields:
+        return None
+    if len(fields) != 3:
+        raise DatasetError(f"dataset {path}, line {number}: found {len(fields)} columns, expected 3 (x y label)")
+    try:
+        x_value, y_value, label_value = float(fields[0]), float(fields[1]), float(fields[2])
+    except ValueError:
+        raise DatasetError(
+            f"dataset {path}, line {number}: non-numeric value in {line.strip()!r}; expected numbers 'x y label'"
+        ) from None
+    if not all(math.isfinite(value) for value in (x_value, y_value, label_value)):
+        raise DatasetError(f"dataset {path}, line {number}: non-finite value in {line.strip()!r}")
+    if label_value != int(label_value):
+        raise DatasetError(f"dataset {path}, line {number}: label {fields[2]!r} is not an integer")
+    return x_value, y_value, int(label_value)

@@ -60,6 +60,18 @@ def _is_url(text: str) -> bool:
     return "://" in text
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """Where the inputs came from, to name the right place in a message."""
+
+    source: str
+    overridden: frozenset[str]
+
+    def of(self, key: str) -> str:
+        """``-p KEY`` when an override gave ``key``, else ``SOURCE: key 'KEY'``."""
+        return f"-p {key}" if key in self.overridden else f"{self.source}: key {key!r}"
+
+
 def parse_inputs(
     raw: Any,
     *,
@@ -79,57 +91,73 @@ def parse_inputs(
         raise InputsError(
             f"{source}: found {type(raw).__name__}, expected a mapping with keys {', '.join(ALLOWED_KEYS)}"
         )
-    values = dict(raw)
-    override_keys = set(overrides or {})
-    values.update(overrides or {})
+    origin = _Origin(source, frozenset(overrides or {}))
+    values = {**raw, **(overrides or {})}
+    _check_keys(values, origin)
+    dataset = _dataset(values["dataset"], origin, base_dir)
+    sha256 = _sha256(values.get("dataset_sha256"), origin)
+    return RunInputs(
+        dataset=dataset,
+        classifiers=_classifiers(values["classifiers"], origin),
+        dataset_sha256=sha256,
+        base_dir=str(Path(base_dir).resolve()),
+    )
+
+
+def _check_keys(values: Mapping[Any, Any], origin: _Origin) -> None:
     unknown = sorted(set(values) - set(ALLOWED_KEYS), key=str)
     if unknown:
-        origin = "-p" if set(map(str, unknown)) & override_keys else source
+        where = "-p" if set(map(str, unknown)) & origin.overridden else origin.source
         raise InputsError(
-            f"{origin}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(ALLOWED_KEYS)}"
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(ALLOWED_KEYS)}"
         )
     for key in ("dataset", "classifiers"):
         if key not in values or values[key] in (None, ""):
-            raise InputsError(f"{source}: missing key {key!r}; add it to the file or pass -p {key}=...")
-    dataset = values["dataset"]
-    where_dataset = "-p dataset" if "dataset" in override_keys else f"{source}: key 'dataset'"
-    if not isinstance(dataset, (str, os.PathLike)):
-        raise InputsError(f"{where_dataset}: found {type(dataset).__name__} {dataset!r}, expected a path or URL string")
-    dataset = os.fspath(dataset)
-    sha256 = values.get("dataset_sha256")
-    if sha256 is not None:
-        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
-            raise InputsError(f"{source}: key 'dataset_sha256': found {sha256!r}, expected 64 hex digits")
-        sha256 = sha256.lower()
-    dataset_base = Path.cwd() if "dataset" in override_keys else Path(base_dir)
-    if not _is_url(dataset) and not Path(dataset).expanduser().is_absolute():
-        dataset = str((dataset_base / dataset).resolve())
+            raise InputsError(f"{origin.source}: missing key {key!r}; add it to the file or pass -p {key}=...")
 
-    entries = values["classifiers"]
-    where_classifiers = "-p classifiers" if "classifiers" in override_keys else f"{source}: key 'classifiers'"
+
+def _dataset(dataset: Any, origin: _Origin, base_dir: str | os.PathLike[str]) -> str:
+    """The dataset as a URL or an absolute path (a relative one resolves against the inputs file's folder)."""
+    if not isinstance(dataset, (str, os.PathLike)):
+        raise InputsError(
+            f"{origin.of('dataset')}: found {type(dataset).__name__} {dataset!r}, expected a path or URL string"
+        )
+    dataset = os.fspath(dataset)
+    # A -p value was typed where the command runs, so it is relative to there.
+    base = Path.cwd() if "dataset" in origin.overridden else Path(base_dir)
+    if not _is_url(dataset) and not Path(dataset).expanduser().is_absolute():
+        dataset = str((base / dataset).resolve())
+    return dataset
+
+
+def _sha256(sha256: Any, origin: _Origin) -> str | None:
+    if sha256 is None:
+        return None
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
+        raise InputsError(f"{origin.source}: key 'dataset_sha256': found {sha256!r}, expected 64 hex digits")
+    return sha256.lower()
+
+
+def _classifiers(entries: Any, origin: _Origin) -> tuple[ClassifierSpec, ...]:
+    where = origin.of("classifiers")
     if isinstance(entries, str):
         entries = [entries]
     if not isinstance(entries, list) or not entries:
-        raise InputsError(f"{where_classifiers}: found {entries!r}, expected a non-empty list of classifier names")
+        raise InputsError(f"{where}: found {entries!r}, expected a non-empty list of classifier names")
     specs: list[ClassifierSpec] = []
     for index, entry in enumerate(entries):
         try:
             specs.append(parse_classifier(entry, where=f"classifiers[{index}]"))
         except MLToolkitError as exc:
-            raise InputsError(f"{where_classifiers}[{index}]: {exc}") from None
+            raise InputsError(f"{where}[{index}]: {exc}") from None
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InputsError(
-            f"{where_classifiers}: {', '.join(map(repr, duplicates))} listed more than once; "
+            f"{where}: {', '.join(map(repr, duplicates))} listed more than once; "
             "each classifier needs a unique name (it names its output file)"
         )
-    return RunInputs(
-        dataset=dataset,
-        classifiers=tuple(specs),
-        dataset_sha256=sha256,
-        base_dir=str(Path(base_dir).resolve()),
-    )
+    return tuple(specs)
 
 
 def load_inputs(

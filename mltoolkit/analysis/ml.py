@@ -7,22 +7,23 @@ directly (in a notebook, a test, a script) without Prefect::
     prepped = data_prep("data/moon.txt")
     results = [classify(prepped, name) for name in ["rbf_svm", "decision_tree"]]
     merge_and_plot(prepped, results, "ml_results.png")
+
+The data classes they exchange live in :mod:`mltoolkit.analysis.results` (and
+are re-exported here); the figure in :mod:`mltoolkit.analysis.plotting`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltoolkit.analysis.classifiers import ClassifierSpec, build_estimator, parse_classifier
 from mltoolkit.analysis.data import load_table, resolve_dataset, sha256_of
+from mltoolkit.analysis.plotting import save_figure
+from mltoolkit.analysis.results import ClassifierResult, PreppedData
 from mltoolkit.errors import ClassifierConfigError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "RANDOM_STATE",
@@ -39,51 +40,6 @@ __all__ = [
 TEST_SIZE = 0.4
 #: Seed of the train/test split, as in the seed.
 RANDOM_STATE = 42
-
-
-@dataclass
-class PreppedData:
-    """Standardised data and its train/test split.
-
-    Attributes:
-        X: all rows, standardised (``(n, 2)``).
-        y: all labels.
-        X_train, X_test, y_train, y_test: the split of ``X``/``y``.
-        source: the dataset file the data came from.
-        source_sha256: that file's sha256.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    X_train: np.ndarray
-    X_test: np.ndarray
-    y_train: np.ndarray
-    y_test: np.ndarray
-    source: str = ""
-    source_sha256: str = ""
-
-
-@dataclass
-class ClassifierResult:
-    """One trained classifier.
-
-    Attributes:
-        name: the classifier's name (registry name or the name given in inputs).
-        estimator: the fitted scikit-learn estimator.
-        score: accuracy on the test split.
-        display_name: title used in the figure.
-        spec: what was asked for (name, import path, params).
-        surface: decision values over the figure's mesh, if already computed
-            (the pipeline computes them in the classification step, so they are
-            computed in parallel; :func:`merge_and_plot` computes missing ones).
-    """
-
-    name: str
-    estimator: Any
-    score: float
-    display_name: str = ""
-    spec: ClassifierSpec | None = field(default=None, repr=False)
-    surface: np.ndarray | None = field(default=None, repr=False)
 
 
 def data_prep(
@@ -174,6 +130,4 @@ def merge_and_plot(
 
     The PNG is written atomically. Returns the path written.
     """
-    from mltoolkit.analysis.plotting import save_figure
-
     return save_figure(prepped, results, outfile)

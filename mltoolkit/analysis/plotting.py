@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from mltoolkit.analysis.results import ClassifierResult, PreppedData
 from mltoolkit.workdir.artifacts import atomic_output
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from mltoolkit.analysis.ml import ClassifierResult, PreppedData
 
 __all__ = ["MARGIN", "MESH_STEP", "build_figure", "decision_surface", "mesh_for", "preview_png_base64", "save_figure"]
 
@@ -38,7 +38,7 @@ def mesh_for(X: np.ndarray, step: float = MESH_STEP) -> tuple[np.ndarray, np.nda
     return np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
 
 
-def decision_surface(estimator: object, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+def decision_surface(estimator: Any, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
     """The estimator's decision value (or class-1 probability) at every mesh point."""
     import numpy as np
 
@@ -64,7 +64,7 @@ def build_figure(prepped: PreppedData, results: Sequence[ClassifierResult]) -> F
     point_map = ListedColormap(["#FF0000", "#0000FF"])
     xx, yy = mesh_for(prepped.X)
 
-    def scatter_points(axes) -> None:
+    def scatter_points(axes: Axes) -> None:
         axes.scatter(prepped.X_train[:, 0], prepped.X_train[:, 1], c=prepped.y_train, cmap=point_map, edgecolors="k")
         axes.scatter(
             prepped.X_test[:, 0], prepped.X_test[:, 1], c=prepped.y_test, cmap=point_map, alpha=0.6, edgecolors="k"
@@ -112,10 +112,11 @@ def preview_png_base64(path: str | os.PathLike[str], width: int = 900) -> str:
 
     from PIL import Image
 
-    with Image.open(path) as image:
-        if image.width > width:
-            height = max(1, round(image.height * width / image.width))
-            image = image.resize((width, height), Image.LANCZOS)
+    with Image.open(path) as original:
+        preview: Image.Image = original
+        if original.width > width:
+            height = max(1, round(original.height * width / original.width))
+            preview = original.resize((width, height), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
+        preview.save(buffer, format="PNG", optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -32,12 +32,17 @@ from pathlib import Path
 from mltoolkit.errors import WorkdirError
 
 __all__ = [
-    "RECORDS_DIR",
-    "STEP_PRIVATE_DIR",
-    "INIT_DIR",
-    "CRATE_FILE",
     "BOOKKEEPING_DIRS",
+    "CACHE_DIR",
+    "CRATE_FILE",
+    "INIT_DIR",
+    "LOCK_FILE",
+    "MANIFEST_DIR",
+    "RECORDS_DIR",
+    "RUN_RECORD_FILE",
+    "STEP_PRIVATE_DIR",
     "WorkdirLayout",
+    "cached_result_manifest",
     "inside_workdir",
     "remove_tree",
     "step_private_dir",
@@ -51,6 +56,14 @@ STEP_PRIVATE_DIR = "_packtivity"
 INIT_DIR = "init"
 #: The RO-Crate metadata file, relative to the work directory.
 CRATE_FILE = "ro-crate-metadata.json"
+#: The run record, relative to the work directory (POSIX).
+RUN_RECORD_FILE = f"{RECORDS_DIR}/run.json"
+#: The lock one run holds, relative to the work directory.
+LOCK_FILE = f"{RECORDS_DIR}/lock"
+#: Prefect's stored results of cached steps, relative to the work directory.
+CACHE_DIR = f"{RECORDS_DIR}/cache"
+#: The manifests of the files each cached step produced, relative to the work directory.
+MANIFEST_DIR = f"{RECORDS_DIR}/cache-manifests"
 #: Folders that hold bookkeeping, never a step's inputs or outputs (also Python's bytecode caches).
 BOOKKEEPING_DIRS = frozenset({RECORDS_DIR, STEP_PRIVATE_DIR, "__pycache__"})
 
@@ -75,22 +88,26 @@ class WorkdirLayout:
     @property
     def run_record(self) -> Path:
         """``_mltoolkit/run.json``."""
-        return self.records / "run.json"
+        return self.root / RUN_RECORD_FILE
 
     @property
     def lock(self) -> Path:
         """``_mltoolkit/lock``."""
-        return self.records / "lock"
+        return self.root / LOCK_FILE
 
     @property
     def cache(self) -> Path:
         """``_mltoolkit/cache/``: Prefect's stored results of cached steps."""
-        return self.records / "cache"
+        return self.root / CACHE_DIR
 
     @property
     def cache_manifests(self) -> Path:
         """``_mltoolkit/cache-manifests/``: the files each cached step produced."""
-        return self.records / "cache-manifests"
+        return self.root / MANIFEST_DIR
+
+    def manifest(self, key: str) -> Path:
+        """``_mltoolkit/cache-manifests/<key>.json``: the files the cached step ``key`` produced."""
+        return self.cache_manifests / f"{key}.json"
 
     @property
     def init(self) -> Path:
@@ -112,22 +129,39 @@ class WorkdirLayout:
         return resolved.relative_to(self.root).as_posix() if resolved.is_relative_to(self.root) else str(resolved)
 
 
+def cached_result_manifest(result: str | os.PathLike[str]) -> Path:
+    """The manifest that belongs to a cached result file ``<workdir>/_mltoolkit/cache/<key>``.
+
+    Prefect names a stored result only by its path, so the manifest is found
+    from that path, without knowing the work directory.
+    """
+    stored = Path(result)
+    records = stored.parent.parent
+    return records / Path(MANIFEST_DIR).name / f"{stored.name}.json"
+
+
 def step_private_dir(step_dir: str | os.PathLike[str]) -> Path:
     """``<step folder>/_packtivity/``: a step's command, script and log."""
     return Path(step_dir) / STEP_PRIVATE_DIR
 
 
+def _within(root: Path, path: str | os.PathLike[str]) -> Path:
+    """``path`` as given, with a relative one taken relative to the work directory ``root``."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else root / candidate
+
+
 def inside_workdir(root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "path") -> Path:
     """``path`` resolved, after checking it lies strictly inside the work directory ``root``.
 
-    Symbolic links are resolved first, so a link cannot lead a deletion out of
-    the work directory.
+    A relative ``path`` is relative to ``root``. Symbolic links are resolved
+    first, so a link cannot lead a deletion out of the work directory.
 
     Raises:
         WorkdirError: ``path`` is the work directory itself or outside it.
     """
     base = Path(root).resolve()
-    resolved = Path(path).resolve()
+    resolved = _within(base, path).resolve()
     if resolved == base or not resolved.is_relative_to(base):
         raise WorkdirError(
             f"{what} {str(path)!r} resolves to {str(resolved)!r}, which is not strictly inside the work directory "
@@ -139,20 +173,20 @@ def inside_workdir(root: str | os.PathLike[str], path: str | os.PathLike[str], *
 def remove_tree(root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "folder") -> None:
     """Remove ``path`` (a folder or a file) if it exists, only when it lies inside ``root``.
 
-    A symbolic link is removed itself, never followed.
+    A relative ``path`` is relative to ``root``. A symbolic link is removed
+    itself, never followed, when the folder holding it is inside ``root``.
 
     Raises:
         WorkdirError: ``path`` is the work directory itself or outside it.
     """
-    target = Path(path)
+    base = Path(root).resolve()
+    target = _within(base, path)
     if target.is_symlink():
-        base = Path(root).resolve()
-        folder = target.parent.resolve()
-        if not folder.is_relative_to(base):
-            inside_workdir(root, target, what=what)  # raises, naming the path
+        if not target.parent.resolve().is_relative_to(base):
+            inside_workdir(base, target, what=what)  # raises, naming the path
         target.unlink()
         return
-    resolved = inside_workdir(root, target, what=what)
+    resolved = inside_workdir(base, target, what=what)
     if resolved.is_dir():
         shutil.rmtree(resolved)
     elif resolved.exists():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mltoolkit.errors import InputsError
+from mltoolkit.workdir.layout import INIT_DIR
 from mltoolkit.yamlfiles import parse_assignments, read_yaml
 
 __all__ = ["init_dir", "read_inputs"]
@@ -23,7 +24,7 @@ __all__ = ["init_dir", "read_inputs"]
 
 def init_dir(workdir: str | os.PathLike[str]) -> Path:
     """``WORKDIR/init``: where a run's init files live."""
-    return Path(workdir) / "init"
+    return Path(workdir) / INIT_DIR
 
 
 def read_inputs(

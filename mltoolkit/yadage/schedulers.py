@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mltoolkit.errors import SpecError
@@ -78,7 +78,7 @@ def scatter_parameters(
                 f"{where}: scatter method zip needs lists of equal length, found {described}; "
                 "make them equal or use method: cartesian"
             )
-        combinations = zip(*columns)
+        combinations: Iterable[tuple[Any, ...]] = zip(*columns)
     else:
         combinations = itertools.product(*columns)
     sets: list[dict[str, Any]] = []

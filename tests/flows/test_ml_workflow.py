@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_SCORES, run_cli
+from tests.conftest import run_cli
+from tests.constants import SEED_SCORES
 
 SEED_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
 

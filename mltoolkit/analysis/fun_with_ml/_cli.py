@@ -46,10 +46,8 @@ def _flush_streams() -> None:
     # stream on the caller's descriptor; anything left in the buffer when the
     # child exits with os._exit would be lost.
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
 
 
 def _print_error(message: object) -> None:

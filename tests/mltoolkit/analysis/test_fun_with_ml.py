@@ -9,6 +9,7 @@ the seed's Dropbox URL fails here instead of reaching the network.
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 import subprocess
@@ -145,11 +146,14 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_package_lists_the_three_seed_scripts() -> None:
     assert SCRIPT_NAMES == ("data_prep.py", "classification.py", "merge_and_plot.py")
-    for name in SCRIPT_NAMES:
-        assert (SCRIPTS_DIR / name).is_file()
-        assert script_path(name.removesuffix(".py")) == SCRIPTS_DIR / name
     with pytest.raises(KeyError):
         script_path("full_run.py")
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_each_script_is_found_by_file_name_and_stem(name: str) -> None:
+    assert (SCRIPTS_DIR / name).is_file()
+    assert script_path(name) == script_path(name.removesuffix(".py")) == SCRIPTS_DIR / name
 
 
 def test_data_prep_resolves_the_seed_dropbox_url_offline(seed_run: dict) -> None:
@@ -411,25 +415,32 @@ def test_write_failures_become_one_line_artifact_errors(tmp_path: Path) -> None:
     from mltoolkit.analysis.fun_with_ml._cli import writing_to
     from mltoolkit.errors import ArtifactError, IntegrityError
 
-    with pytest.raises(ArtifactError, match=r"^--outfile /x/y.pkl: cannot write \(Permission denied\)"):
-        with writing_to("/x/y.pkl", "--outfile"):
-            raise PermissionError(13, "Permission denied")
+    with (
+        pytest.raises(ArtifactError, match=r"^--outfile /x/y.pkl: cannot write \(Permission denied\)"),
+        writing_to("/x/y.pkl", "--outfile"),
+    ):
+        raise PermissionError(13, "Permission denied")
     # The toolkit's own errors keep their message; other errors are bugs and pass through.
-    with pytest.raises(IntegrityError, match="^own message$"), writing_to("/x/y.pkl", "--outfile"):
+    with pytest.raises(IntegrityError, match=r"^own message$"), writing_to("/x/y.pkl", "--outfile"):
         raise IntegrityError("own message")
     with pytest.raises(ZeroDivisionError), writing_to("/x/y.pkl", "--outfile"):
-        1 / 0
+        raise ZeroDivisionError("a bug, not bad input")
 
 
 # --- in-process and warm runs ----------------------------------------------------------
 
 
-def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from mltoolkit.analysis.fun_with_ml import classification, data_prep, merge_and_plot
+@pytest.mark.parametrize("script", ["data_prep", "classification", "merge_and_plot"])
+def test_help_in_process_returns_zero(script: str, capsys: pytest.CaptureFixture[str]) -> None:
+    module = importlib.import_module(f"mltoolkit.analysis.fun_with_ml.{script}")
 
-    for module in (data_prep, classification, merge_and_plot):
-        assert module.main(["--help"]) == 0
-        assert "usage:" in capsys.readouterr().out
+    assert module.main(["--help"]) == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from mltoolkit.analysis.fun_with_ml import classification, data_prep
+
     assert data_prep.main([]) == 1  # --dataset missing: a code, not SystemExit
     assert capsys.readouterr().err.startswith("error: data_prep.py: the following arguments are required")
     # Twice in one interpreter, as the zygote's children would after a fork:

@@ -37,10 +37,10 @@ def test_data_prep_shapes_and_split(prepped):
     assert len(prepped.source_sha256) == 64
 
 
-def test_data_prep_is_deterministic(repo_root, prepped):
+@pytest.mark.parametrize("field", ["X", "X_train", "X_test", "y_train", "y_test"])
+def test_data_prep_is_deterministic(repo_root, prepped, field):
     again = data_prep(repo_root / "data" / "moon.txt")
-    for field in ("X", "X_train", "X_test", "y_train", "y_test"):
-        assert np.array_equal(getattr(again, field), getattr(prepped, field)), field
+    assert np.array_equal(getattr(again, field), getattr(prepped, field))
 
 
 def test_display_names_are_aliases(prepped):
@@ -68,8 +68,7 @@ def test_unknown_classifier_lists_known_names_and_closest(prepped):
     message = str(info.value)
     assert "'rbf_svn'" in message and "known names" in message
     assert "Did you mean 'rbf_svm'?" in message
-    for name in SEED_SCORES:
-        assert name in message
+    assert [name for name in SEED_SCORES if name not in message] == []
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from rocrate.rocrate import ROCrate
 
-import mltoolkit.workdir.provenance as provenance
+import mltoolkit.workdir.provenance.serialise as serialise
 from mltoolkit.workdir.artifacts import atomic_write_json, sha256_file
 from mltoolkit.workdir.provenance import (
     ATTEMPTS_TERM,
@@ -692,7 +692,7 @@ def test_a_failed_write_keeps_the_previous_crate(native_run, monkeypatch):
             raise OSError("disk full")
         return dict(entity)
 
-    monkeypatch.setattr(provenance, "_compact", broken)
+    monkeypatch.setattr(serialise, "_compact", broken)
     with pytest.raises(OSError, match="disk full"):
         write_run_crate(workdir, {**record, "status": "completed"})
 

@@ -6,25 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from mltoolkit.errors import SpecError
 from mltoolkit.yadage import validate_workflow
 from mltoolkit.yadage.planner import CACHED, COMPLETED, FAILED, PENDING, RUNNING, WorkflowRun
+from mltoolkit.yadage.planner.folders import folder_name, step_folder
 
-from .conftest import case_inputs, load_case, plan_all
-
-NOOP = {
-    "process": {"process_type": "string-interpolated-cmd", "cmd": "true"},
-    "environment": {"environment_type": "noop-env"},
-    "publisher": {"publisher_type": "frompar-pub", "outputmap": {"value": "value"}},
-}
-
-
-def _stage(name, deps, parameters, **scheduler):
-    kind = scheduler.pop("scheduler_type", "singlestep-stage")
-    return {
-        "name": name,
-        "dependencies": deps,
-        "scheduler": {"scheduler_type": kind, "parameters": parameters, "step": NOOP, **scheduler},
-    }
+from .conftest import NOOP_STEP, case_inputs, load_case, noop_stage, plan_all
 
 
 def test_seed_plans_prep_then_five_classifications_then_the_merge(tmp_path):
@@ -324,11 +311,13 @@ def test_zip_of_unequal_lists_fails_the_stage_with_one_line(tmp_path):
     assert run.finished and run.failed and message in run.problems()
 
 
-def test_scattering_a_non_list_and_missing_outputs_are_reported(tmp_path):
+def test_scattering_a_non_list_is_reported(tmp_path):
     run = WorkflowRun(load_case("scatter"), {"letters": "abc", "numbers": [1], "colours": ["red"]}, tmp_path)
     run.advance()
     assert any("scatter parameter 'letter' is str 'abc', expected a list" in line for line in run.errors)
 
+
+def test_a_missing_output_is_reported(tmp_path):
     run = WorkflowRun(load_case("seed_parallel"), case_inputs("seed_parallel"), tmp_path)
     [prep] = run.advance()
     run.record_success(prep.steps[0].id, {"wrong_key": "x"})
@@ -348,21 +337,21 @@ def test_dependency_on_one_step_by_jsonpath_and_expressions_fulfilled(tmp_path):
     workflow = validate_workflow(
         {
             "stages": [
-                _stage(
+                noop_stage(
                     "first",
                     ["init"],
                     {"value": {"step": "init", "output": "xs"}},
                     scheduler_type="multistep-stage",
                     scatter={"method": "zip", "parameters": ["value"]},
                 ),
-                _stage("early", ["first[0]"], {"value": {"step": "first[0]", "output": "value"}}),
+                noop_stage("early", ["first[0]"], {"value": {"step": "first[0]", "output": "value"}}),
                 {
                     "name": "gate",
                     "dependencies": {
                         "dependency_type": "expressions_fulfilled",
                         "expressions": [{"stages": "first", "output": "value"}],
                     },
-                    "scheduler": {"scheduler_type": "singlestep-stage", "parameters": {"value": 1}, "step": NOOP},
+                    "scheduler": {"scheduler_type": "singlestep-stage", "parameters": {"value": 1}, "step": NOOP_STEP},
                 },
             ]
         }
@@ -381,14 +370,14 @@ def test_colliding_step_folders_are_refused(tmp_path):
     workflow = validate_workflow(
         {
             "stages": [
-                _stage(
+                noop_stage(
                     "x",
                     ["init"],
                     {"value": [1, 2]},
                     scheduler_type="multistep-stage",
                     scatter={"method": "zip", "parameters": ["value"]},
                 ),
-                _stage("x_0", ["x"], {"value": 3}),
+                noop_stage("x_0", ["x"], {"value": 3}),
             ]
         }
     )
@@ -400,7 +389,7 @@ def test_colliding_step_folders_are_refused(tmp_path):
     assert any("step folder" in line and "x_0 is already used" in line for line in run.errors)
 
 
-def test_ten_thousand_steps_in_one_stage(tmp_path):
+def test_ten_thousand_steps_in_onestage(tmp_path):
     count = 10_000
     run = WorkflowRun(load_case("noop_scatter"), {"items": list(range(count))}, tmp_path)
     [scatter] = run.advance()
@@ -415,3 +404,44 @@ def test_ten_thousand_steps_in_one_stage(tmp_path):
     run.record_success(gather.steps[0].id, {})
     assert run.advance() == [] and run.status == "completed"
     assert len(run.records()) == count + 1
+
+
+def test_step_and_instance_folders_are_named_after_the_stage(tmp_path):
+    assert folder_name("map", None) == "map" and folder_name("map", 3) == "map_3"
+    folder = step_folder(tmp_path, tmp_path / "map_0", "stage1", where="here")
+    assert folder == tmp_path / "map_0" / "stage1"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "/tmp/x", "../x", "a/b", "a\0b"])
+def test_a_step_folder_name_must_be_one_folder_name(tmp_path, name):
+    with pytest.raises(
+        SpecError, match=r"^wf\.yml: step folder name .* is not a single folder name; rename the stage$"
+    ):
+        step_folder(tmp_path / "work", tmp_path / "work", name, where="wf.yml")
+
+
+def test_a_step_folder_must_lie_strictly_inside_the_work_directory(tmp_path):
+    work = tmp_path / "work"
+    (work / "map_0").mkdir(parents=True)
+    (tmp_path / "victim").mkdir()
+    (work / "map_0" / "leaf").symlink_to(tmp_path / "victim")
+    with pytest.raises(SpecError) as caught:
+        step_folder(work, work / "map_0", "leaf", where="wf.yml line 3 (#/stages/0): stage 'leaf'")
+    message = str(caught.value)
+    assert message.startswith(f"wf.yml line 3 (#/stages/0): stage 'leaf': step folder {str(work / 'map_0' / 'leaf')!r}")
+    assert f"resolves to {str(tmp_path / 'victim')!r}, which is not strictly inside the work directory" in message
+    assert message.endswith("rename the stage") and "\n" not in message
+    with pytest.raises(SpecError, match="not strictly inside the work directory"):
+        step_folder(work, tmp_path, "work", where="wf.yml")  # the work directory itself
+
+
+@pytest.mark.parametrize("name", ["..", ".", "/tmp/x", "../x"])
+def test_a_stage_name_that_escaped_validation_fails_the_stage_and_plans_nothing(tmp_path, name):
+    workflow = validate_workflow({"stages": [noop_stage("ok", ["init"], {"value": 1})]})
+    workflow.stages[0].name = name  # as if validation had been skipped
+    run = WorkflowRun(workflow, {}, tmp_path / "work")
+    assert run.advance() == []
+    [message] = run.errors
+    assert f"stage {name!r}: step folder name {name!r} is not a single folder name" in message
+    assert run.finished and run.status == "failed" and run.records() == []
+    assert list(tmp_path.iterdir()) == []  # planning creates nothing

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import textwrap
 
-from mltoolkit.yadage import StepOptions, parse_image_map, run_workflow
+import pytest
 
-from .conftest import case_inputs, load_case
+from mltoolkit.yadage import StepOptions, parse_image_map, run_workflow, validate_workflow
+
+from .conftest import case_inputs, load_case, noop_stage
 
 
 def test_batched_multilevel_map_reduce_over_120_items(tmp_path):
@@ -34,31 +36,51 @@ def test_one_thousand_noop_steps_then_a_gather(tmp_path):
     assert not (tmp_path / "scatter_7" / "out.txt").exists()  # noop-env ran nothing
 
 
-def test_fixtures_run_end_to_end(tmp_path):
-    run = run_workflow(load_case("branches"), {}, tmp_path / "branches", max_workers=2)
-    assert run.status == "completed"
-    assert (tmp_path / "branches" / "join" / "joined.txt").read_text() == "left\nright\n"
+def _check_branches(run, workdir):
+    assert (workdir / "join" / "joined.txt").read_text() == "left\nright\n"
 
-    run = run_workflow(load_case("script_python"), case_inputs("script_python"), tmp_path / "py")
+
+def _check_script_python(run, workdir):
     assert run.records()[0].published == {"message": "hello from python", "major": 3}
 
-    run = run_workflow(load_case("regval"), case_inputs("regval"), tmp_path / "regval")
-    assert run.status == "completed"
-    assert (tmp_path / "regval" / "reduce" / "merged.txt").read_text() == "hello one\nhello two\nhello three\n"
 
-    run = run_workflow(load_case("nested"), case_inputs("nested"), tmp_path / "nested")
+def _check_regval(run, workdir):
+    assert (workdir / "reduce" / "merged.txt").read_text() == "hello one\nhello two\nhello three\n"
+
+
+def _check_nested(run, workdir):
     assert run.records()[-1].published == {"firsts": ["a", "b"], "deepest": ["a", "b"], "singles": "z"}
 
-    run = run_workflow(load_case("jq_stage"), case_inputs("jq_stage"), tmp_path / "jq")
-    assert (tmp_path / "jq" / "map_1" / "what.txt").read_text() == "2\n"
+
+def _check_jq_stage(run, workdir):
+    assert (workdir / "map_1" / "what.txt").read_text() == "2\n"
     assert run.records()[-1].parameters["count"] == 3
 
-    run = run_workflow(load_case("refs"), case_inputs("refs"), tmp_path / "refs")
+
+def _check_refs(run, workdir):
     assert [(r.id, r.published) for r in run.records()] == [
         ("/shared", {"said": "hello"}),
         ("/local", {"said": "local"}),
         ("/sub/0/inner", {"said": "hello"}),
     ]
+
+
+FIXTURE_CHECKS = {
+    "branches": _check_branches,
+    "script_python": _check_script_python,
+    "regval": _check_regval,
+    "nested": _check_nested,
+    "jq_stage": _check_jq_stage,
+    "refs": _check_refs,
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIXTURE_CHECKS))
+def test_fixtures_run_end_to_end(tmp_path, case):
+    workdir = tmp_path / case
+    run = run_workflow(load_case(case), case_inputs(case), workdir, max_workers=2)
+    assert run.status == "completed", run.problems()
+    FIXTURE_CHECKS[case](run, workdir)
 
 
 def test_a_failing_step_fails_the_run_but_independent_branches_finish(tmp_path):
@@ -114,3 +136,23 @@ def test_the_seed_spec_runs_unmodified_through_an_image_map(tmp_path, specs):
         str(workdir.resolve() / f"classification_{i}" / f"{name}.pkl") for i, name in enumerate(["knn", tricky, "tree"])
     ]
     assert not any(path.name == "PWNED" for path in workdir.rglob("*"))
+
+
+def test_a_step_folder_that_leads_out_of_the_work_directory_fails_the_stage_and_touches_nothing(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "left").symlink_to(victim)  # a link planted where a step folder goes
+    workflow = validate_workflow({"stages": [noop_stage("left", ["init"], {"value": 1})]})
+    run = run_workflow(workflow, {}, workdir)
+    assert run.status == "failed" and run.records() == []
+    [problem] = run.problems()
+    assert (
+        f"stage 'left': step folder {str(workdir / 'left')!r} resolves to" in problem
+        and "not strictly inside the work directory" in problem
+    )
+    assert [path.name for path in victim.iterdir()] == ["keep.txt"]
+    assert (victim / "keep.txt").read_text() == "precious"
+    assert sorted(path.name for path in workdir.iterdir()) == ["left"]

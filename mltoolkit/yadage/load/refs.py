@@ -1,0 +1,126 @@
+"""Resolving ``$ref``: which document and pointer a reference names, and expanding it in place.
+
+References inside referenced content are resolved too, relative to the document
+they appear in; a reference that (directly or through others) includes itself is
+reported as circular. Keys next to ``$ref`` are an error (JSON Reference ignores
+them, which would silently drop content).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from typing import Any
+
+from mltoolkit.errors import SpecError
+from mltoolkit.yadage.load.documents import Documents, display_name, is_url
+from mltoolkit.yadage.load.located import Origins, PathParts, locate
+from mltoolkit.yadage.load.pointers import format_pointer, parse_pointer, walk_pointer
+
+__all__ = ["RefExpander", "locate_ref"]
+
+_MAX_REF_DEPTH = 64
+
+#: (document, pointer) of each reference being expanded, outermost first.
+Chain = tuple[tuple[str, PathParts], ...]
+
+
+def _relative_target(target: str, base_document: str, toplevel: str) -> str | None:
+    """The document a relative ``target`` names: beside ``base_document``, else in ``toplevel``; ``None`` if absent."""
+    beside = os.path.normpath(os.path.join(os.path.dirname(base_document), target))
+    if os.path.exists(beside):
+        return beside
+    if is_url(toplevel):
+        return urllib.parse.urljoin(toplevel.rstrip("/") + "/", target)
+    in_toplevel = os.path.normpath(os.path.join(toplevel, target))
+    return in_toplevel if os.path.exists(in_toplevel) else None
+
+
+def locate_ref(ref: str, base_document: str, toplevel: str, where: str) -> tuple[str, tuple[str, ...]]:
+    """The document and pointer that ``ref`` (found in ``base_document``) names.
+
+    Raises:
+        SpecError: the fragment is not a JSON pointer, or a relative file exists in neither place.
+    """
+    target, _, fragment = ref.partition("#")
+    pointer = parse_pointer(urllib.parse.unquote(fragment), where=f"{where}: $ref {ref!r}")
+    if not target:
+        return base_document, pointer
+    if is_url(target):
+        return target, pointer
+    if target.startswith("file://"):
+        return os.path.normpath(urllib.parse.unquote(urllib.parse.urlparse(target).path)), pointer
+    if is_url(base_document):
+        return urllib.parse.urljoin(base_document, target), pointer
+    if os.path.isabs(target):
+        return os.path.normpath(target), pointer
+    document = _relative_target(target, base_document, toplevel)
+    if document is None:
+        raise SpecError(
+            f"{where}: $ref {ref!r}: no file {target!r} next to {display_name(base_document)} "
+            f"nor in the toplevel folder {display_name(toplevel)}; fix the path or pass --toplevel"
+        )
+    return document, pointer
+
+
+def _check_ref_mapping(value: dict, where: str) -> str:
+    """The reference of a ``{$ref: ...}`` mapping that has nothing else in it."""
+    ref = value["$ref"]
+    if not isinstance(ref, str):
+        raise SpecError(f"{where}: $ref must be a string such as 'steps.yml#/step', found {ref!r}")
+    extra = sorted(str(key) for key in value if key != "$ref")
+    if extra:
+        raise SpecError(
+            f"{where}: keys {', '.join(extra)} next to $ref {ref!r} would be ignored "
+            "(JSON Reference replaces the whole mapping); move them into the referenced document"
+        )
+    return ref
+
+
+def _check_not_circular(chain: Chain, document: str, pointer: tuple[str, ...], where: str, ref: str) -> None:
+    """Refuse a reference to content that contains one of the references being expanded."""
+    if len(chain) > _MAX_REF_DEPTH:
+        raise SpecError(f"{where}: $ref {ref!r} nests more than {_MAX_REF_DEPTH} references deep; is it recursive?")
+    for seen_document, seen_path in chain:
+        if seen_document == document and seen_path[: len(pointer)] == pointer:
+            cycle = " -> ".join(f"{display_name(d)}#{format_pointer(p)}" for d, p in chain)
+            raise SpecError(
+                f"{where}: $ref {ref!r} is circular ({cycle} -> "
+                f"{display_name(document)}#{format_pointer(pointer)}); break the cycle"
+            )
+
+
+class RefExpander:
+    """Expands every ``$ref`` in a tree, recording where each expanded part came from."""
+
+    def __init__(self, documents: Documents, toplevel: str) -> None:
+        self.documents = documents
+        self.toplevel = toplevel
+        self.origins: Origins = {}
+
+    def expand(self, value: Any, document: str, doc_path: PathParts, out_path: PathParts, chain: Chain = ()) -> Any:
+        """A copy of ``value`` (at ``doc_path`` in ``document``; at ``out_path`` in the result) with refs expanded."""
+        if isinstance(value, dict):
+            if "$ref" in value:
+                return self._expand_ref(value, document, doc_path, out_path, chain)
+            return {
+                key: self.expand(item, document, doc_path + (key,), out_path + (key,), chain)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [
+                self.expand(item, document, doc_path + (index,), out_path + (index,), chain)
+                for index, item in enumerate(value)
+            ]
+        return value
+
+    def _expand_ref(self, value: dict, document: str, doc_path: PathParts, out_path: PathParts, chain: Chain) -> Any:
+        where = str(locate(document, doc_path, self.documents.texts))
+        ref = _check_ref_mapping(value, where)
+        target_document, pointer = locate_ref(ref, document, self.toplevel, where)
+        chain = chain + ((document, tuple(str(part) for part in doc_path)),)
+        _check_not_circular(chain, target_document, pointer, where, ref)
+        root = self.documents.read(target_document, where)
+        target = walk_pointer(root, pointer, target_document, where, ref)
+        self.origins[out_path] = (target_document, pointer)
+        return self.expand(target, target_document, pointer, out_path, chain)

@@ -1,0 +1,228 @@
+"""Step parts (a packtivity): what to run (process), where (environment), what it publishes.
+
+Defaults follow the ``yadage-schemas``: ``interpreter: sh``; ``imagetag: latest``;
+``glob: false`` and ``relative_paths: false`` for ``interpolated-pub``;
+``script: '.'`` (and ``tryExact: true``) for ``fromparjq-pub``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, Tag, field_validator
+from pydantic_core import PydanticCustomError
+
+from mltoolkit.yadage.model.base import (
+    ENVIRONMENT_TYPES,
+    PROCESS_TYPES,
+    PUBLISHER_TYPES,
+    UNKNOWN_TAG,
+    UNSUPPORTED_TAG,
+    SpecModel,
+    UnknownType,
+    Unsupported,
+    check_jq,
+    type_discriminator,
+)
+
+__all__ = [
+    "ConstantPub",
+    "DockerEncapsulatedEnv",
+    "Environment",
+    "FromGlobPub",
+    "FromParJqPub",
+    "FromParPub",
+    "FromYamlPub",
+    "InterpolatedPub",
+    "InterpolatedScriptCmd",
+    "LocalProcEnv",
+    "NoopEnv",
+    "ParMount",
+    "Process",
+    "Publisher",
+    "StepSpec",
+    "StringInterpolatedCmd",
+]
+
+
+# --- process -------------------------------------------------------------------------------
+
+
+class StringInterpolatedCmd(SpecModel):
+    """``string-interpolated-cmd``: a shell command line with ``{name}`` placeholders."""
+
+    process_type: Literal["string-interpolated-cmd"] = "string-interpolated-cmd"
+    cmd: str
+
+
+class InterpolatedScriptCmd(SpecModel):
+    """``interpolated-script-cmd``: a script with ``{name}`` placeholders, run by ``interpreter``."""
+
+    process_type: Literal["interpolated-script-cmd"] = "interpolated-script-cmd"
+    script: str
+    interpreter: str = "sh"
+
+
+Process = Annotated[
+    Annotated[StringInterpolatedCmd, Tag("string-interpolated-cmd")]
+    | Annotated[InterpolatedScriptCmd, Tag("interpolated-script-cmd")]
+    | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
+    | Annotated[UnknownType, Tag(UNKNOWN_TAG)],
+    type_discriminator("process_type", PROCESS_TYPES),
+]
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+class LocalProcEnv(SpecModel):
+    """``localproc-env``: run on this machine as is."""
+
+    environment_type: Literal["localproc-env"] = "localproc-env"
+
+
+class NoopEnv(SpecModel):
+    """``noop-env``: run nothing, only publish."""
+
+    environment_type: Literal["noop-env"] = "noop-env"
+
+
+class ParMount(SpecModel):
+    """A file made from the parameters (jq program) and mounted at ``mountpath``."""
+
+    jqscript: str
+    mountpath: str
+
+    @field_validator("jqscript")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        check_jq(value)
+        return value
+
+
+class DockerEncapsulatedEnv(SpecModel):
+    """``docker-encapsulated``: run inside ``image:imagetag``."""
+
+    environment_type: Literal["docker-encapsulated"] = "docker-encapsulated"
+    image: str
+    imagetag: str = "latest"
+    resources: list[Any] = Field(default_factory=list)
+    envscript: str = ""
+    env: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    workdir: str | None = None
+    par_mounts: list[ParMount] = Field(default_factory=list)
+
+    @field_validator("resources")
+    @classmethod
+    def _no_resources(cls, value: list[Any]) -> list[Any]:
+        if value:
+            names = ", ".join(str(item if not isinstance(item, dict) else next(iter(item), item)) for item in value)
+            raise PydanticCustomError(
+                "unsupported_feature",
+                "environment resources ({names}) are not supported by this loader (they need "
+                "site services such as CVMFS or grid credentials)",
+                {"names": names},
+            )
+        return value
+
+    @field_validator("imagetag", mode="before")
+    @classmethod
+    def _tag_as_text(cls, value: Any) -> Any:
+        # YAML reads `imagetag: 1.0` as a float; the tag is meant as text.
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    @property
+    def full_image(self) -> str:
+        """``image:tag`` (the image's own tag wins when it has one)."""
+        last = self.image.rsplit("/", 1)[-1]
+        if ":" in last or "@" in last:
+            return self.image
+        return f"{self.image}:{self.imagetag}"
+
+
+Environment = Annotated[
+    Annotated[LocalProcEnv, Tag("localproc-env")]
+    | Annotated[NoopEnv, Tag("noop-env")]
+    | Annotated[DockerEncapsulatedEnv, Tag("docker-encapsulated")]
+    | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
+    | Annotated[UnknownType, Tag(UNKNOWN_TAG)],
+    type_discriminator("environment_type", ENVIRONMENT_TYPES),
+]
+
+
+# --- publisher -----------------------------------------------------------------------------
+
+
+class FromParPub(SpecModel):
+    """``frompar-pub``: publish parameters; ``outputmap`` leaves name parameters."""
+
+    publisher_type: Literal["frompar-pub"] = "frompar-pub"
+    outputmap: dict[str, Any]
+
+
+class InterpolatedPub(SpecModel):
+    """``interpolated-pub``: publish ``publish`` with ``{name}``/``{workdir}`` filled in."""
+
+    publisher_type: Literal["interpolated-pub"] = "interpolated-pub"
+    publish: dict[str, Any] | list[Any] | str | bool | int | float
+    glob: bool = False
+    relative_paths: bool = False
+
+
+class FromGlobPub(SpecModel):
+    """``fromglob-pub``: publish the files matching ``globexpression`` in the workdir."""
+
+    publisher_type: Literal["fromglob-pub"] = "fromglob-pub"
+    globexpression: str
+    outputkey: str
+
+
+class FromYamlPub(SpecModel):
+    """``fromyaml-pub``: publish the content of a YAML file the step wrote."""
+
+    publisher_type: Literal["fromyaml-pub"] = "fromyaml-pub"
+    yamlfile: str
+
+
+class ConstantPub(SpecModel):
+    """``constant-pub``: publish a constant mapping."""
+
+    publisher_type: Literal["constant-pub"] = "constant-pub"
+    publish: dict[str, Any]
+
+
+class FromParJqPub(SpecModel):
+    """``fromparjq-pub``: publish a jq transformation of the parameters."""
+
+    publisher_type: Literal["fromparjq-pub"] = "fromparjq-pub"
+    script: str = "."
+    glob: bool = False
+    relative_paths: bool = False
+    tryExact: bool = True
+
+    @field_validator("script")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        check_jq(value)
+        return value
+
+
+Publisher = Annotated[
+    Annotated[FromParPub, Tag("frompar-pub")]
+    | Annotated[InterpolatedPub, Tag("interpolated-pub")]
+    | Annotated[FromGlobPub, Tag("fromglob-pub")]
+    | Annotated[FromYamlPub, Tag("fromyaml-pub")]
+    | Annotated[ConstantPub, Tag("constant-pub")]
+    | Annotated[FromParJqPub, Tag("fromparjq-pub")]
+    | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
+    | Annotated[UnknownType, Tag(UNKNOWN_TAG)],
+    type_discriminator("publisher_type", PUBLISHER_TYPES),
+]
+
+
+class StepSpec(SpecModel):
+    """A packtivity: what to run (process), where (environment), what it publishes."""
+
+    process: Process
+    environment: Environment
+    publisher: Publisher
