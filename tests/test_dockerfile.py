@@ -375,7 +375,7 @@ def test_dockerignore_keeps_what_the_image_needs() -> None:
         "mltoolkit/analysis/ml.py",
         "mltoolkit/analysis/datasets/moon.txt",
         "flows/ml_workflow.py",
-        "flows/local_api_ca.pem",
+        "flows/startup/local_api_ca.pem",
         "inputs.yml",
         "data/moon.txt",
         *(f"mltoolkit/analysis/fun_with_ml/{name}" for name in SCRIPT_NAMES),

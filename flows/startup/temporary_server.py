@@ -58,6 +58,7 @@ from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, spawned_from_main_
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
+    "PLAIN_HTTP_CA_BUNDLE",
     "SERVER_MODULE",
     "TemporaryServer",
     "api_url_configured",
@@ -75,6 +76,13 @@ DEFAULT_IDLE_TIMEOUT = 600.0
 #: The module our servers run (``python -m``); also how we recognise one of ours by its command line.
 SERVER_MODULE = "flows.startup.api_server"
 _BOOT_GRACE = 90.0  # a recorded server this young may still be booting: wait for it
+
+#: A one-certificate bundle for plain-HTTP APIs. Prefect's client builds a TLS
+#: context from ``PREFECT_API_SSL_CERT_FILE`` (default: certifi's ~150
+#: certificates) each time it creates a client -- 19 times in a run of the seed
+#: analysis -- even for ``http://`` URLs, where it is never used. Measured by
+#: ``bench/overhead.py`` (row b-certifi).
+PLAIN_HTTP_CA_BUNDLE = Path(__file__).with_name("local_api_ca.pem")
 
 
 def api_url_configured() -> bool:
@@ -96,6 +104,11 @@ def idle_timeout() -> float:
 def state_file() -> Path:
     """Where the kept server of this ``PREFECT_HOME`` is recorded."""
     return prefect_settings.prefect_home() / STATE_FILE_NAME
+
+
+def _use_small_ca_bundle_for_plain_http(api_url: str | None) -> None:
+    if api_url and api_url.startswith("http://") and not os.environ.get("PREFECT_API_SSL_CERT_FILE"):
+        os.environ["PREFECT_API_SSL_CERT_FILE"] = str(PLAIN_HTTP_CA_BUNDLE)
 
 
 def _prefect_version() -> str:
@@ -280,12 +293,16 @@ def start_early() -> TemporaryServer | None:
     global _current
     if _current is not None:
         return _current
-    if "prefect" in sys.modules or api_url_configured():
+    if "prefect" in sys.modules:
+        return None
+    if api_url_configured():
+        _use_small_ca_bundle_for_plain_http(prefect_settings.configured_api_url())
         return None
     server = _choose_server()
     _current = server
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ["PREFECT_API_AUTH_STRING"] = server.record.auth_string
+    _use_small_ca_bundle_for_plain_http(server.api_url)
     return server
 
 
