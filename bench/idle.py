@@ -1,8 +1,9 @@
 """CPU used by an idle kept API server, next to a sleeping process measured in the same run.
 
 For each process: start it, wait until it answers (servers) and settles
-(``--settle`` seconds), then read its CPU time (user + system, all threads)
-over ``--seconds`` of idleness. Printed as a percentage of one core.
+(``--settle`` seconds), then read its CPU time (user + system, all threads,
+with its child processes) over ``--seconds`` of idleness. Printed as a
+percentage of one core.
 
 (s)  baseline: a Python process sleeping;
 (k)  the kept API server our commands leave running (`python -m flows.startup.api_server`);
@@ -36,13 +37,16 @@ from _common import REPO_ROOT, base_env
 def _cpu_percent(pid: int, seconds: float) -> float:
     import psutil
 
-    process = psutil.Process(pid)
-    before = process.cpu_times()
+    root = psutil.Process(pid)
+    tree = [root, *root.children(recursive=True)]  # the kept server is a keeper and its app
+
+    def cpu_seconds() -> float:
+        return sum(times.user + times.system for times in (process.cpu_times() for process in tree))
+
+    before = cpu_seconds()
     start = time.monotonic()
     time.sleep(seconds)
-    after = process.cpu_times()
-    used = (after.user + after.system) - (before.user + before.system)
-    return 100.0 * used / (time.monotonic() - start)
+    return 100.0 * (cpu_seconds() - before) / (time.monotonic() - start)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> None:

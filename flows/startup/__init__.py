@@ -18,6 +18,7 @@ Nothing in this package imports Prefect at import time.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 
@@ -34,10 +35,8 @@ def set_exit_code(code: int) -> None:
 
 def _exit_without_teardown() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
     os._exit(_exit_code)
 
 

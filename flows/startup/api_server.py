@@ -1,19 +1,20 @@
-"""The temporary Prefect API server our command lines start, with an idle timeout.
+"""The temporary Prefect API server our command lines start: a small keeper and the app.
 
-Runs Prefect's own server application (``prefect.server.api.server.create_app``
-in ephemeral mode: no UI, the services a flow run needs) under uvicorn on the
-127.0.0.1 socket its command bound and handed over, and exits after
-``--idle-timeout`` seconds without requests or open connections. With a timeout
-the server outlives the command that started it, so the next command reuses it
-instead of waiting ~3.5 s for a new one to boot (see
-:mod:`flows.startup.temporary_server`); without one it dies with its command.
+``python -m flows.startup.api_server`` is the process a command starts and
+records (see :mod:`flows.startup.temporary_server`). It imports nothing heavy:
+it runs Prefect's server application in a child (:mod:`flows.startup.api_app`)
+on the 127.0.0.1 socket its command bound, and
 
-An idle kept server should rest, so it runs nothing on a timer that Prefect's
-public settings can switch off (:data:`RESTING_SETTINGS`), skips uvicorn's
-10 Hz housekeeping tick (the server is driven through uvicorn's public
-``startup``/``shutdown`` instead of ``serve``, and sends no ``Date`` header), and
-its idle watchdog sleeps until the deadline instead of polling. What remains is
-measured by ``bench/idle.py``.
+* ties the app to itself (it dies with the keeper, even on SIGKILL), and itself
+  to its command when there is no idle timeout;
+* on SIGTERM (``mltoolkit server stop``, or its command's death) stops the app;
+* lets an idle kept app *rest*: when the app reports it has been idle with no
+  connection open, the keeper suspends it (SIGSTOP) and sleeps in ``select`` on
+  the listening socket; the next connection resumes it (SIGCONT) before the app
+  could have noticed; the idle deadline, if reached first, ends it. A connection
+  accepted just before the suspension is seen in ``/proc/net/tcp`` and resumes
+  the app at once. A suspended app holds no database transaction in practice
+  (it rests only after seconds without any request).
 
 Internal helper process:
 ``python -m flows.startup.api_server --port=PORT --fd=FD [--idle-timeout=S] [--state-file=F]``.
@@ -22,122 +23,138 @@ Internal helper process:
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import os
+import select
 import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 from flows.startup.server_state import remove_record
 from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent
 
-__all__ = ["RESTING_SETTINGS", "IdleTracker", "main"]
+__all__ = ["connections_open", "main"]
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-#: Prefect settings of our servers (an explicit environment variable wins):
-#: no UI, no usage reports over the network, and no automations (triggers and
-#: their actions poll every few seconds; a temporary server runs none).
-RESTING_SETTINGS = {
-    "PREFECT_UI_ENABLED": "false",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_ACTIONS_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_EVENT_LOGGER_ENABLED": "false",
-}
+_BUSY_TCP_STATES = {"01", "08"}  # ESTABLISHED, CLOSE_WAIT: a client the app has yet to serve
 
 
-class IdleTracker:
-    """ASGI middleware that records when the server last had work."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
-        self.app = app
-        self.active = 0
-        self.last_activity = time.monotonic()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        self.active += 1
-        self.last_activity = time.monotonic()
+def connections_open(port: int) -> bool:
+    """Whether a TCP connection to local ``port`` is established (Linux ``/proc/net/tcp*``)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            await self.app(scope, receive, send)
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] in _BUSY_TCP_STATES and int(fields[1].rpartition(":")[2], 16) == port:
+                return True
+    return False
+
+
+class _Keeper:
+    """Runs the app child; suspends it while it rests; stops it on request."""
+
+    def __init__(self, listener: socket.socket, port: int, idle_timeout: float) -> None:
+        self.listener = listener
+        self.port = port
+        self.idle_timeout = idle_timeout
+        self.app: subprocess.Popen | None = None
+
+    def start_app(self) -> int:
+        """Start the app child; return the read end of its rest pipe."""
+        fd = self.listener.fileno()
+        command = [sys.executable, "-m", "flows.startup.api_app", f"--fd={fd}", f"--idle-timeout={self.idle_timeout}"]
+        read_end, write_end = os.pipe()
+        if self.idle_timeout > 0:
+            command.append(f"--rest-fd={write_end}")
+        environment = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
+        self.app = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, pass_fds=(fd, write_end))
+        os.close(write_end)  # EOF on read_end: the app has exited
+        return read_end
+
+    def run(self) -> int:
+        """Serve until the app exits or the idle deadline passes while it rests; return the exit code."""
+        reports = os.fdopen(self.start_app(), "rb", buffering=0)
+        while True:
+            line = reports.readline()  # blocks: the keeper wakes only for reports
+            if not line:
+                return self._reap()
+            deadline = float(line) + self.idle_timeout
+            if not self._rest_until(deadline):
+                self.stop()
+                return 0
+
+    def _rest_until(self, deadline: float) -> bool:
+        """Suspend the app until a connection arrives (True) or ``deadline`` passes (False)."""
+        assert self.app is not None
+        self.app.send_signal(signal.SIGSTOP)
+        try:
+            while True:
+                if connections_open(self.port):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                readable, _, _ = select.select([self.listener], [], [], remaining)
+                if readable:
+                    return True
         finally:
-            self.active -= 1
-            self.last_activity = time.monotonic()
+            self.app.send_signal(signal.SIGCONT)
 
-    def idle_for(self) -> float:
-        """Seconds since the last request ended (0 while one is open)."""
-        if self.active:
-            return 0.0
-        return time.monotonic() - self.last_activity
+    def _reap(self) -> int:
+        assert self.app is not None
+        return self.app.wait()
 
-    async def wait_until_idle_for(self, seconds: float) -> None:
-        """Return once no request has been open for ``seconds``; wakes only at candidate deadlines."""
-        while (remaining := seconds - self.idle_for()) > 0:
-            await asyncio.sleep(remaining)
+    def stop(self) -> None:
+        """Stop the app (terminate, then kill)."""
+        if self.app is None or self.app.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.app.send_signal(signal.SIGCONT)
+            self.app.terminate()
+        try:
+            self.app.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.app.kill()
+            self.app.wait()
 
 
-async def _serve(listener: socket.socket, idle_timeout: float) -> None:
-    import uvicorn
-    from prefect.server.api.server import create_app
-
-    tracker = IdleTracker(create_app(ephemeral=True, final=True))
-    config = uvicorn.Config(
-        tracker, log_level="error", lifespan="on", date_header=False, server_header=False, timeout_graceful_shutdown=5
-    )
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await server.startup(sockets=[listener])
-    tracker.last_activity = time.monotonic()  # the idle clock starts once the server answers
-    waits = [asyncio.ensure_future(stop.wait())]
-    if idle_timeout > 0:
-        waits.append(asyncio.ensure_future(tracker.wait_until_idle_for(idle_timeout)))
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
-        await server.shutdown(sockets=[listener])
+def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: a death signal may come twice
+    raise SystemExit(128 + signum)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m flows.startup.api_server")
     parser.add_argument("--port", type=int, required=True, help="the port of --fd (names the server)")
     parser.add_argument("--fd", type=int, required=True, help="a listening socket on 127.0.0.1:PORT")
-    parser.add_argument("--idle-timeout", type=float, default=0.0)
-    parser.add_argument("--state-file", type=Path, default=None)
+    parser.add_argument("--idle-timeout", type=float, default=0.0, help="0: until terminated")
+    parser.add_argument("--state-file", type=Path, default=None, help="removed on exit if it names this process")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the server until idle for ``--idle-timeout`` seconds (0: until terminated or its parent dies)."""
+    """Run the server until it has been idle for ``--idle-timeout`` seconds or is terminated."""
     arguments = _parse(argv)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
     parent = os.environ.pop(PARENT_PID_VARIABLE, None)
     if parent:
         die_with_parent(int(parent), signal.SIGTERM)
-    os.umask(0o077)  # a database (and its journals) created here is its owner's only
-    for name, value in RESTING_SETTINGS.items():
-        os.environ.setdefault(name, value)
-    listener = socket.socket(fileno=arguments.fd)
+    keeper = _Keeper(socket.socket(fileno=arguments.fd), arguments.port, arguments.idle_timeout)
+    code = 1
     try:
-        asyncio.run(_serve(listener, arguments.idle_timeout))
-    except KeyboardInterrupt:
-        pass
+        code = keeper.run()
     finally:
+        keeper.stop()
         if arguments.state_file is not None:
             remove_record(arguments.state_file, os.getpid())
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ephemeral_server_allowed", "prefect_home", "resolve", "configured_api_url"]
+__all__ = ["configured_api_url", "ephemeral_server_allowed", "prefect_home", "resolve"]
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _TEST_MODE_VARIABLES = ("PREFECT_TEST_MODE", "PREFECT_UNIT_TEST_MODE", "PREFECT_TESTING_UNIT_TEST_MODE")

@@ -196,12 +196,25 @@ def test_the_first_command_starts_a_kept_server_the_next_reuses_it_and_stop_ends
     assert _run(SERVER_CLI, env, "status").stdout.startswith("no server")
 
 
-def test_an_idle_server_exits_and_removes_its_record(env):
-    env["MLTOOLKIT_API_IDLE_TIMEOUT"] = "2"
+@pytest.mark.parametrize("timeout", [2, 8], ids=["exits awake", "exits while resting"])
+def test_an_idle_server_exits_and_removes_its_record(env, timeout):
+    env["MLTOOLKIT_API_IDLE_TIMEOUT"] = str(timeout)  # REST_AFTER is 5 s
     result = _run(READY, env)
     assert result.returncode == 0, result.stderr
     assert _gone(int(result.stdout), timeout=60)
     assert not (Path(env["PREFECT_HOME"]) / STATE_FILE_NAME).exists()
+
+
+def test_an_idle_kept_server_rests_and_the_next_request_wakes_it(env):
+    started = _answers(_run(COMMAND, env))
+    (app,) = psutil.Process(started["pid"]).children()
+    deadline = time.monotonic() + 60
+    while app.status() != psutil.STATUS_STOPPED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert app.status() == psutil.STATUS_STOPPED  # suspended: no CPU at all while idle
+    record = read_record(Path(env["PREFECT_HOME"]) / STATE_FILE_NAME)
+    assert _post(f"{record.api_url}/flow_runs/filter", _authorization(record)) == 200
+    assert _answers(_run(COMMAND, env))["reused"] is True
 
 
 def _stale_record(kind: str, home: Path, stranger: int) -> None:
