@@ -114,7 +114,7 @@ async def _serve(listener: socket.socket, idle_timeout: float, rest_fd: int | No
         loop.add_signal_handler(signum, stop.set)
     await server.startup(sockets=[listener])
     tracker.last_activity = time.monotonic()  # the idle clock starts once the server answers
-    waits = [asyncio.ensure_future(stop.wait())]
+    waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if idle_timeout > 0:
         waits.append(asyncio.ensure_future(tracker.wait_until_idle_for(idle_timeout)))
     resting = asyncio.ensure_future(_offer_rest(tracker, server, rest_fd)) if rest_fd is not None else None

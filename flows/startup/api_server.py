@@ -23,7 +23,6 @@ Internal helper process:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import select
 import signal
@@ -35,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from flows.startup.server_state import remove_record
-from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent
+from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent, stop_child
 
 __all__ = ["connections_open", "main"]
 
@@ -112,16 +111,8 @@ class _Keeper:
 
     def stop(self) -> None:
         """Stop the app (terminate, then kill)."""
-        if self.app is None or self.app.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.app.send_signal(signal.SIGCONT)
-            self.app.terminate()
-        try:
-            self.app.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.app.kill()
-            self.app.wait()
+        if self.app is not None:
+            stop_child(self.app, grace=10.0)
 
 
 def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:

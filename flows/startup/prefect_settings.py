@@ -45,8 +45,12 @@ from typing import Any
 __all__ = ["configured_api_url", "ephemeral_server_allowed", "prefect_home", "resolve"]
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
-_TEST_MODE_VARIABLES = ("PREFECT_TEST_MODE", "PREFECT_UNIT_TEST_MODE", "PREFECT_TESTING_UNIT_TEST_MODE")
-_TEST_MODE_VARIABLES += ("PREFECT_TESTING_TEST_MODE",)
+_TEST_MODE_VARIABLES = (
+    "PREFECT_TEST_MODE",
+    "PREFECT_UNIT_TEST_MODE",
+    "PREFECT_TESTING_UNIT_TEST_MODE",
+    "PREFECT_TESTING_TEST_MODE",
+)
 # What Prefect's packaged profiles.toml activates when no profile applies.
 _DEFAULT_PROFILE = {"PREFECT_SERVER_EPHEMERAL_ENABLED": "true"}
 

@@ -54,7 +54,7 @@ from flows.startup.server_state import (
     write_record,
 )
 from mltoolkit.errors import ApiServerError
-from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, spawned_from_main_thread
+from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, spawned_from_main_thread, stop_child
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -169,14 +169,8 @@ class TemporaryServer:
 
     def stop(self) -> None:
         """Stop the server if this process started it (terminate, then kill)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_child(self.process, grace=10.0)
 
     def failure_detail(self) -> str:
         """The last line the server wrote, for error messages."""

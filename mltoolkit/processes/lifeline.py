@@ -1,4 +1,4 @@
-"""Helper processes that die with the process that started them.
+"""Helper processes that die with the process that started them (and stopping them).
 
 A command starts helpers (the Prefect API server when it is not kept, the warm
 zygote and the zygote's children). If the command is killed -- SIGKILL, or a
@@ -22,14 +22,22 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import signal
+import subprocess
 import sys
 import threading
 
-__all__ = ["PARENT_PID_VARIABLE", "die_with_parent", "set_parent_death_signal", "spawned_from_main_thread"]
+__all__ = [
+    "PARENT_PID_VARIABLE",
+    "die_with_parent",
+    "set_parent_death_signal",
+    "spawned_from_main_thread",
+    "stop_child",
+]
 
 #: Environment variable through which a parent passes its pid to a tied helper.
 PARENT_PID_VARIABLE = "MLTOOLKIT_PARENT_PID"
@@ -76,3 +84,17 @@ def die_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> None:
 def spawned_from_main_thread() -> bool:
     """Whether the calling thread is the main thread, whose exit is the process's exit."""
     return threading.current_thread() is threading.main_thread()
+
+
+def stop_child(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stop a child process: SIGTERM (resuming it if suspended), SIGKILL after ``grace`` seconds; reap it."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

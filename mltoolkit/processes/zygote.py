@@ -46,7 +46,7 @@ from typing import Any
 
 from mltoolkit.errors import ZygoteError, ZygoteTimeout
 from mltoolkit.processes import zygote_wire
-from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent, set_parent_death_signal
+from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent, set_parent_death_signal, stop_child
 from mltoolkit.processes.zygote_wire import recv_message, send_message
 
 __all__ = [
@@ -314,13 +314,7 @@ class RunningZygote:
 
     def stop(self) -> None:
         """Terminate the server (its children die with it) and remove its socket."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
         with contextlib.suppress(OSError):
             os.unlink(self.socket_path)
         with contextlib.suppress(OSError):
