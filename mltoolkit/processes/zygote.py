@@ -72,7 +72,7 @@ class ZygoteServer:
 
     def serve_forever(self) -> None:
         """Bind, import the preload modules, then fork a child per request until terminated."""
-        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGTERM, self._exit_on_signal)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(self.socket_path)
@@ -136,17 +136,20 @@ class ZygoteServer:
                 with contextlib.suppress(OSError):
                     kill(pid, signal.SIGKILL)
 
+    def _exit_on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Exit here rather than raise: a SIGTERM may land inside the preload imports,
+        # where an exception could be reported on the caller's stderr. Once: a parent
+        # with several threads may deliver its death signal more than once.
+        signal.signal(signum, signal.SIG_IGN)
+        self._kill_children()
+        self._remove_socket()
+        os._exit(128 + signum)
+
     def _remove_socket(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self.socket_path)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.socket_path))
-
-
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    # once: a parent with several threads may deliver its death signal more than once
-    signal.signal(signum, signal.SIG_IGN)
-    raise SystemExit(128 + signum)
 
 
 def _exit_when_caller_leaves(connection: socket.socket, own_group: bool) -> None:
