@@ -69,7 +69,7 @@ class _Keeper:
         fd = self.listener.fileno()
         command = [sys.executable, "-m", "flows.startup.api_app", f"--fd={fd}", f"--idle-timeout={self.idle_timeout}"]
         read_end, write_end = os.pipe()
-        if self.idle_timeout > 0:
+        if self.idle_timeout > 0 and Path("/proc/net/tcp").exists():  # resting needs connections_open()
             command.append(f"--rest-fd={write_end}")
         environment = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
         self.app = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, pass_fds=(fd, write_end))

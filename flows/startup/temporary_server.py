@@ -131,7 +131,13 @@ def _healthy(api_url: str, timeout: float = 2.0) -> bool:
 
 
 def _is_our_server(pid: int, port: int) -> bool:
-    """Whether ``pid`` is alive (not a zombie) and runs our server on ``port``."""
+    """Whether ``pid`` is alive (not a zombie) and runs our server on ``port`` (without /proc: alive)."""
+    if not Path("/proc/self").exists():
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
