@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configured_api_url", "ephemeral_server_allowed", "prefect_home", "resolve"]
+__all__ = ["configured_api_url", "ephemeral_server_allowed", "prefect_home"]
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _TEST_MODE_VARIABLES = (
@@ -69,14 +69,17 @@ HOME = _Setting(("PREFECT_HOME",), ("home",))
 _PROFILES_PATH = _Setting(("PREFECT_PROFILES_PATH",), ("profiles_path",))
 
 
-def _toml(path: Path) -> dict[str, Any]:
+def _toml(path: Path) -> dict[str, Any] | None:
+    """The TOML file at ``path``: {} if it cannot be read, None if it is not valid TOML."""
     import tomllib
 
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
-    except (OSError, ValueError):
+    except OSError:
         return {}
+    except ValueError:
+        return None
 
 
 def _dotenv(path: Path) -> dict[str, str | None]:
@@ -108,8 +111,8 @@ def _from_files(setting: _Setting, folder: Path) -> Any:
     """The setting from ``.env``, ``prefect.toml`` or ``pyproject.toml`` in ``folder``."""
     for value in (
         _first_of(_dotenv(folder / ".env"), setting.names),
-        _lookup(_toml(folder / "prefect.toml"), setting.table_path),
-        _lookup(_toml(folder / "pyproject.toml"), ("tool", "prefect", *setting.table_path)),
+        _lookup(_toml(folder / "prefect.toml") or {}, setting.table_path),
+        _lookup(_toml(folder / "pyproject.toml") or {}, ("tool", "prefect", *setting.table_path)),
     ):
         if value is not None:
             return value
@@ -134,6 +137,8 @@ def _active_profile(folder: Path) -> dict[str, Any]:
     if not path.exists():
         return _DEFAULT_PROFILE
     profiles = _toml(path)
+    if profiles is None:
+        return {}  # Prefect warns and uses no profile at all
     name = os.environ.get("PREFECT_PROFILE") or profiles.get("active")
     table = profiles.get("profiles", {})
     if not name or name not in table or not isinstance(table[name], dict):
@@ -141,7 +146,7 @@ def _active_profile(folder: Path) -> dict[str, Any]:
     return table[name]
 
 
-def resolve(setting: _Setting, folder: Path | None = None) -> Any:
+def _resolve(setting: _Setting, folder: Path | None = None) -> Any:
     """The value Prefect would use for ``setting`` in ``folder`` (default: the current one), or None."""
     folder = folder or Path.cwd()
     value = _first_of(dict(os.environ), setting.names)
@@ -154,13 +159,13 @@ def resolve(setting: _Setting, folder: Path | None = None) -> Any:
 
 def configured_api_url() -> str | None:
     """The configured ``PREFECT_API_URL``, from whichever source sets it; None when unset or empty."""
-    value = resolve(API_URL)
+    value = _resolve(API_URL)
     return str(value) if value else None
 
 
 def ephemeral_server_allowed() -> bool:
     """Whether Prefect would start a temporary server when no API URL is configured."""
-    value = resolve(EPHEMERAL_ENABLED)
+    value = _resolve(EPHEMERAL_ENABLED)
     if isinstance(value, bool):
         return value
     return value is not None and str(value).strip().lower() in _TRUE
@@ -168,5 +173,5 @@ def ephemeral_server_allowed() -> bool:
 
 def prefect_home() -> Path:
     """``PREFECT_HOME`` as Prefect resolves it (default ``~/.prefect``)."""
-    value = resolve(HOME)
+    value = _resolve(HOME)
     return Path(str(value) if value else "~/.prefect").expanduser()

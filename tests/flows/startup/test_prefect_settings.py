@@ -118,6 +118,7 @@ CASES = {
     ),
     "ephemeral mode off in prefect.toml": ({}, {"prefect.toml": "[server.ephemeral]\nenabled = false\n"}, None, False),
     "a profile without the ephemeral setting": ({}, {HOME_PROFILES: 'active = "bare"\n[profiles.bare]\n'}, None, False),
+    "a profiles file that is not TOML": ({}, {HOME_PROFILES: "active = [broken\n"}, None, False),
     "an empty PREFECT_API_URL counts as set": (
         {"PREFECT_API_URL": ""},
         {"prefect.toml": '[api]\nurl = "http://toml:1/api"\n'},
