@@ -5,6 +5,11 @@ Prefect logs a failing task or flow with its traceback. For our own errors
 failed, a corrupt file) the message already says where, what and how to fix it,
 and the step's log file has the details, so the traceback is dropped; any other
 exception keeps it.
+
+The filter is installed where a run starts, never on import: by the command
+lines before they run a flow, by each flow's body (deployments run flows without
+our command lines) and by the step task bodies (with the process and Dask
+runners they run in worker processes of their own).
 """
 
 from __future__ import annotations

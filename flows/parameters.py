@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,8 +10,12 @@ from mltoolkit.analysis.classifiers import ClassifierSpec, registered_names
 
 __all__ = ["ClassifierName", "ClassifierParameter", "CustomClassifier", "to_parameter", "to_spec"]
 
-#: One of the registered classifier names (a drop-down in the UI).
-ClassifierName = Literal[tuple(registered_names())]  # type: ignore[valid-type]
+#: One of the registered classifier names (a drop-down in the UI). The registry is only
+#: known at run time, so type checkers see a plain string.
+if TYPE_CHECKING:
+    ClassifierName = str
+else:
+    ClassifierName = Literal[tuple(registered_names())]
 
 
 class CustomClassifier(BaseModel):
@@ -36,7 +40,7 @@ class CustomClassifier(BaseModel):
     )
 
 
-ClassifierParameter = Union[ClassifierName, CustomClassifier]  # type: ignore[valid-type]
+ClassifierParameter = ClassifierName | CustomClassifier
 
 
 def to_spec(parameter: ClassifierParameter | dict[str, Any] | ClassifierSpec) -> ClassifierSpec:

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MOON", "REPO_ROOT", "SEED_SCORES", "SEED_SPEC_DIR", "SEED_URL", "SPECS"]
+__all__ = [
+    "FLOW_MODULES",
+    "MOON",
+    "NATIVE_CLASSIFIERS",
+    "PNG_SIGNATURE",
+    "REPO_ROOT",
+    "SEED_CLASSIFIERS",
+    "SEED_SCORES",
+    "SEED_SPEC_DIR",
+    "SEED_URL",
+    "SPECS",
+]
 
 #: The repository's root folder.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,3 +39,11 @@ SEED_SCORES = {
     "gaussian_process": 0.97,
     "decision_tree": 0.95,
 }
+#: The seed's five classifiers, in its order.
+SEED_CLASSIFIERS = list(SEED_SCORES)
+#: Classifiers of the session's shared native run: three of the seed's, the quick ones.
+NATIVE_CLASSIFIERS = ["nearest_neighbours", "rbf_svm", "decision_tree"]
+#: The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The documented ``python -m`` entry points, by ``mltoolkit`` subcommand.
+FLOW_MODULES = {"run": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step"}

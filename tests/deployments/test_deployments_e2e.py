@@ -20,11 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_SCORES
+from tests.constants import REPO_ROOT, SEED_SCORES
 
 pytestmark = pytest.mark.slow
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -41,21 +39,22 @@ class Processes:
         self.running: list[subprocess.Popen] = []
 
     def start(self, name: str, args: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            env=env,
-            cwd=cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log_dir / f"{name}.log", "wb") as log:  # the child keeps its own copy of the file
+            process = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                env=env,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.running.append(process)
         return process
 
-    def log(self, name: str) -> str:
+    def log(self, name: str, tail: int | None = 3000) -> str:
         path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
 
     def stop_all(self) -> None:
         for process in reversed(self.running):
@@ -131,13 +130,17 @@ def deployed(real_server) -> dict:
     return real_server
 
 
-def _run_deployment(env: dict[str, str], name: str, parameters: dict, timeout: float = 300):
+def _run_deployment(
+    env: dict[str, str], name: str, parameters: dict, timeout: float = 300, job_variables: dict | None = None
+):
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with SyncPrefectClient(env["PREFECT_API_URL"]) as client:
         deployment = client.read_deployment_by_name(name)
-        flow_run = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+        flow_run = client.create_flow_run_from_deployment(
+            deployment.id, parameters=parameters, job_variables=job_variables
+        )
         finished = _wait_final(client, flow_run.id, timeout)
         only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
         artifacts = client.read_artifacts(flow_run_filter=only_this_run)
@@ -171,6 +174,25 @@ def test_seed_spec_deployment_runs_the_unmodified_spec(deployed):
     assert sorted(run.name for run in task_runs if run.name.startswith("classification")) == [
         f"classification[{i}]" for i in range(5)
     ]
+
+
+def test_an_unknown_task_runner_in_the_job_environment_is_one_clear_error(deployed):
+    """The runner is chosen when the flow run starts: a bad value fails that run, naming the variable."""
+    env = deployed["env"]
+    workdir = str(deployed["base"] / "bad-runner-workdir")
+    flow_run, _, task_runs = _run_deployment(
+        env,
+        "ml-workflow/seed-analysis",
+        {"workdir": workdir},
+        job_variables={"env": {"MLTOOLKIT_TASK_RUNNER": "gpu"}},
+    )
+    assert not flow_run.state.is_completed(), flow_run.state
+    assert not task_runs and not Path(workdir).exists()
+    expected = "MLTOOLKIT_TASK_RUNNER 'gpu': unknown task runner; choose one of thread, process, dask"
+    deadline = time.monotonic() + 30  # the worker's log is written as the flow run's process ends
+    while expected not in deployed["processes"].log("worker", tail=None) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert expected in deployed["processes"].log("worker", tail=None)
 
 
 @pytest.mark.parametrize(

@@ -15,23 +15,24 @@ from pathlib import Path
 import pytest
 
 from mltoolkit.workdir.artifacts import sha256_file
-from tests.flows._helpers import (
-    SEED_CLASSIFIERS,
-    SPECS,
-    check,
-    cli_environment,
-    copy_workdir,
-    native,
-    output_digests,
-    run_record,
-    spec,
-    spec_scores,
-    states,
-)
+from tests.constants import SEED_CLASSIFIERS, SPECS
 
 NATIVE_STEPS = ["data_prep", *[f"classification_{i}" for i in range(5)], "merge_and_visualize"]
 SPEC_STEPS = NATIVE_STEPS  # the seed spec's step names are the native flow's record names
 PARAM_STEPS = ["prep", "left", "right", "join"]
+
+
+#: What a run writes about itself (rewritten by every run), as opposed to step outputs.
+RUN_RECORDS = frozenset({"_mltoolkit", "ro-crate-metadata.json"})
+
+
+def output_digests(workdir: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file the steps produced (the run's own records excluded)."""
+    return {
+        path.relative_to(workdir).as_posix(): sha256_file(path)
+        for path in sorted(workdir.rglob("*"))
+        if path.is_file() and path.relative_to(workdir).parts[0] not in RUN_RECORDS
+    }
 
 
 def _all(names: list[str], state: str) -> dict[str, str]:
@@ -68,12 +69,14 @@ class Baseline:
         self.outputs_after = outputs_after
 
     def copy(self, target: Path) -> Path:
-        return copy_workdir(self.workdir, target)
+        """Copy the work directory (records, cache and all) to ``target``, keeping file times."""
+        shutil.copytree(self.workdir, target, symlinks=True)
+        return target
 
 
 @pytest.fixture(scope="module")
-def module_env(prefect_api: str) -> dict[str, str]:
-    return cli_environment(prefect_api)
+def module_env(session_cli_env: dict[str, str]) -> dict[str, str]:
+    return session_cli_env
 
 
 @pytest.fixture(scope="module")
@@ -83,28 +86,38 @@ def dataset(tmp_path_factory, repo_root) -> Path:
     return path
 
 
-def _baseline(run, workdir: Path, dataset: Path) -> Baseline:
-    check(run(workdir))
-    first = states(workdir)
+def _baseline(run, flow_cli, run_records, workdir: Path, dataset: Path) -> Baseline:
+    flow_cli.check(run(workdir))
+    first = run_records.states(workdir)
     before = output_digests(workdir)
-    check(run(workdir))
-    return Baseline(workdir, dataset, first, states(workdir), before, output_digests(workdir))
+    flow_cli.check(run(workdir))
+    return Baseline(workdir, dataset, first, run_records.states(workdir), before, output_digests(workdir))
 
 
 @pytest.fixture(scope="module")
-def native_baseline(module_env, dataset, tmp_path_factory, repo_root) -> Baseline:
+def native_baseline(module_env, flow_cli, run_records, dataset, tmp_path_factory, repo_root) -> Baseline:
     workdir = tmp_path_factory.mktemp("native") / "workdir"
     return _baseline(
-        lambda wd: native(module_env, wd, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={dataset}"),
+        lambda wd: flow_cli.native(
+            module_env, wd, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={dataset}"
+        ),
+        flow_cli,
+        run_records,
         workdir,
         dataset,
     )
 
 
 @pytest.fixture(scope="module")
-def spec_baseline(module_env, dataset, tmp_path_factory) -> Baseline:
+def spec_baseline(module_env, flow_cli, run_records, dataset, tmp_path_factory) -> Baseline:
     workdir = tmp_path_factory.mktemp("spec") / "workdir"
-    return _baseline(lambda wd: spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"), workdir, dataset)
+    return _baseline(
+        lambda wd: flow_cli.spec(module_env, wd, "seed_parallel", "-p", f"dataset={dataset}"),
+        flow_cli,
+        run_records,
+        workdir,
+        dataset,
+    )
 
 
 # --- cache keys and manifests (no flow runs) ----------------------------------------------
@@ -167,35 +180,41 @@ def test_native_second_run_reuses_every_step_and_changes_no_byte(native_baseline
 
 
 @pytest.mark.slow
-def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo_root, tmp_path):
+def test_native_copied_workdir_keeps_its_cache(native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records):
     workdir = native_baseline.copy(tmp_path / "elsewhere" / "copy")
-    result = check(
-        native(
+    result = flow_cli.check(
+        flow_cli.native(
             module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"
         )
     )
-    assert states(workdir) == _all(NATIVE_STEPS, "CACHED")
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "CACHED")
     assert output_digests(workdir) == native_baseline.outputs_before
     assert str(workdir / "merge_and_visualize" / "ml_results.png") in result.stdout
-    for step in run_record(workdir)["steps"]:
+    for step in run_records.read(workdir)["steps"]:
         assert step["workdir"].startswith(str(workdir)), step
 
 
 @pytest.mark.slow
-def test_native_changed_dataset_reruns_everything(native_baseline, module_env, repo_root, tmp_path):
+def test_native_changed_dataset_reruns_everything(
+    native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records
+):
     workdir = native_baseline.copy(tmp_path / "workdir")
     changed = _modified_dataset(native_baseline.dataset, tmp_path / "moon.txt")
-    check(native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}"))
-    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    flow_cli.check(
+        flow_cli.native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}")
+    )
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
 
 
 @pytest.mark.slow
-def test_native_changed_classifier_reruns_that_step_and_the_merge(native_baseline, module_env, tmp_path):
+def test_native_changed_classifier_reruns_that_step_and_the_merge(
+    native_baseline, module_env, tmp_path, flow_cli, run_records
+):
     workdir = native_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "{name: svm_gamma_1, estimator: sklearn.svm.SVC, params: {gamma: 1}}"
-    check(
-        native(
+    flow_cli.check(
+        flow_cli.native(
             module_env,
             workdir,
             "-p",
@@ -206,7 +225,7 @@ def test_native_changed_classifier_reruns_that_step_and_the_merge(native_baselin
     )
     expected = _all(NATIVE_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
-    assert states(workdir) == expected
+    assert run_records.states(workdir) == expected
     scores = json.loads((workdir / "scores.json").read_text())
     assert list(scores) == ["nearest_neighbours", "linear_svm", "svm_gamma_1", "gaussian_process", "decision_tree"]
 
@@ -229,7 +248,7 @@ def _manifests(workdir: Path) -> dict[str, tuple[str, int]]:
 
 @pytest.mark.slow
 def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
-    native_baseline, module_env, repo_root, tmp_path
+    native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records
 ):
     workdir = native_baseline.copy(tmp_path / "workdir")
     args = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
@@ -237,13 +256,13 @@ def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
     manifests = _manifests(workdir)
     assert len(records) == len(NATIVE_STEPS)
 
-    check(native(module_env, workdir, *args, "--no-cache"))
-    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.native(module_env, workdir, *args, "--no-cache"))
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
     assert _cache_records(workdir) == records  # not one record read-and-rewritten or added
     assert _manifests(workdir) == manifests  # nor the manifests that vouch for them
 
-    check(native(module_env, workdir, *args, "--refresh"))
-    assert states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.native(module_env, workdir, *args, "--refresh"))
+    assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
     assert len(_written_since(records, _cache_records(workdir))) == len(NATIVE_STEPS)  # each result stored anew
     assert json.loads((workdir / "scores.json").read_text()) == json.loads(
         (native_baseline.workdir / "scores.json").read_text()
@@ -261,36 +280,40 @@ def test_spec_second_run_reuses_every_step_and_changes_no_byte(spec_baseline):
 
 
 @pytest.mark.slow
-def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(spec_baseline, module_env, tmp_path):
+def test_spec_copied_workdir_keeps_its_cache_and_publishes_its_own_paths(
+    spec_baseline, module_env, tmp_path, flow_cli, run_records
+):
     """The original is moved away: nothing may still point into it."""
     moved = tmp_path / "moved"
     copy = spec_baseline.copy(tmp_path / "elsewhere" / "copy")
     shutil.move(str(copy), moved)
-    check(spec(module_env, moved, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}"))
-    assert states(moved) == _all(SPEC_STEPS, "CACHED")
-    for step in run_record(moved)["steps"]:
+    flow_cli.check(flow_cli.spec(module_env, moved, "seed_parallel", "-p", f"dataset={spec_baseline.dataset}"))
+    assert run_records.states(moved) == _all(SPEC_STEPS, "CACHED")
+    for step in run_records.read(moved)["steps"]:
         for value in json.dumps(step["published"]).split('"'):
             if value.startswith("/"):
                 assert value.startswith(str(moved) + "/"), (step["name"], value)
-    merge = next(step for step in run_record(moved)["steps"] if step["name"] == "merge_and_visualize")
+    merge = next(step for step in run_records.read(moved)["steps"] if step["name"] == "merge_and_visualize")
     assert merge["parameters"]["input_data"] == str(moved / "data_prep" / "prepped_data.pkl")
 
 
 @pytest.mark.slow
-def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path):
+def test_spec_changed_dataset_reruns_everything(spec_baseline, module_env, tmp_path, flow_cli, run_records):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     changed = _modified_dataset(spec_baseline.dataset, tmp_path / "moon.txt")
-    check(spec(module_env, workdir, "seed_parallel", "-p", f"dataset={changed}"))
-    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", "-p", f"dataset={changed}"))
+    assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
 
 
 @pytest.mark.slow
-def test_spec_changed_classifier_reruns_that_step_and_the_merge(spec_baseline, module_env, tmp_path):
+def test_spec_changed_classifier_reruns_that_step_and_the_merge(
+    spec_baseline, module_env, tmp_path, flow_cli, run_records, spec_scores
+):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     classifiers = list(SEED_CLASSIFIERS)
     classifiers[2] = "decision_tree"
-    check(
-        spec(
+    flow_cli.check(
+        flow_cli.spec(
             module_env,
             workdir,
             "seed_parallel",
@@ -302,40 +325,47 @@ def test_spec_changed_classifier_reruns_that_step_and_the_merge(spec_baseline, m
     )
     expected = _all(SPEC_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
-    assert states(workdir) == expected
+    assert run_records.states(workdir) == expected
     # the step ran in a clean folder: the old classifier's pickle is gone, not merged
     assert sorted(path.name for path in (workdir / "classification_2").glob("*.pkl")) == ["decision_tree.pkl"]
     assert spec_scores(workdir, 5)  # every folder holds exactly one pickle
 
 
 @pytest.mark.slow
-def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(spec_baseline, module_env, tmp_path):
+def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
+    spec_baseline, module_env, tmp_path, flow_cli, run_records, spec_scores
+):
     workdir = spec_baseline.copy(tmp_path / "workdir")
     args = ["-p", f"dataset={spec_baseline.dataset}"]
     records = _cache_records(workdir)
     manifests = _manifests(workdir)
     assert len(records) == len(SPEC_STEPS)
 
-    check(spec(module_env, workdir, "seed_parallel", *args, "--no-cache"))
-    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", *args, "--no-cache"))
+    assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
     assert _cache_records(workdir) == records
     assert _manifests(workdir) == manifests
 
-    check(spec(module_env, workdir, "seed_parallel", *args, "--refresh"))
-    assert states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", *args, "--refresh"))
+    assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
     assert len(_written_since(records, _cache_records(workdir))) == len(SPEC_STEPS)
     assert spec_scores(workdir, 5) == spec_scores(spec_baseline.workdir, 5)
 
 
 @pytest.mark.slow
-def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path):
+def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_path, flow_cli, run_records):
     workdir = tmp_path / "workdir"
-    check(spec(module_env, workdir, "cache_params"))
-    assert states(workdir) == _all(PARAM_STEPS, "COMPLETED")
+    flow_cli.check(flow_cli.spec(module_env, workdir, "cache_params"))
+    assert run_records.states(workdir) == _all(PARAM_STEPS, "COMPLETED")
 
     # an init value only 'left' reads
-    check(spec(module_env, workdir, "cache_params", "-p", "left_factor=5"))
-    assert states(workdir) == {"prep": "CACHED", "left": "COMPLETED", "right": "CACHED", "join": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(module_env, workdir, "cache_params", "-p", "left_factor=5"))
+    assert run_records.states(workdir) == {
+        "prep": "CACHED",
+        "left": "COMPLETED",
+        "right": "CACHED",
+        "join": "COMPLETED",
+    }
     assert (workdir / "join" / "joined.txt").read_text() == "7\n5L\n7\n3R\n"
 
     # a literal parameter of 'right' in the spec itself
@@ -345,13 +375,23 @@ def test_spec_changed_parameter_reruns_exactly_its_dependants(module_env, tmp_pa
     text = workflow.read_text()
     assert text.count("suffix: R") == 1
     workflow.write_text(text.replace("suffix: R", "suffix: Q"))
-    check(spec(module_env, workdir, edited, "-p", "left_factor=5"))
-    assert states(workdir) == {"prep": "CACHED", "left": "CACHED", "right": "COMPLETED", "join": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(module_env, workdir, edited, "-p", "left_factor=5"))
+    assert run_records.states(workdir) == {
+        "prep": "CACHED",
+        "left": "CACHED",
+        "right": "COMPLETED",
+        "join": "COMPLETED",
+    }
     assert (workdir / "join" / "joined.txt").read_text() == "7\n5L\n7\n3Q\n"
 
     # Back to the first inputs: their results are still cached, but 'left' and
     # 'right' have since overwritten their files, so those results must not be
     # reused (the files are the truth); 'prep' never changed.
-    check(spec(module_env, workdir, "cache_params"))
-    assert states(workdir) == {"prep": "CACHED", "left": "COMPLETED", "right": "COMPLETED", "join": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(module_env, workdir, "cache_params"))
+    assert run_records.states(workdir) == {
+        "prep": "CACHED",
+        "left": "COMPLETED",
+        "right": "COMPLETED",
+        "join": "COMPLETED",
+    }
     assert (workdir / "join" / "joined.txt").read_text() == "7\n2L\n7\n3R\n"

@@ -13,10 +13,10 @@ import glob
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.conftest import run_cli
-from tests.trust_helpers import SPECS, run_record
+from tests.constants import SPECS
 
 #: ``{canary}`` is where a payload that got executed would create a file.
 PAYLOADS = [
@@ -43,13 +43,18 @@ def _payloads(canary: str) -> list[str]:
     return [template.format(canary=canary) for template in PAYLOADS]
 
 
-def _run(workdir: Path, env: dict[str, str], *extra: str):
-    """Run the injection spec (``extra``: an INPUTS file and/or options); return its run record."""
-    result = run_cli(
-        ["-m", "flows.spec_workflow", str(workdir), "workflow.yml", *extra, "--toplevel", str(SPECS / "injection")], env
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_record(workdir)
+@pytest.fixture
+def run_injection_spec(run_cli, run_records, cli_env):
+    """``run_injection_spec(workdir, *extra)``: run the injection spec (``extra``: an INPUTS file
+    and/or options) through the command line; return its run record."""
+
+    def run(workdir: Path, *extra: str) -> dict:
+        command = ["-m", "flows.spec_workflow", str(workdir), "workflow.yml", *extra]
+        result = run_cli([*command, "--toplevel", str(SPECS / "injection")], cli_env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return run_records.read(workdir)
+
+    return run
 
 
 def _received(record: dict) -> list[tuple[list[str], str]]:
@@ -66,10 +71,10 @@ def _assert_nothing_ran(tmp_path: Path, canary: Path) -> None:
     assert not [path for path in tmp_path.rglob("*") if path.name == "PWNED"], "a payload was executed"
 
 
-def test_payloads_given_with_p(cli_env, tmp_path):
+def test_payloads_given_with_p(run_injection_spec, tmp_path):
     canary = tmp_path / "CANARY"
     payloads = _payloads(str(canary)) + ["", "_packtiv*"]
-    record = _run(tmp_path / "work", cli_env, "-p", f"payloads={json.dumps(payloads)}")
+    record = run_injection_spec(tmp_path / "work", "-p", f"payloads={json.dumps(payloads)}")
 
     _assert_nothing_ran(tmp_path, canary)
     received = _received(record)
@@ -85,12 +90,12 @@ def test_payloads_given_with_p(cli_env, tmp_path):
     assert heredoc == "_packtiv*\n"
 
 
-def test_payloads_given_in_an_inputs_file(cli_env, tmp_path):
+def test_payloads_given_in_an_inputs_file(run_injection_spec, tmp_path):
     canary = tmp_path / "CANARY"
     payloads = _payloads(str(canary))
     inputs = tmp_path / "inputs.yml"
     inputs.write_text(yaml.safe_dump({"payloads": payloads}, allow_unicode=True), encoding="utf-8")
-    record = _run(tmp_path / "work", cli_env, str(inputs))
+    record = run_injection_spec(tmp_path / "work", str(inputs))
 
     _assert_nothing_ran(tmp_path, canary)
     for value, (argv, heredoc) in zip(payloads, _received(record), strict=True):
@@ -98,7 +103,7 @@ def test_payloads_given_in_an_inputs_file(cli_env, tmp_path):
         assert heredoc == value + "\n", value
 
 
-def test_payloads_as_names_of_init_files(cli_env, tmp_path):
+def test_payloads_as_names_of_init_files(run_injection_spec, tmp_path):
     """Files in WORKDIR/init/ named by the payloads: the init values name them, the steps get their paths."""
     workdir = tmp_path / "work"
     init = workdir / "init"
@@ -108,7 +113,7 @@ def test_payloads_as_names_of_init_files(cli_env, tmp_path):
         (init / name).write_text("an init file\n")
     inputs = tmp_path / "inputs.yml"
     inputs.write_text(yaml.safe_dump({"payloads": names}, allow_unicode=True), encoding="utf-8")
-    record = _run(workdir, cli_env, str(inputs))
+    record = run_injection_spec(workdir, str(inputs))
 
     _assert_nothing_ran(tmp_path, tmp_path / "PWNED")
     for name, (argv, heredoc) in zip(names, _received(record), strict=True):

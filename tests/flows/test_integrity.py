@@ -10,28 +10,35 @@ from __future__ import annotations
 import base64
 import glob
 import json
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 
 from mltoolkit.analysis.fun_with_ml import data_prep as data_prep_script
-from tests.conftest import run_cli
-from tests.trust_helpers import (
-    MOON,
-    NATIVE_CLASSIFIERS,
-    SPECS,
-    assert_error_line,
-    assert_outputs_match_files,
-    malicious_pickle,
-    native_args,
-    run_record,
-    seed_spec_args,
-    sha256_of,
-    shared_run,
-    steps_by_name,
-    truncate,
-)
+from mltoolkit.workdir.artifacts import sha256_file
+from tests.constants import MOON, NATIVE_CLASSIFIERS, SPECS
+
+
+class _Canary:
+    """Unpickling this creates ``path``: proof that a file was unpickled."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def malicious_pickle(canary: Path) -> bytes:
+    """A pickle whose loading creates ``canary`` (it must never be loaded)."""
+    return pickle.dumps(_Canary(canary))
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
 
 
 def _strings(value):
@@ -46,17 +53,17 @@ def _strings(value):
 
 
 @pytest.fixture
-def native_run(cli_env, tmp_path_factory):
-    run = shared_run("native", tmp_path_factory.getbasetemp(), cli_env)
+def native_run(shared_run):
+    run = shared_run("native")
     assert run.result.returncode == 0, run.result.stderr[-3000:]
     return run
 
 
-def test_native_run_record_has_a_sha256_for_every_intermediate(native_run):
-    record = run_record(native_run.workdir)
-    steps = steps_by_name(record)
+def test_native_run_record_has_a_sha256_for_every_intermediate(run_records, native_run):
+    record = run_records.read(native_run.workdir)
+    steps = run_records.by_name(record)
     assert record["status"] == "completed"
-    assert assert_outputs_match_files(native_run.workdir, record) == len(NATIVE_CLASSIFIERS) + 3
+    assert run_records.assert_outputs_match_files(native_run.workdir, record) == len(NATIVE_CLASSIFIERS) + 3
     assert set(steps["data_prep"]["outputs"]) == {"data_prep/prepped_data.pkl"}
     for index, name in enumerate(NATIVE_CLASSIFIERS):
         assert set(steps[f"classification_{index}"]["outputs"]) == {f"classification_{index}/{name}.pkl"}
@@ -71,39 +78,43 @@ def test_native_run_record_has_a_sha256_for_every_intermediate(native_run):
         assert (native_run.workdir / (relative + ".sha256")).read_text().split()[0] == digest
 
 
-def test_native_tampered_and_truncated_pickles_make_their_steps_run_again(native_run, cli_env, tmp_path):
+def test_native_tampered_and_truncated_pickles_make_their_steps_run_again(
+    run_cli, flow_cli, run_records, native_run, cli_env, tmp_path
+):
     # a copy of the shared run: its cache travels with it (paths in keys are workdir-relative)
     workdir = tmp_path / "copy"
     shutil.copytree(native_run.workdir, workdir)
-    before = steps_by_name(run_record(workdir))
+    before = run_records.by_name(run_records.read(workdir))
     canary = tmp_path / "CANARY"
     (workdir / "data_prep" / "prepped_data.pkl").write_bytes(malicious_pickle(canary))
     truncate(workdir / "classification_1" / f"{NATIVE_CLASSIFIERS[1]}.pkl")
 
-    result = run_cli(native_args(workdir), cli_env)
+    result = run_cli(flow_cli.native_args(workdir), cli_env)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert not canary.exists(), "the tampered pickle was unpickled"
-    record = run_record(workdir)
-    steps = steps_by_name(record)
+    record = run_records.read(workdir)
+    steps = run_records.by_name(record)
     assert record["status"] == "completed"
     assert steps["data_prep"]["state"] == "COMPLETED"  # re-run, not trusted from the cache
     assert steps["classification_1"]["state"] == "COMPLETED"
     assert steps["classification_0"]["state"] == "CACHED"
     assert steps["classification_2"]["state"] == "CACHED"
-    assert_outputs_match_files(workdir, record)
+    run_records.assert_outputs_match_files(workdir, record)
     # the re-run restored exactly what the first run had produced
     for name in ("data_prep", "classification_1"):
         assert steps[name]["outputs"] == before[name]["outputs"]
 
 
-def test_seed_spec_tampered_and_truncated_pickles_make_their_steps_run_again(cli_env, tmp_path):
+def test_seed_spec_tampered_and_truncated_pickles_make_their_steps_run_again(
+    run_cli, flow_cli, run_records, cli_env, tmp_path
+):
     workdir = tmp_path / "seed"
-    first = run_cli(seed_spec_args(workdir), cli_env)
+    first = run_cli(flow_cli.seed_spec_args(workdir), cli_env)
     assert first.returncode == 0, first.stderr[-3000:]
-    record = run_record(workdir)
+    record = run_records.read(workdir)
     assert record["status"] == "completed"
-    assert assert_outputs_match_files(workdir, record) > 0
+    assert run_records.assert_outputs_match_files(workdir, record) > 0
     assert not list(workdir.rglob("*.tmp")), "a temporary file of an atomic write was left behind"
     published = {step["name"]: step["published"] for step in record["steps"]}
     for step in record["steps"]:  # every published pickle and figure has its hash recorded
@@ -117,16 +128,16 @@ def test_seed_spec_tampered_and_truncated_pickles_make_their_steps_run_again(cli
     prepped.write_bytes(malicious_pickle(canary))
     truncate(workdir / "classification_2" / "rbf_svm.pkl")
 
-    second = run_cli(seed_spec_args(workdir), cli_env)
+    second = run_cli(flow_cli.seed_spec_args(workdir), cli_env)
 
     assert second.returncode == 0, second.stderr[-3000:]
     assert not canary.exists(), "the tampered pickle was unpickled"
-    record = run_record(workdir)
-    steps = steps_by_name(record)
+    record = run_records.read(workdir)
+    steps = run_records.by_name(record)
     assert steps["data_prep"]["state"] == "COMPLETED"
     assert steps["classification_2"]["state"] == "COMPLETED"
     assert steps["classification_0"]["state"] == "CACHED"
-    assert_outputs_match_files(workdir, record)
+    run_records.assert_outputs_match_files(workdir, record)
 
 
 @pytest.fixture
@@ -140,7 +151,9 @@ def earlier_prepped(tmp_path):
     return files
 
 
-def test_spec_without_cache_refuses_tampered_upstream_files_naming_them(earlier_prepped, cli_env, tmp_path):
+def test_spec_without_cache_refuses_tampered_upstream_files_naming_them(
+    run_cli, flow_cli, run_records, earlier_prepped, cli_env, tmp_path
+):
     tampered, truncated = earlier_prepped
     canary = tmp_path / "CANARY"
     tampered.write_bytes(malicious_pickle(canary))
@@ -162,22 +175,24 @@ def test_spec_without_cache_refuses_tampered_upstream_files_naming_them(earlier_
         cli_env,
     )
 
-    line = assert_error_line(
+    line = flow_cli.assert_error_line(
         result, "2 of 2 step(s) failed", str(tampered), "sha256 is", "modified or truncated", only_line=False
     )
     assert "error: --prepped_data" in line
     assert not canary.exists(), "the tampered pickle was unpickled"
-    record = run_record(workdir)
+    record = run_records.read(workdir)
     assert record["status"] == "failed"
     errors = {step["name"]: step["error"] for step in record["steps"]}
     assert set(errors) == {"classification_0", "classification_1"}
     for name, path in (("classification_0", tampered), ("classification_1", truncated)):
         assert f"--prepped_data {path}: sha256 is" in errors[name]
-        assert sha256_of(path) in errors[name]
+        assert sha256_file(path) in errors[name]
     assert not list(workdir.glob("classification_*/*.pkl"))
 
 
-def test_spec_step_refuses_a_pickle_from_outside_without_a_known_hash(earlier_prepped, cli_env, tmp_path):
+def test_spec_step_refuses_a_pickle_from_outside_without_a_known_hash(
+    run_cli, flow_cli, earlier_prepped, cli_env, tmp_path
+):
     stray = earlier_prepped[0]
     canary = tmp_path / "CANARY"
     stray.write_bytes(malicious_pickle(canary))
@@ -202,11 +217,11 @@ def test_spec_step_refuses_a_pickle_from_outside_without_a_known_hash(earlier_pr
         cli_env,
     )
 
-    assert_error_line(result, str(stray), "no known sha256", only_line=False)
+    flow_cli.assert_error_line(result, str(stray), "no known sha256", only_line=False)
     assert not canary.exists(), "a pickle of unknown origin was unpickled"
 
 
-def test_native_tampered_cache_record_is_not_loaded(native_run, cli_env, tmp_path):
+def test_native_tampered_cache_record_is_not_loaded(run_cli, flow_cli, native_run, cli_env, tmp_path):
     """Prefect's stored results are pickles: one whose hash differs from the sealed one is never unpickled."""
     workdir = tmp_path / "copy"
     shutil.copytree(native_run.workdir, workdir)
@@ -216,7 +231,7 @@ def test_native_tampered_cache_record_is_not_loaded(native_run, cli_env, tmp_pat
     content["result"] = base64.b64encode(malicious_pickle(canary)).decode()  # Prefect's record: base64 pickle
     record.write_text(json.dumps(content))
 
-    result = run_cli(native_args(workdir), cli_env)
+    result = run_cli(flow_cli.native_args(workdir), cli_env)
 
     assert not canary.exists(), "a tampered cache record was unpickled"
     assert result.returncode == 0, result.stderr[-2000:]

@@ -12,21 +12,18 @@ import asyncio
 import pytest
 import yaml
 
-from tests.flows._helpers import check, run_record, spec
-from tests.flows.spec_helpers import read_task_runs
-
 COUNT = 1000
 
 
 @pytest.mark.slow
-def test_thousand_step_scatter_is_recorded_step_by_step(cli_env, tmp_path):
+def test_thousand_step_scatter_is_recorded_step_by_step(flow_cli, run_records, read_task_runs, cli_env, tmp_path):
     inputs = tmp_path / "items.yml"
     inputs.write_text(yaml.safe_dump({"items": list(range(COUNT))}))
     workdir = tmp_path / "workdir"
-    result = check(spec(cli_env, workdir, "noop_scatter", inputs=inputs, timeout=600))
+    result = flow_cli.check(flow_cli.spec(cli_env, workdir, "noop_scatter", inputs=inputs, timeout=600))
     assert f"completed: {COUNT + 1} steps" in result.stdout
 
-    record = run_record(workdir)
+    record = run_records.read(workdir)
     assert record["status"] == "completed"
     steps = record["steps"]
     assert len(steps) == COUNT + 1

@@ -1,9 +1,9 @@
-"""One run per work directory: a busy workdir is refused at once, a stale lock is taken over."""
+"""One run per work directory, through the command lines: a busy workdir is refused at once, a stale
+lock is taken over (the lock itself: tests/mltoolkit/workdir/test_locking.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,61 +11,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
-from mltoolkit.errors import WorkdirLockedError
-from mltoolkit.workdir.locking import LOCK_FILE, lock_holder, workdir_lock
-from tests.conftest import REPO_ROOT, run_cli
-from tests.trust_helpers import (
-    MOON,
-    SPECS,
-    assert_error_line,
-    python_holding_lock,
-    run_record,
-    snapshot,
-)
+from mltoolkit.workdir.locking import LOCK_FILE, lock_holder
+from tests.constants import MOON, REPO_ROOT, SPECS
 
 
-def _killed_holder(workdir, env) -> int:
+def _killed_holder(python_holding_lock, workdir, env) -> int:
     """Leave a stale lock in ``workdir``: a process takes it and is killed with SIGKILL."""
     holder = python_holding_lock(workdir, env, "a run that will be killed")
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     assert lock_holder(workdir)["pid"] == holder.pid  # its record is still there
     return holder.pid
-
-
-# --- the lock itself (no Prefect) -------------------------------------------------------
-
-
-def test_nested_acquisition_in_one_process_is_shared(tmp_path):
-    with workdir_lock(tmp_path, "outer") as stale:
-        assert stale is None
-        with workdir_lock(tmp_path / ".", "inner") as nested:  # same folder, spelled differently
-            assert nested is None
-        assert lock_holder(tmp_path)["command"] == "outer"  # the inner block did not release it
-    assert lock_holder(tmp_path) is None
-
-
-def test_a_live_holder_in_another_process_is_named(tmp_path):
-    holder = python_holding_lock(tmp_path, dict(os.environ, PYTHONPATH=str(REPO_ROOT)), "the first run")
-    try:
-        with pytest.raises(WorkdirLockedError) as raised, workdir_lock(tmp_path, "the second run"):
-            pass
-        message = str(raised.value)
-        assert f"pid {holder.pid} on " in message and " since " in message and "(the first run)" in message
-        assert str(tmp_path) in message and "--workdir" in message
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
-
-
-def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
-    dead = _killed_holder(tmp_path, dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    with workdir_lock(tmp_path, "the next run") as stale:
-        assert stale["pid"] == dead
-        assert lock_holder(tmp_path)["pid"] == os.getpid()
-    assert lock_holder(tmp_path) is None
 
 
 # --- the command lines --------------------------------------------------------------------
@@ -93,7 +49,7 @@ def _second_run_args(cli: str, workdir) -> list[str]:
     ]
 
 
-def _settled_snapshot(folder: Path, timeout: float = 15.0) -> dict:
+def _settled_snapshot(snapshot, folder: Path, timeout: float = 15.0) -> dict:
     """A snapshot once the first run has finished its writes before the gate (two equal snapshots)."""
     previous, deadline = snapshot(folder), time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,9 +61,8 @@ def _settled_snapshot(folder: Path, timeout: float = 15.0) -> dict:
     raise AssertionError("the first run kept writing while it should wait at its gate")
 
 
-def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli_env, offline_env, tmp_path):
-    workdir = tmp_path / "busy"
-    gate, waiting = tmp_path / "gate", tmp_path / "waiting"
+def _gated_native_run(workdir: Path, gate: Path, waiting: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A native run whose only classify step waits for ``gate``, holding the lock; started and at the gate."""
     gated = {
         "name": "gated",
         "estimator": "tests.slow_classifiers.GatedClassifier",
@@ -115,31 +70,34 @@ def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli
     }
     first = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "flows.ml_workflow",
-            "-p",
-            f"dataset={MOON}",
-            "-p",
-            f"classifiers={json.dumps([gated])}",
-            "--workdir",
-            str(workdir),
+            *(sys.executable, "-m", "flows.ml_workflow", "-p", f"dataset={MOON}"),
+            *("-p", f"classifiers={json.dumps([gated])}", "--workdir", str(workdir)),
         ],
-        env=cli_env,
+        env=env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 180
+    while not waiting.exists():
+        if first.poll() is not None or time.monotonic() > deadline:
+            first.kill()
+            raise AssertionError(f"the first run never reached its gated step: {first.communicate()}")
+        time.sleep(0.1)
+    return first
+
+
+def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(
+    run_cli, flow_cli, run_records, snapshot, cli_env, offline_env, tmp_path
+):
+    workdir = tmp_path / "busy"
+    gate = tmp_path / "gate"
+    first = _gated_native_run(workdir, gate, tmp_path / "waiting", cli_env)
     try:
-        deadline = time.monotonic() + 180
-        while not waiting.exists():  # the first run is inside its only classify step, holding the lock
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first run never reached its gated step"
-            time.sleep(0.1)
         holder = lock_holder(workdir)
         assert holder["pid"] == first.pid and "flows.ml_workflow" in holder["command"]
-        before = _settled_snapshot(tmp_path)
+        before = _settled_snapshot(snapshot, tmp_path)
 
         # one second run per command line, at the same time; the offline environment has
         # no API: a second run that got as far as the flow would fail with another message
@@ -147,7 +105,7 @@ def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli
             seconds = list(pool.map(lambda cli: run_cli(_second_run_args(cli, workdir), offline_env), CLIS))
         assert first.poll() is None, "a second run waited for the first instead of failing at once"
         for second in seconds:
-            assert_error_line(
+            flow_cli.assert_error_line(
                 second, f"workdir {workdir}: in use by pid {first.pid} on ", " since ", "flows.ml_workflow"
             )
         assert snapshot(tmp_path) == before
@@ -158,17 +116,19 @@ def test_a_second_run_on_a_busy_workdir_fails_at_once_and_the_first_finishes(cli
 
     assert first.returncode == 0, stderr[-3000:]
     assert "gated" in stdout
-    record = run_record(workdir)
+    record = run_records.read(workdir)
     assert record["status"] == "completed"
     assert {step["state"] for step in record["steps"]} == {"COMPLETED"}
     assert json.loads((workdir / "scores.json").read_text()).keys() == {"gated"}
     assert lock_holder(workdir) is None  # released
 
 
-def test_a_stale_lock_from_a_killed_run_is_recovered_by_the_cli(cli_env, tmp_path):
+def test_a_stale_lock_from_a_killed_run_is_recovered_by_the_cli(
+    run_cli, run_records, python_holding_lock, cli_env, tmp_path
+):
     workdir = tmp_path / "stale"
     workdir.mkdir()
-    dead = _killed_holder(workdir, cli_env)
+    dead = _killed_holder(python_holding_lock, workdir, cli_env)
 
     result = run_cli(
         [
@@ -186,6 +146,6 @@ def test_a_stale_lock_from_a_killed_run_is_recovered_by_the_cli(cli_env, tmp_pat
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"warning: took over the lock of a run that ended without releasing it (pid {dead} on " in result.stderr
-    assert run_record(workdir)["status"] == "completed"
+    assert run_records.read(workdir)["status"] == "completed"
     assert (workdir / "write" / "message.txt").read_text() == "recovered\n"
     assert (workdir / LOCK_FILE).exists() and lock_holder(workdir) is None

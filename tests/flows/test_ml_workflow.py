@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.constants import SEED_SCORES
-
-SEED_URL = "https://www.dropbox.com/s/ovyxd3q4td7jd3m/moon.txt?dl=1"
+from tests.constants import SEED_SCORES, SEED_URL
 
 
 def _expected_layout(workdir: Path, names: list[str]) -> list[Path]:
@@ -55,7 +52,7 @@ def test_flow_end_to_end(prefect_api, repo_root, tmp_path):
     assert all(run.state.is_completed() for run in task_runs)
 
 
-def test_cli_runs_the_root_inputs(cli_env, repo_root, tmp_path):
+def test_cli_runs_the_root_inputs(run_cli, cli_env, repo_root, tmp_path):
     workdir = tmp_path / "out dir"  # a space in the path on purpose
     result = run_cli(["-m", "flows.ml_workflow", "--inputs", "inputs.yml", "--workdir", str(workdir)], cli_env)
     assert result.returncode == 0, result.stderr
@@ -66,7 +63,7 @@ def test_cli_runs_the_root_inputs(cli_env, repo_root, tmp_path):
     assert f"figure: {workdir / 'merge_and_visualize' / 'ml_results.png'}" in result.stdout
 
 
-def test_cli_seed_url_and_overrides_work_offline(cli_env, tmp_path):
+def test_cli_seed_url_and_overrides_work_offline(run_cli, cli_env, tmp_path):
     workdir = tmp_path / "wd"
     result = run_cli(
         [
@@ -89,7 +86,7 @@ def test_cli_seed_url_and_overrides_work_offline(cli_env, tmp_path):
     assert (workdir / "classification_1" / "forest.pkl").is_file()
 
 
-def test_cli_help_does_not_start_anything(offline_env):
+def test_cli_help_does_not_start_anything(run_cli, offline_env):
     result = run_cli(["-m", "flows.ml_workflow", "--help"], offline_env)
     assert result.returncode == 0
     assert "--inputs" in result.stdout and "--workdir" in result.stdout and "--parameter" in result.stdout
@@ -153,7 +150,7 @@ BAD_INPUT_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUT_CASES))
-def test_bad_input_is_one_line_exit_1_and_changes_nothing(case, offline_env, tmp_path, repo_root):
+def test_bad_input_is_one_line_exit_1_and_changes_nothing(case, run_cli, offline_env, tmp_path, repo_root):
     inputs_text, extra, fragment = BAD_INPUT_CASES[case]
     data = tmp_path / "data.txt"
     data.write_bytes((repo_root / "data" / "moon.txt").read_bytes())

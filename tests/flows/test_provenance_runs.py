@@ -1,6 +1,6 @@
 """The RO-Crate every run writes (``WORKDIR/ro-crate-metadata.json``), read back with ro-crate-py.
 
-Both runs are the session's shared ones (``tests.trust_helpers.shared_run``); their
+Both runs are the session's shared ones (the ``shared_run`` fixture); their
 work directories have a space and non-ASCII letters in their names, so the crate's
 file ids must be quoted and still resolve.
 """
@@ -13,12 +13,12 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from rocrate.rocrate import ROCrate
 
-from tests.trust_helpers import run_record, sha256_of, shared_run
+from mltoolkit.workdir.artifacts import sha256_file
 
 
 @pytest.fixture(params=["native", "seed-spec"])
-def finished_run(request, cli_env, tmp_path_factory):
-    run = shared_run(request.param, tmp_path_factory.getbasetemp(), cli_env)
+def finished_run(request, shared_run):
+    run = shared_run(request.param)
     assert run.result.returncode == 0, run.result.stderr[-3000:]
     return run.workdir
 
@@ -40,9 +40,9 @@ def _local_path(workdir: Path, identifier: str) -> Path:
     return workdir / unquote(identifier)
 
 
-def test_crate_lists_every_step_as_an_action_with_its_outputs(finished_run):
+def test_crate_lists_every_step_as_an_action_with_its_outputs(run_records, finished_run):
     workdir = finished_run
-    record = run_record(workdir)
+    record = run_records.read(workdir)
     crate = ROCrate(workdir)  # parses and links the metadata; raises on a malformed crate
     actions = [entity for entity in crate.get_entities() if "CreateAction" in _types(entity)]
     by_task_run = {entity.get("identifier"): entity for entity in actions}
@@ -71,4 +71,4 @@ def test_crate_sha256_values_match_the_files(finished_run):
     for entity in hashed:
         path = _local_path(workdir, entity.id)
         assert path.is_file(), entity.id
-        assert sha256_of(path) == entity.get("sha256"), entity.id
+        assert sha256_file(path) == entity.get("sha256"), entity.id

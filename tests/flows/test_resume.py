@@ -14,34 +14,33 @@ import time
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.flows._helpers import SPECS, check, reaping, run_record, spec, states, tagged_env, wait_until_gone
+from tests.constants import REPO_ROOT, SPECS
 
 
-def test_failed_step_then_rerun_resumes_at_that_step(cli_env, tmp_path):
+def test_failed_step_then_rerun_resumes_at_that_step(flow_cli, run_records, cli_env, tmp_path):
     marker = tmp_path / "marker"
     workdir = tmp_path / "workdir"
 
-    failed = spec(cli_env, workdir, "resume_marker", "-p", f"marker={marker}")
+    failed = flow_cli.spec(cli_env, workdir, "resume_marker", "-p", f"marker={marker}")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "second" in errors[0] and "code 3" in errors[0], failed.stderr
-    assert run_record(workdir)["status"] == "failed"
+    assert run_records.read(workdir)["status"] == "failed"
     # 'third' was never applied: it waits for the failed step
-    assert states(workdir) == {"first": "COMPLETED", "second": "FAILED"}
+    assert run_records.states(workdir) == {"first": "COMPLETED", "second": "FAILED"}
     first_output = (workdir / "first" / "first.txt").stat()
 
     marker.write_text("ready\n")
-    check(spec(cli_env, workdir, "resume_marker", "-p", f"marker={marker}"))
-    assert run_record(workdir)["status"] == "completed"
-    assert states(workdir) == {"first": "CACHED", "second": "COMPLETED", "third": "COMPLETED"}
+    flow_cli.check(flow_cli.spec(cli_env, workdir, "resume_marker", "-p", f"marker={marker}"))
+    assert run_records.read(workdir)["status"] == "completed"
+    assert run_records.states(workdir) == {"first": "CACHED", "second": "COMPLETED", "third": "COMPLETED"}
     assert (workdir / "third" / "third.txt").read_text() == "hello\nsecond\nthird\n"
     assert (workdir / "first" / "first.txt").stat().st_mtime_ns == first_output.st_mtime_ns  # not rewritten
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_and_leaves_nothing_running(cli_env, tmp_path):
-    env, tag = tagged_env(cli_env)
+def test_killed_run_resumes_and_leaves_nothing_running(flow_cli, run_records, process_tags, cli_env, tmp_path):
+    env, tag = process_tags.tagged_env(cli_env)
     workdir = tmp_path / "workdir"
     started = workdir / "slow" / "started.txt"
     command = [
@@ -57,7 +56,7 @@ def test_killed_run_resumes_and_leaves_nothing_running(cli_env, tmp_path):
         "seconds=3",
     ]
     log = tmp_path / "killed-run.log"
-    with reaping(tag), open(log, "wb") as output:
+    with process_tags.reaping(tag), open(log, "wb") as output:
         process = subprocess.Popen(
             command,
             env=env,
@@ -81,10 +80,10 @@ def test_killed_run_resumes_and_leaves_nothing_running(cli_env, tmp_path):
         # Helpers in their own sessions (the warm worker pool, the step's shell) must
         # not outlive the command: the pool notices its parent is gone, the step's
         # `sleep 3` ends by itself.
-        leftovers = wait_until_gone(tag, timeout=20)
+        leftovers = process_tags.wait_until_gone(tag, timeout=20)
         assert not leftovers, [(p.pid, p.cmdline()) for p in leftovers]
 
-    result = check(spec(cli_env, workdir, "slow_middle", "-p", "seconds=3"))
+    result = flow_cli.check(flow_cli.spec(cli_env, workdir, "slow_middle", "-p", "seconds=3"))
     assert "completed: 3 steps" in result.stdout
-    assert states(workdir) == {"first": "CACHED", "slow": "COMPLETED", "last": "COMPLETED"}
+    assert run_records.states(workdir) == {"first": "CACHED", "slow": "COMPLETED", "last": "COMPLETED"}
     assert (workdir / "last" / "last.txt").read_text() == "hello\nslow\nlast\n"

@@ -13,8 +13,7 @@ from uuid import UUID
 
 import psutil
 
-from tests.conftest import run_cli
-from tests.trust_helpers import MOON, SPECS, assert_error_line, run_record, steps_by_name
+from tests.constants import MOON, SPECS
 
 
 def _prefect_run_count(task_run_id: str) -> int:
@@ -40,7 +39,7 @@ def _assert_no_sleeps_left(seconds: int) -> None:
     assert not _sleeps(seconds), "a step's process outlived its timeout"
 
 
-def test_spec_flaky_steps_are_retried_globally_and_per_stage(cli_env, tmp_path):
+def test_spec_flaky_steps_are_retried_globally_and_per_stage(run_cli, run_records, cli_env, tmp_path):
     workdir = tmp_path / "flaky"
     once, twice = tmp_path / "once.count", tmp_path / "twice.count"
     result = run_cli(
@@ -66,7 +65,7 @@ def test_spec_flaky_steps_are_retried_globally_and_per_stage(cli_env, tmp_path):
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
-    steps = steps_by_name(run_record(workdir))
+    steps = run_records.by_name(run_records.read(workdir))
     assert {name: (step["state"], step["attempts"]) for name, step in steps.items()} == {
         "flaky": ("COMPLETED", 2),  # --retries 1
         "flaky_twice": ("COMPLETED", 3),  # --step-retries flaky_twice=2 overrides it
@@ -78,7 +77,7 @@ def test_spec_flaky_steps_are_retried_globally_and_per_stage(cli_env, tmp_path):
         assert _prefect_run_count(steps[name]["task_run_id"]) == attempts
 
 
-def test_native_flaky_step_is_retried(cli_env, tmp_path):
+def test_native_flaky_step_is_retried(run_cli, run_records, cli_env, tmp_path):
     workdir = tmp_path / "flaky"
     marker = tmp_path / "first-attempt.marker"
     flaky = {"name": "flaky", "estimator": "tests.slow_classifiers.FlakyClassifier", "params": {"marker": str(marker)}}
@@ -102,8 +101,8 @@ def test_native_flaky_step_is_retried(cli_env, tmp_path):
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert marker.exists()
-    record = run_record(workdir)
-    steps = steps_by_name(record)
+    record = run_records.read(workdir)
+    steps = run_records.by_name(record)
     assert record["status"] == "completed"
     assert steps["classification_1"]["state"] == "COMPLETED" and steps["classification_1"]["attempts"] == 2
     assert all(steps[name]["attempts"] == 1 for name in ("data_prep", "classification_0", "merge_and_visualize"))
@@ -111,7 +110,7 @@ def test_native_flaky_step_is_retried(cli_env, tmp_path):
     assert json.loads((workdir / "scores.json").read_text()).keys() == {"decision_tree", "flaky"}
 
 
-def test_spec_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
+def test_spec_hanging_step_is_killed_with_its_children(run_cli, flow_cli, run_records, cli_env, tmp_path):
     workdir = tmp_path / "hang"
     seconds = 613  # unusual, so the leftover check cannot confuse it with anything else
     result = run_cli(
@@ -131,20 +130,20 @@ def test_spec_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
         timeout=120,
     )
 
-    line = assert_error_line(
+    line = flow_cli.assert_error_line(
         result, "1 of 1 step(s) failed", "step hang: timed out after 2 s and was killed", only_line=False
     )
     assert f"hanging for {seconds} s" in line  # the step's last output, for the user
     assert sum(text.startswith("error:") for text in result.stderr.splitlines()) == 1
     _assert_no_sleeps_left(seconds)
-    record = run_record(workdir)
-    step = steps_by_name(record)["hang"]
+    record = run_records.read(workdir)
+    step = run_records.by_name(record)["hang"]
     assert record["status"] == "failed"
     assert step["state"] == "FAILED" and "timed out after 2 s" in step["error"]
     assert not (workdir / "hang" / "done.txt").exists()
 
 
-def test_native_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
+def test_native_hanging_step_is_killed_with_its_children(run_cli, flow_cli, run_records, cli_env, tmp_path):
     workdir = tmp_path / "slow"
     seconds = 617
     slow = {
@@ -169,13 +168,13 @@ def test_native_hanging_step_is_killed_with_its_children(cli_env, tmp_path):
         timeout=120,
     )
 
-    assert_error_line(
+    flow_cli.assert_error_line(
         result, "step classify[slow]:", "did not finish within 3 s", "processes were killed", only_line=False
     )
     assert sum(text.startswith("error:") for text in result.stderr.splitlines()) == 1
     _assert_no_sleeps_left(seconds)
-    record = run_record(workdir)
-    steps = steps_by_name(record)
+    record = run_records.read(workdir)
+    steps = run_records.by_name(record)
     assert record["status"] == "failed"
     assert steps["classification_0"]["state"] == "COMPLETED"
     assert steps["classification_1"]["state"] == "FAILED"

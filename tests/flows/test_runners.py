@@ -7,23 +7,10 @@ that nothing it started (worker pools, a Dask cluster) outlives it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.flows._helpers import (
-    SEED_CLASSIFIERS,
-    check,
-    native,
-    reaping,
-    spec,
-    spec_scores,
-    states,
-    tagged_env,
-    wait_until_gone,
-)
+from tests.constants import SEED_CLASSIFIERS
 
 RUNNERS = ["thread", "process", "dask"]
 ALL_STEPS = ["data_prep", *[f"classification_{i}" for i in range(5)], "merge_and_visualize"]
@@ -75,30 +62,36 @@ def test_make_task_runner_builds_each_runner_and_rejects_bad_combinations():
         make_task_runner("dask", "127.0.0.1:8786")
 
 
-def test_deployments_choose_the_runner_by_environment(repo_root):
-    """Both flows read MLTOOLKIT_TASK_RUNNER (and MLTOOLKIT_DASK_ADDRESS) when imported."""
-    import os
+@pytest.mark.parametrize("flow_name", ["ml_workflow", "spec_workflow", "seed_spec_workflow"])
+def test_deployed_flows_choose_the_runner_by_environment_when_a_run_starts(flow_name, monkeypatch):
+    """Prefect runs a flow with ``flow.task_runner.duplicate()``: that is when the variables are read."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
 
-    code = (
-        "from flows.ml_workflow import ml_workflow\n"
-        "from flows.spec_workflow import spec_workflow, seed_spec_workflow\n"
-        "for f in (ml_workflow, spec_workflow, seed_spec_workflow):\n"
-        "    print(type(f.task_runner).__name__, getattr(f.task_runner, 'address', None))\n"
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(repo_root),
-        "MLTOOLKIT_TASK_RUNNER": "dask",
-        "MLTOOLKIT_DASK_ADDRESS": "tcp://127.0.0.1:8786",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=repo_root, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["DaskTaskRunner tcp://127.0.0.1:8786"] * 3
+    import flows.ml_workflow
+    import flows.spec_workflow
+    from mltoolkit.errors import CommandLineError
+
+    module = flows.ml_workflow if flow_name == "ml_workflow" else flows.spec_workflow
+    flow = getattr(module, flow_name)
+    monkeypatch.delenv("MLTOOLKIT_TASK_RUNNER", raising=False)
+    monkeypatch.delenv("MLTOOLKIT_DASK_ADDRESS", raising=False)
+    assert isinstance(flow.task_runner.duplicate(), ThreadPoolTaskRunner)
+
+    monkeypatch.setenv("MLTOOLKIT_TASK_RUNNER", "dask")
+    monkeypatch.setenv("MLTOOLKIT_DASK_ADDRESS", "tcp://127.0.0.1:8786")
+    chosen = flow.task_runner.duplicate()
+    assert isinstance(chosen, DaskTaskRunner) and chosen.address == "tcp://127.0.0.1:8786"
+
+    monkeypatch.setenv("MLTOOLKIT_TASK_RUNNER", "gpu")
+    with pytest.raises(CommandLineError, match=r"^MLTOOLKIT_TASK_RUNNER 'gpu': unknown task runner; choose one of"):
+        flow.task_runner.duplicate()
+    monkeypatch.setenv("MLTOOLKIT_TASK_RUNNER", "thread")
+    with pytest.raises(CommandLineError, match=r"^MLTOOLKIT_DASK_ADDRESS '.*' needs MLTOOLKIT_TASK_RUNNER dask"):
+        flow.task_runner.duplicate()
 
 
-def test_unknown_runner_on_the_command_line_is_one_line_error(offline_env, tmp_path):
+def test_unknown_runner_on_the_command_line_is_one_line_error(run_cli, offline_env, tmp_path):
     result = run_cli(
         ["-m", "flows.spec_workflow", str(tmp_path / "wd"), "workflow.yml", "--runner", "gpu"], offline_env
     )
@@ -113,37 +106,57 @@ def test_unknown_runner_on_the_command_line_is_one_line_error(offline_env, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_native_flow_gives_the_same_scores_on_every_runner(runner, cli_env, repo_root, tmp_path, reference_scores):
-    env, tag = tagged_env(cli_env)
+def test_native_flow_gives_the_same_scores_on_every_runner(
+    runner, flow_cli, run_records, process_tags, cli_env, repo_root, tmp_path, reference_scores
+):
+    env, tag = process_tags.tagged_env(cli_env)
     workdir = tmp_path / "workdir"
-    with reaping(tag):
-        check(native(env, workdir, "--inputs", str(repo_root / "inputs.yml"), "--runner", runner))
-        leftovers = wait_until_gone(tag, timeout=15)
+    with process_tags.reaping(tag):
+        flow_cli.check(flow_cli.native(env, workdir, "--inputs", str(repo_root / "inputs.yml"), "--runner", runner))
+        leftovers = process_tags.wait_until_gone(tag, timeout=15)
     assert not leftovers, [process.cmdline() for process in leftovers]
     assert json.loads((workdir / "scores.json").read_text()) == reference_scores
-    assert states(workdir) == {name: "COMPLETED" for name in ALL_STEPS}
+    assert run_records.states(workdir) == {name: "COMPLETED" for name in ALL_STEPS}
+
+
+@pytest.mark.slow
+def test_mltoolkit_run_on_the_process_runner(run_cli, process_tags, cli_env, repo_root, tmp_path, reference_scores):
+    """Through ``python -m flows.cli``: the runner's spawned workers import that module without running it."""
+    env, tag = process_tags.tagged_env(cli_env)
+    workdir = tmp_path / "workdir"
+    command = ["-m", "flows.cli", "run", "--inputs", str(repo_root / "inputs.yml"), "--workdir", str(workdir)]
+    with process_tags.reaping(tag):
+        result = run_cli([*command, "--runner", "process"], env)
+        leftovers = process_tags.wait_until_gone(tag, timeout=15)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not leftovers, [process.cmdline() for process in leftovers]
+    assert json.loads((workdir / "scores.json").read_text()) == reference_scores
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_seed_spec_gives_the_same_scores_on_every_runner(runner, cli_env, tmp_path, reference_scores):
-    env, tag = tagged_env(cli_env)
+def test_seed_spec_gives_the_same_scores_on_every_runner(
+    runner, flow_cli, run_records, process_tags, spec_scores, cli_env, tmp_path, reference_scores
+):
+    env, tag = process_tags.tagged_env(cli_env)
     workdir = tmp_path / "workdir"
-    with reaping(tag):
-        check(spec(env, workdir, "seed_parallel", "--runner", runner))
-        leftovers = wait_until_gone(tag, timeout=15)
+    with process_tags.reaping(tag):
+        flow_cli.check(flow_cli.spec(env, workdir, "seed_parallel", "--runner", runner))
+        leftovers = process_tags.wait_until_gone(tag, timeout=15)
     assert not leftovers, [process.cmdline() for process in leftovers]
     assert spec_scores(workdir, len(SEED_CLASSIFIERS)) == reference_scores
-    assert states(workdir) == {name: "COMPLETED" for name in ALL_STEPS}
+    assert run_records.states(workdir) == {name: "COMPLETED" for name in ALL_STEPS}
 
 
 @pytest.mark.slow
-def test_both_flows_run_on_an_existing_dask_cluster(dask_cluster, cli_env, repo_root, tmp_path, reference_scores):
+def test_both_flows_run_on_an_existing_dask_cluster(
+    dask_cluster, flow_cli, spec_scores, cli_env, repo_root, tmp_path, reference_scores
+):
     address = dask_cluster.scheduler_address
     assert address.startswith("tcp://127.0.0.1:")
     native_dir, spec_dir = tmp_path / "native", tmp_path / "spec"
-    check(
-        native(
+    flow_cli.check(
+        flow_cli.native(
             cli_env,
             native_dir,
             "--inputs",
@@ -154,7 +167,7 @@ def test_both_flows_run_on_an_existing_dask_cluster(dask_cluster, cli_env, repo_
             address,
         )
     )
-    check(spec(cli_env, spec_dir, "seed_parallel", "--runner", "dask", "--dask-address", address))
+    flow_cli.check(flow_cli.spec(cli_env, spec_dir, "seed_parallel", "--runner", "dask", "--dask-address", address))
     assert json.loads((native_dir / "scores.json").read_text()) == reference_scores
     assert spec_scores(spec_dir, len(SEED_CLASSIFIERS)) == reference_scores
     # the steps ran on the cluster (its scheduler lives in this process), which the

@@ -8,11 +8,10 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.flows.spec_helpers import SEED_URL
+from tests.constants import SEED_URL
 
 
-def test_data_prep_step_prints_what_it_published_and_writes_the_pickle(cli_env, repo_root, tmp_path):
+def test_data_prep_step_prints_what_it_published_and_writes_the_pickle(run_cli, cli_env, repo_root, tmp_path):
     from mltoolkit import data_prep
     from mltoolkit.analysis.ml import PreppedData
     from mltoolkit.workdir.artifacts import load_pickle
@@ -52,7 +51,7 @@ def test_data_prep_step_prints_what_it_published_and_writes_the_pickle(cli_env, 
     ],
     ids=["unknown-fragment", "missing-file", "no-fragment"],
 )
-def test_bad_step_ref_is_one_error_line(offline_env, tmp_path, step, fragment):
+def test_bad_step_ref_is_one_error_line(run_cli, offline_env, tmp_path, step, fragment):
     workdir = tmp_path / "step"
     result = run_cli(["-m", "flows.spec_step", step, str(workdir), "-p", "dataset=x"], offline_env)
     assert result.returncode == 1, (result.stdout, result.stderr)
@@ -63,7 +62,7 @@ def test_bad_step_ref_is_one_error_line(offline_env, tmp_path, step, fragment):
     assert not workdir.exists()
 
 
-def test_retries_rerun_a_flaky_step(cli_env, tmp_path):
+def test_retries_rerun_a_flaky_step(run_cli, cli_env, tmp_path):
     counter = tmp_path / "attempts"
     workdir = tmp_path / "step"
     result = run_cli(
@@ -131,7 +130,7 @@ def test_quoting_keeps_a_value_with_a_space_one_argument(prefect_api, args_spec,
     assert (workdir / "args.txt").read_text() == "[a b]\n"
 
 
-def test_spec_step_unsafe_no_quoting_pastes_values_raw(cli_env, args_spec, tmp_path):
+def test_spec_step_unsafe_no_quoting_pastes_values_raw(run_cli, cli_env, args_spec, tmp_path):
     workdir = tmp_path / "raw"
     result = run_cli(
         [
@@ -152,7 +151,7 @@ def test_spec_step_unsafe_no_quoting_pastes_values_raw(cli_env, args_spec, tmp_p
     assert (workdir / "args.txt").read_text() == "[a]\n[b]\n"  # yadage's behaviour: two arguments
 
 
-def test_spec_workflow_unsafe_no_quoting_pastes_values_raw(cli_env, args_spec, tmp_path):
+def test_spec_workflow_unsafe_no_quoting_pastes_values_raw(run_cli, cli_env, args_spec, tmp_path):
     workdir = tmp_path / "raw"
     result = run_cli(
         [

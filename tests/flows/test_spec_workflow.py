@@ -8,35 +8,19 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SEED_SCORES, run_cli
-from tests.flows.spec_helpers import (
-    SEED_URL,
-    SPECS,
-    assert_outputs_match_files,
-    assert_png,
-    read_record,
-    read_task_runs,
-    run_spec,
-    summary,
-)
+from tests.constants import SEED_CLASSIFIERS, SEED_SCORES, SEED_URL, SPECS
 
-CLASSIFIERS = list(SEED_SCORES)
+CLASSIFIERS = SEED_CLASSIFIERS
 
 
 @pytest.fixture(scope="module")
-def seed_runs(prefect_api, tmp_path_factory):
-    """Run the seed spec (``--toplevel tests/specs/seed_parallel``) and the native flow, once.
-
-    Module-scoped, so it builds the subprocess environment the way ``cli_env``
-    does (a function-scoped fixture cannot be used here).
-    """
-    env = dict(os.environ, PREFECT_API_URL=prefect_api)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+def seed_runs(run_cli, session_cli_env, tmp_path_factory):
+    """Run the seed spec (``--toplevel tests/specs/seed_parallel``) and the native flow, once."""
+    env = session_cli_env
     base = tmp_path_factory.mktemp("seed")
     spec_files = {path.name: path.read_bytes() for path in (SPECS / "seed_parallel").iterdir()}
     spec_workdir = (base / "spec run").resolve()  # a space in the path on purpose
@@ -58,7 +42,7 @@ def seed_runs(prefect_api, tmp_path_factory):
     return {"spec": spec, "spec_workdir": spec_workdir, "native": native, "native_workdir": native_workdir}
 
 
-def test_seed_spec_runs_unmodified_through_the_cli_in_yadages_layout(seed_runs):
+def test_seed_spec_runs_unmodified_through_the_cli_in_yadages_layout(seed_runs, assert_png):
     result, workdir = seed_runs["spec"], seed_runs["spec_workdir"]
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
@@ -72,7 +56,7 @@ def test_seed_spec_runs_unmodified_through_the_cli_in_yadages_layout(seed_runs):
     assert_png(workdir / "merge_and_visualize" / "ml_results.png", min_side=200)
 
 
-def test_each_classification_published_one_pickle_with_the_native_flows_score(seed_runs):
+def test_each_classification_published_one_pickle_with_the_native_flows_score(seed_runs, run_records):
     from mltoolkit.analysis.ml import ClassifierResult
     from mltoolkit.workdir.artifacts import load_pickle
 
@@ -80,7 +64,7 @@ def test_each_classification_published_one_pickle_with_the_native_flows_score(se
     native_scores = json.loads((seed_runs["native_workdir"] / "scores.json").read_text())
     assert list(native_scores) == CLASSIFIERS
     workdir = seed_runs["spec_workdir"]
-    steps = {step["name"]: step for step in read_record(workdir)["steps"]}
+    steps = run_records.by_name(run_records.read(workdir))
     scores = {}
     for index, name in enumerate(CLASSIFIERS):
         published = steps[f"classification_{index}"]["published"]
@@ -94,9 +78,9 @@ def test_each_classification_published_one_pickle_with_the_native_flows_score(se
     assert {name: round(score, 2) for name, score in scores.items()} == SEED_SCORES
 
 
-def test_seed_run_record_is_complete(seed_runs):
+def test_seed_run_record_is_complete(seed_runs, run_records):
     workdir = seed_runs["spec_workdir"]
-    record = read_record(workdir)
+    record = run_records.read(workdir)
     assert record["status"] == "completed" and record["flow"] == "spec-workflow"
     assert record["inputs"] == {"dataset": SEED_URL, "classifiers": CLASSIFIERS}
     prepped = f"{workdir}/data_prep/prepped_data.pkl"
@@ -139,10 +123,10 @@ def test_seed_run_record_is_complete(seed_runs):
             "COMPLETED",
         ),
     }
-    assert summary(record) == expected
-    assert [step["name"] for step in record["steps"]][0] == "data_prep"
-    assert [step["name"] for step in record["steps"]][-1] == "merge_and_visualize"
-    assert_outputs_match_files(record, workdir)
+    assert run_records.summary(record) == expected
+    names = [step["name"] for step in record["steps"]]
+    assert names[0] == "data_prep" and names[-1] == "merge_and_visualize"
+    run_records.assert_outputs_match_files(workdir, record)
     main_output = {
         "data_prep": "data_prep/prepped_data.pkl",
         "merge_and_visualize": "merge_and_visualize/ml_results.png",
@@ -154,8 +138,8 @@ def test_seed_run_record_is_complete(seed_runs):
         assert step["started"] and step["ended"] and step["started"] <= step["ended"], step["name"]
 
 
-def test_one_named_task_run_per_step(seed_runs):
-    record = read_record(seed_runs["spec_workdir"])
+def test_one_named_task_run_per_step(seed_runs, run_records, read_task_runs):
+    record = run_records.read(seed_runs["spec_workdir"])
     task_runs = read_task_runs(record["flow_run_id"], expected=7)
     assert sorted(run.name for run in task_runs) == sorted(
         ["data_prep", "merge_and_visualize", *[f"classification[{i}]" for i in range(5)]]
@@ -197,13 +181,13 @@ stages:
 """
 
 
-def test_independent_branches_run_at_the_same_time(prefect_api, tmp_path):
+def test_independent_branches_run_at_the_same_time(spec_in_process, tmp_path):
     spec = tmp_path / "spec"
     spec.mkdir()
     (spec / "steps.yml").write_text(TIMED_STEPS)
     (spec / "workflow.yml").write_text(TIMED_WORKFLOW)
     workdir = tmp_path / "work"
-    state, record = run_spec(workdir, "workflow.yml", toplevel=spec, inputs={})
+    state, record = spec_in_process.run(workdir, "workflow.yml", toplevel=spec, inputs={})
     assert state.is_completed(), record.get("status")
 
     def interval(stage: str) -> tuple[float, float]:
@@ -219,7 +203,7 @@ def test_independent_branches_run_at_the_same_time(prefect_api, tmp_path):
 # --- scale, through the command line ---------------------------------------------------------
 
 
-def test_batched_multilevel_map_reduce_over_120_items(cli_env, tmp_path):
+def test_batched_multilevel_map_reduce_over_120_items(run_cli, run_records, cli_env, tmp_path):
     workdir = tmp_path / "mr"
     result = run_cli(
         [
@@ -235,9 +219,9 @@ def test_batched_multilevel_map_reduce_over_120_items(cli_env, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1].startswith("completed: 61 steps; record: ")
-    record = read_record(workdir)
+    record = run_records.read(workdir)
     assert record["status"] == "completed"
-    steps = {step["name"]: step for step in record["steps"]}
+    steps = run_records.by_name(record)
     assert [sum(step["stage"] == stage for step in record["steps"]) for stage in ("map", "map2", "reduce")] == [
         40,
         20,
@@ -260,7 +244,7 @@ def test_batched_multilevel_map_reduce_over_120_items(cli_env, tmp_path):
     assert all(step["state"] == "COMPLETED" for step in record["steps"])
 
 
-def test_visualize_draws_one_node_per_step(cli_env, tmp_path):
+def test_visualize_draws_one_node_per_step(run_cli, run_records, assert_png, cli_env, tmp_path):
     import xml.etree.ElementTree as ElementTree
 
     workdir = tmp_path / "pictures"
@@ -278,7 +262,7 @@ def test_visualize_draws_one_node_per_step(cli_env, tmp_path):
         cli_env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    record = read_record(workdir)
+    record = run_records.read(workdir)
     ids = {step["id"] for step in record["steps"]}
     assert ids == {
         "/prepare",
@@ -296,6 +280,7 @@ def test_visualize_draws_one_node_per_step(cli_env, tmp_path):
     svg = ElementTree.parse(pictures / "workflow.svg").getroot()
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     step_nodes = [element for element in svg.iter() if "step" in element.get("class", "").split()]
+    # one node per step, whichever renderer drew it (graphviz's dot when installed, else matplotlib)
     assert sorted(element.get("data-id") for element in step_nodes) == sorted(ids)
     dot = (pictures / "workflow.dot").read_text()
     assert dot.lstrip().startswith("digraph") and all(f'"{step_id}"' in dot for step_id in ids)

@@ -17,7 +17,6 @@ from mltoolkit.errors import WorkdirError, WorkdirLockedError
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.workdir.locking import lock_holder, workdir_lock
 from tests.constants import REPO_ROOT
-from tests.trust_helpers import python_holding_lock
 
 
 @pytest.fixture()
@@ -27,7 +26,7 @@ def holder_env() -> dict[str, str]:
 
 
 @pytest.fixture()
-def live_holder(tmp_path: Path, holder_env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def live_holder(tmp_path: Path, holder_env: dict[str, str], python_holding_lock) -> Iterator[subprocess.Popen]:
     """Another process holding ``tmp_path``'s lock for the test."""
     process = python_holding_lock(tmp_path, holder_env, "the first run")
     try:
@@ -61,7 +60,7 @@ def test_the_holder_is_recorded_while_held_and_cleared_after(tmp_path):
     assert lock_holder(tmp_path) is None
 
 
-def test_the_lock_is_released_when_the_block_raises(tmp_path, holder_env):
+def test_the_lock_is_released_when_the_block_raises(tmp_path, holder_env, python_holding_lock):
     with pytest.raises(RuntimeError), workdir_lock(tmp_path, "a failing run"):
         raise RuntimeError("the run failed")
 
@@ -78,7 +77,7 @@ def test_nested_acquisitions_in_one_process_share_the_lock(tmp_path):
     assert lock_holder(tmp_path) is None
 
 
-def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path, holder_env):
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path, holder_env, python_holding_lock):
     dead = python_holding_lock(tmp_path, holder_env, "a run that will be killed")
     dead.send_signal(signal.SIGKILL)
     dead.wait(timeout=30)

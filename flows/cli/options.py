@@ -1,0 +1,99 @@
+"""Every option and argument the subcommands share: one definition and one help text each.
+
+A command declares a parameter with one of these types and its default, e.g.
+``retries: Retries = 0``; the flag names, the help and the checks (``min=0``)
+come from here, so ``mltoolkit run --help`` and ``mltoolkit spec --help`` say the
+same thing about the same option.
+
+This module must not import Prefect (``mltoolkit --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.runners import RUNNERS
+
+__all__ = [
+    "DaskAddress",
+    "ImageMap",
+    "ImageMapFile",
+    "InputsArgument",
+    "InputsFile",
+    "NoCache",
+    "Parameters",
+    "Refresh",
+    "Retries",
+    "RetryDelay",
+    "Runner",
+    "StepRetries",
+    "StepTimeout",
+    "Toplevel",
+    "UnsafeNoQuoting",
+    "Visualize",
+    "WorkdirArgument",
+    "WorkdirOption",
+]
+
+# --- where: work directory, spec files, inputs ---------------------------------------------
+
+WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help="The run's folder (created if missing).")]
+WorkdirArgument = Annotated[Path, typer.Argument(help="The run's folder (created if missing).")]
+Toplevel = Annotated[
+    str | None,
+    typer.Option(
+        "--toplevel",
+        "-t",
+        help="Folder the spec file and its $refs resolve against "
+        "(default: the workflow file's folder; for a step, the current folder).",
+    ),
+]
+InputsFile = Annotated[
+    Path | None,
+    typer.Option("--inputs", "-i", help="YAML file with 'dataset' and 'classifiers'.", dir_okay=False),
+]
+InputsArgument = Annotated[
+    Path | None, typer.Argument(help="YAML file of init values (looked up in --toplevel first).", dir_okay=False)
+]
+Parameters = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--parameter", "-p", help="An input value key=value, parsed as YAML; overrides the inputs file. Repeatable."
+    ),
+]
+
+# --- how steps run: runner, cache, retries, timeouts -----------------------------------------
+
+Runner = Annotated[str, typer.Option("--runner", help=f"Task runner: {', '.join(RUNNERS)}.")]
+DaskAddress = Annotated[
+    str | None, typer.Option("--dask-address", help="Use an existing Dask scheduler (with --runner dask).")
+]
+Refresh = Annotated[bool, typer.Option("--refresh", help="Re-run every step, then cache the new results.")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither reuse nor store cached steps.")]
+Retries = Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed step.")]
+RetryDelay = Annotated[float, typer.Option("--retry-delay", min=0, help="Seconds before a retry.")]
+StepRetries = Annotated[
+    list[str] | None, typer.Option("--step-retries", help="Retries for one stage's steps: STAGE=N (repeatable).")
+]
+StepTimeout = Annotated[
+    float | None, typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")
+]
+
+# --- yadage steps: environments and quoting --------------------------------------------------
+
+ImageMap = Annotated[
+    list[str] | None, typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")
+]
+ImageMapFile = Annotated[
+    Path | None, typer.Option("--image-map-file", help="YAML file of image-map entries.", dir_okay=False)
+]
+UnsafeNoQuoting = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe-no-quoting", help="Paste parameter values into shell commands unquoted, like yadage (unsafe)."
+    ),
+]
+Visualize = Annotated[bool, typer.Option("--visualize", help="Draw WORKDIR/_mltoolkit/workflow.{png,svg,dot}.")]

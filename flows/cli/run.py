@@ -1,0 +1,85 @@
+"""``mltoolkit run`` (also ``python -m flows.ml_workflow``): the seed's analysis as a Prefect flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from flows.cli.flow_run import check_workdir, run_flow_from_cli
+from flows.cli.options import (
+    DaskAddress,
+    InputsFile,
+    NoCache,
+    Parameters,
+    Refresh,
+    Retries,
+    RetryDelay,
+    Runner,
+    StepTimeout,
+    WorkdirOption,
+)
+from mltoolkit.errors import CommandLineError
+
+__all__ = ["format_scores", "run"]
+
+
+def format_scores(scores: dict[str, float], figure: Path) -> str:
+    """The table the command prints at the end."""
+    width = max([len("classifier")] + [len(name) for name in scores])
+    lines = [f"{'classifier':<{width}}  score", f"{'-' * width}  -----"]
+    lines += [f"{name:<{width}}  {score:.2f}" for name, score in scores.items()]
+    lines.append(f"figure: {figure}")
+    return "\n".join(lines)
+
+
+def run(
+    context: typer.Context,
+    inputs: InputsFile = None,
+    workdir: WorkdirOption = Path("workdir"),
+    parameter: Parameters = None,
+    runner: Runner = "thread",
+    dask_address: DaskAddress = None,
+    refresh: Refresh = False,
+    no_cache: NoCache = False,
+    retries: Retries = 0,
+    retry_delay: RetryDelay = 0.0,
+    step_timeout: StepTimeout = None,
+) -> None:
+    """Run the seed's analysis: data_prep -> classify (one task per classifier) -> merge_and_plot."""
+    # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
+    from flows.startup.compute_pool import run_in_pool
+    from flows.ml_workflow import ml_workflow
+    from flows.parameters import to_parameter
+    from flows.runners import make_task_runner
+    from mltoolkit.analysis.inputs import load_inputs
+    from mltoolkit.analysis.pipeline import FIGURE_FILE, MERGE_DIR, SCORES_FILE, check_inputs
+    from mltoolkit.yamlfiles import parse_assignments
+
+    task_runner = make_task_runner(runner, dask_address)
+    overrides = parse_assignments(parameter or [])
+    if inputs is None and not overrides:
+        raise CommandLineError("no inputs: pass --inputs inputs.yml or -p dataset=... -p classifiers=[...]")
+    run_inputs = load_inputs(inputs, overrides)
+    workdir = check_workdir(workdir)
+    run_in_pool(check_inputs, run_inputs)
+    # names and {name, estimator, params} mappings: Prefect validates them into the flow's parameter type
+    classifiers: list[Any] = [to_parameter(spec) for spec in run_inputs.classifiers]
+    scores = run_flow_from_cli(
+        context,
+        workdir,
+        lambda: ml_workflow.with_options(task_runner=task_runner)(
+            dataset=run_inputs.dataset,
+            classifiers=classifiers,
+            workdir=str(workdir),
+            dataset_sha256=run_inputs.dataset_sha256,
+            use_cache=not no_cache,
+            refresh_cache=refresh,
+            retries=retries,
+            retry_delay_seconds=retry_delay,
+            step_timeout=step_timeout,
+        ),
+    )
+    typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
+    typer.echo(f"scores: {workdir / SCORES_FILE}")

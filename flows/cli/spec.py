@@ -1,0 +1,153 @@
+"""``mltoolkit spec`` (also ``python -m flows.spec_workflow``): a yadage workflow spec as a Prefect flow.
+
+Mirrors ``yadage-run``: ``WORKDIR WORKFLOW [INPUTS] --toplevel DIR -p key=value``.
+Everything the command is given is checked before the first write: the spec,
+the inputs, the image map and the stage names of ``--step-retries``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli.flow_run import check_workdir, run_flow_from_cli, warn_unquoted
+from flows.cli.options import (
+    DaskAddress,
+    ImageMap,
+    ImageMapFile,
+    InputsArgument,
+    NoCache,
+    Parameters,
+    Refresh,
+    Retries,
+    RetryDelay,
+    Runner,
+    StepRetries,
+    StepTimeout,
+    Toplevel,
+    UnsafeNoQuoting,
+    Visualize,
+    WorkdirArgument,
+)
+from mltoolkit.errors import CommandLineError
+
+__all__ = ["parse_step_retries", "spec", "stage_names"]
+
+Workflow = Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")]
+
+
+def spec(
+    context: typer.Context,
+    workdir: WorkdirArgument,
+    workflow: Workflow,
+    inputs: InputsArgument = None,
+    toplevel: Toplevel = None,
+    parameter: Parameters = None,
+    image_map: ImageMap = None,
+    image_map_file: ImageMapFile = None,
+    unsafe_no_quoting: UnsafeNoQuoting = False,
+    visualize: Visualize = False,
+    runner: Runner = "thread",
+    dask_address: DaskAddress = None,
+    refresh: Refresh = False,
+    no_cache: NoCache = False,
+    retries: Retries = 0,
+    retry_delay: RetryDelay = 0.0,
+    step_retries: StepRetries = None,
+    step_timeout: StepTimeout = None,
+) -> None:
+    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record."""
+    # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
+    from flows.runners import make_task_runner
+    from flows.spec_workflow import spec_workflow
+    from mltoolkit.yadage import parse_image_map
+
+    task_runner = make_task_runner(runner, dask_address)
+    retries_by_stage = parse_step_retries(step_retries or [])
+    init = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
+    parse_image_map(list(image_map or []), image_map_file)
+    workdir = check_workdir(workdir)
+    warn_unquoted(unsafe_no_quoting)
+    summary = run_flow_from_cli(
+        context,
+        workdir,
+        lambda: spec_workflow.with_options(task_runner=task_runner)(
+            workflow=workflow,
+            workdir=str(workdir),
+            inputs=init,
+            inputs_file=None,
+            toplevel=toplevel,
+            image_map=list(image_map or []),
+            image_map_file=str(image_map_file.resolve()) if image_map_file else None,
+            quote=not unsafe_no_quoting,
+            use_cache=not no_cache,
+            refresh_cache=refresh,
+            retries=retries,
+            retry_delay_seconds=retry_delay,
+            step_timeout=step_timeout,
+            visualize=visualize,
+            step_retries=retries_by_stage,
+        ),
+    )
+    typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+
+
+def _checked_inputs(
+    workflow: str, inputs: Path | None, toplevel: str | None, parameters: list[str], retried_stages: set[str]
+) -> dict[str, Any]:
+    """The init values, after validating the spec and the stages ``--step-retries`` names.
+
+    Raises:
+        MLToolkitError: the spec, the inputs or a ``-p`` value is invalid, or a retried stage is unknown.
+    """
+    from mltoolkit.yadage import load_workflow, read_inputs, validate_workflow
+    from mltoolkit.yamlfiles import parse_assignments
+
+    overrides = parse_assignments(parameters)
+    if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
+        inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
+    init = read_inputs(inputs, overrides=overrides)
+    spec = validate_workflow(load_workflow(workflow, toplevel))
+    unknown = sorted(retried_stages - stage_names(spec))
+    if unknown:
+        raise CommandLineError(
+            f"--step-retries: no stage named {', '.join(map(repr, unknown))} in {workflow}; "
+            f"stages: {', '.join(sorted(stage_names(spec)))}"
+        )
+    return init
+
+
+def parse_step_retries(items: list[str]) -> dict[str, int]:
+    """``--step-retries`` values (``STAGE=N``) as ``{stage: retries}``.
+
+    Raises:
+        CommandLineError: an item is not ``STAGE=N`` with N a whole number.
+    """
+    retries: dict[str, int] = {}
+    for item in items:
+        stage, separator, count = item.partition("=")
+        if not separator or not stage.strip() or not count.strip().isdigit():
+            raise CommandLineError(
+                f"--step-retries {item!r}: expected STAGE=N with N a whole number, e.g. classification=2"
+            )
+        retries[stage.strip()] = int(count)
+    return retries
+
+
+def stage_names(workflow: Any) -> set[str]:
+    """Every stage name in a workflow, nested workflows included."""
+    names: set[str] = set()
+    pending = [workflow]
+    while pending:
+        current = pending.pop()
+        for stage in current.stages:
+            names.add(stage.name)
+            nested = getattr(stage.scheduler, "workflow", None)
+            if nested is not None:
+                pending.append(nested)
+            for case in getattr(stage.scheduler, "cases", None) or []:
+                if getattr(case, "workflow", None) is not None:
+                    pending.append(case.workflow)
+    return names

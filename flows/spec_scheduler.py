@@ -1,0 +1,213 @@
+"""The adapter between the yadage planner and Prefect: planned stages in, task runs out, results back.
+
+The pure planner (:class:`~mltoolkit.yadage.WorkflowRun`) says which stages can
+be applied; :func:`run_spec` submits each applied stage as one ``.map`` of
+:func:`~flows.spec_tasks.run_spec_step` (one task run per step, named after the
+stage), and as each task run finishes feeds its outcome back to the planner,
+which may then apply further stages. Independent branches therefore run at the
+same time, and a stage starts as soon as the stages it depends on have published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import unmapped
+from prefect.context import FlowRunContext
+from prefect.logging import get_run_logger
+
+from flows.caching import CacheSettings, cache_options, prune_stale_cache
+from flows.startup.compute_pool import active_pool, pool_for_flow
+from flows.run_record import now_iso
+from flows.runners import uses_compute_pool
+from flows.spec_tasks import (
+    SpecStepCachePolicy,
+    StepOutcome,
+    relocated,
+    run_spec_step,
+    step_identity,
+    task_run_label,
+)
+from mltoolkit.workdir.layout import WorkdirLayout
+from mltoolkit.yadage import StepOptions, WorkflowRun, init_dir, load_workflow, parse_image_map, validate_workflow
+from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
+
+__all__ = ["SpecRunOptions", "SpecRunResult", "run_spec"]
+
+
+@dataclass
+class SpecRunOptions:
+    """How to run a spec (everything but the spec and the inputs)."""
+
+    quote: bool = True
+    image_map: list[str] = field(default_factory=list)
+    image_map_file: str | None = None
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    retries: int = 0
+    retry_delay_seconds: float = 0.0
+    step_timeout: float | None = None
+    visualize: bool = False
+    step_retries: dict[str, int] = field(default_factory=dict)  # stage name -> retries
+
+    def retries_of(self, stage: str) -> int:
+        """Retries of ``stage``'s steps: its own ``step_retries`` entry, else ``retries``."""
+        return self.step_retries.get(stage, self.retries)
+
+
+@dataclass
+class SpecRunResult:
+    """A finished spec run: the planner's state plus what the adapter learnt about each step."""
+
+    run: WorkflowRun
+    outputs: dict[str, dict[str, str]]  # step id -> files it produced (workdir-relative -> sha256)
+    labels: dict[str, str]  # step id -> task run name
+    source: dict[str, str]  # where the spec came from
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> times, attempts, task run
+
+
+class _StageSubmitter:
+    """Submits applied stages as task runs and records their outcomes in the planner."""
+
+    def __init__(
+        self, run: WorkflowRun, root: Path, options: SpecRunOptions, step_options: StepOptions, result: SpecRunResult
+    ) -> None:
+        self.run = run
+        self.root = root
+        self.options = options
+        self.step_options = step_options
+        self.result = result
+        self.outstanding: dict[Any, PlannedStep] = {}
+        self.finished: asyncio.Queue[Any] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+
+    def submit_ready_stages(self) -> None:
+        """Submit every stage the planner can apply now."""
+        for stage in self.run.advance():
+            self._submit(stage)
+
+    def _submit(self, stage: PlannedStage) -> None:
+        identities = [step_identity(planned, self.step_options) for planned in stage.steps]
+        policy = SpecStepCachePolicy(run_root=str(self.root))
+        step_task = run_spec_step.with_options(
+            name=stage.stage,
+            retries=self.options.retries_of(stage.stage),
+            retry_delay_seconds=self.options.retry_delay_seconds,
+            **cache_options(self.root, "", self.options.cache, policy=policy),
+        )
+        futures = step_task.map(
+            [task_run_label(planned) for planned in stage.steps],
+            identities,
+            stage.steps,
+            unmapped(self.step_options),
+            unmapped(str(self.root)),
+        )
+        for planned, future in zip(stage.steps, futures):
+            self.result.labels[planned.id] = task_run_label(planned)
+            self.run.mark_running(planned.id)
+            self.outstanding[future] = planned
+            future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: Any) -> None:
+        # called in the task runner's thread: hand the future to the event loop
+        self.loop.call_soon_threadsafe(self.finished.put_nowait, future)
+
+    async def run_to_completion(self) -> None:
+        """Feed finished task runs back to the planner, submitting what becomes ready, until none is left."""
+        self.submit_ready_stages()
+        while self.outstanding:
+            batch = [await self.finished.get()]
+            while not self.finished.empty():
+                batch.append(self.finished.get_nowait())
+            for future in batch:
+                await self._collect(future, self.outstanding.pop(future))
+            self.submit_ready_stages()
+
+    async def _collect(self, future: Any, planned: PlannedStep) -> None:
+        future.wait()
+        state = future.state
+        # `aresult`, not `future.result()`: called on this event loop, the sync form
+        # blocks the loop for a thread round trip (~6 ms per step, most of the
+        # adapter's per-step cost in a 10,000-step scatter).
+        if state.is_completed():
+            outcome: StepOutcome = await state.aresult()
+            published = outcome.published
+            if outcome.root and outcome.root != str(self.root):  # reused from a moved workdir
+                published = relocated(published, outcome.root, str(self.root))
+            self.result.outputs[planned.id] = outcome.files
+            self.result.details[planned.id] = {
+                "started": outcome.started,
+                "ended": outcome.ended,
+                "attempts": outcome.attempts,
+                "task_run_id": str(future.task_run_id),
+            }
+            self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
+            return
+        try:
+            await state.aresult(raise_on_failure=True)
+            message = f"ended in state {state.name}"
+        except Exception as error:  # the step's own error, already logged by Prefect
+            message = " ".join(str(error).split()) or type(error).__name__
+        self.result.details[planned.id] = {
+            "started": None,
+            "ended": now_iso(),
+            "task_run_id": str(future.task_run_id),
+            # a step fails for good only once its retries are used up
+            "attempts": 1 + self.options.retries_of(planned.stage),
+        }
+        self.run.record_failure(planned.id, message)
+
+
+async def run_spec(
+    workflow: str,
+    init: dict[str, Any],
+    workdir: str,
+    toplevel: str | None,
+    options: SpecRunOptions,
+) -> SpecRunResult:
+    """Load, validate and run a spec inside the current flow run."""
+    logger = get_run_logger()
+    root = Path(workdir).resolve()
+    loaded = load_workflow(workflow, toplevel)
+    spec = validate_workflow(loaded)
+    image_map = parse_image_map(options.image_map, Path(options.image_map_file) if options.image_map_file else None)
+    if not options.quote:
+        logger.warning(
+            "quoting is OFF: parameter values are pasted into shell commands as they are, "
+            "like yadage does; a value such as 'a; rm x' runs 'rm x'"
+        )
+    run = WorkflowRun(spec, init, root, init_dir=init_dir(root))
+    # Times and attempts come from the steps themselves (their outcomes), not from the
+    # API: Prefect records task runs asynchronously, and for a 10,000-step run the
+    # server can lag the flow by tens of seconds.
+    result = SpecRunResult(run, {}, {}, {"workflow": loaded.source, "toplevel": loaded.toplevel})
+    context = FlowRunContext.get()
+    with pool_for_flow(enabled=uses_compute_pool(context.task_runner) if context else True):
+        pool = active_pool()
+        step_options = StepOptions(
+            quote=options.quote,
+            image_map=image_map,
+            zygote_socket=pool.socket_path if pool else None,
+            timeout=options.step_timeout,
+            shared_dirs=(str(root),),
+        )
+        if options.cache.enabled:
+            removed = prune_stale_cache(root)
+            if removed:
+                logger.info("%d cached step(s) had missing or changed outputs and will run again", len(removed))
+        await _StageSubmitter(run, root, options, step_options, result).run_to_completion()
+        if options.visualize:
+            _visualize(run, root, logger)
+    return result
+
+
+def _visualize(run: WorkflowRun, root: Path, logger: Any) -> None:
+    try:
+        from mltoolkit.yadage.visualize import write_workflow_pictures
+    except ImportError:
+        logger.warning("--visualize: the workflow picture module is not available")
+        return
+    pictures = write_workflow_pictures(run, WorkdirLayout(root).records)
+    logger.info("workflow picture: %s", ", ".join(str(path) for path in pictures.values()))
