@@ -31,13 +31,13 @@ from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, record_step_outputs
-from flows.startup.compute_pool import pool_for_flow, run_in_pool
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierParameter, to_parameter, to_spec
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import uses_compute_pool
+from flows.startup.compute_pool import pool_for_flow, run_in_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
 from mltoolkit.analysis.classifiers import ClassifierSpec
 from mltoolkit.analysis.pipeline import (
