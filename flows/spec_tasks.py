@@ -51,6 +51,8 @@ class StepOutcome:
     started: str | None = None
     ended: str | None = None
     attempts: int = 1
+    #: The step's resources record (``None`` when its environment asked for none).
+    resources: dict[str, Any] | None = None
 
 
 def relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -168,4 +170,5 @@ def run_spec_step(
         started=started_at,
         ended=now_iso(),
         attempts=max(1, int(current_task_run.run_count or 1)),
+        resources=result.resources,
     )
