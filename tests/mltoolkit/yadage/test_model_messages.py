@@ -177,7 +177,7 @@ BAD_SPECS = {
             scheduler_type: singlestep-stage
             step:
               process: {process_type: string-interpolated-cmd, cmd: 'ls'}
-              environment: {environment_type: docker-encapsulated, image: x, resources: [{kubernetes_memory_limit: 8GB}]}
+              environment: {environment_type: localproc-env, resources: [{kubernetes_memory_limit: 8GB}]}
               publisher: {publisher_type: constant-pub, publish: {}}
         """,
         SpecError,
