@@ -6,15 +6,17 @@
 in: escaped for its quoting when the place is data, checked against the plain
 character set (or the integers) where it is not.
 
-A list inside a list (or a mapping) is a case of its own. yadage pastes it as its
-Python text, unquoted -- ``[['a', 'b'], ['c']]`` becomes ``['a', 'b'] ['c']`` --
-so the shell splits that text into the words ``[a,``, ``b]`` and ``[c]``, and
-published workflows rely on those words (a step receiving ``input_file`` lists of
-lists by ``batchsize`` writes files named after them). As a shell word such a
-value therefore becomes exactly those words -- the text split with the shell's
-quoting rules (:func:`shlex.split`), each word then quoted like any value, so
-nothing is expanded but globs, and ``;``, ``$(...)`` or a backtick stay
-characters of a word. Inside quotes it stays the Python text, as in yadage.
+A list inside a list is a case of its own. yadage pastes it as its Python text,
+unquoted -- ``[['a', 'b'], ['c']]`` becomes ``['a', 'b'] ['c']`` -- so the shell
+splits that text into the words ``[a,``, ``b]`` and ``[c]``, and published
+workflows rely on those words (a step receiving ``input_file`` lists of lists by
+``batchsize`` writes files named after them). As a shell word such a value
+therefore becomes exactly those words -- the text split with the shell's quoting
+rules (:func:`shlex.split`), each word then quoted like any value, so nothing is
+expanded but globs, and ``;``, ``$(...)`` or a backtick stay characters of a word.
+Inside quotes it stays the Python text, as in yadage. A mapping stays one word (its
+Python text): yadage's shell would split it too, but no published workflow is
+known to rely on that, and one word is what a program reading it can parse.
 """
 
 from __future__ import annotations
@@ -120,12 +122,14 @@ def _split_like_the_shell(placeholder: Placeholder, text: str) -> list[str]:
 
 
 def shell_words(placeholder: Placeholder) -> list[str]:
-    """The words a value makes as an unquoted shell word in yadage: list elements, and nested
-    lists and mappings as the shell splits their Python text (``['a', 'b']`` -> ``[a,``, ``b]``)."""
+    """The words a value makes as an unquoted shell word in yadage: list elements, and lists
+    inside the list as the shell splits their Python text (``['a', 'b']`` -> ``[a,``, ``b]``)."""
     value = placeholder.value
+    if not isinstance(value, (list, tuple)):
+        return [str(value)]
     words: list[str] = []
-    for item in value if isinstance(value, (list, tuple)) else [value]:
-        if isinstance(item, (list, tuple, dict)):
+    for item in value:
+        if isinstance(item, (list, tuple)):
             words.extend(_split_like_the_shell(placeholder, str(item)))
         else:
             words.append(str(item))
