@@ -109,9 +109,11 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
         "step": planned.step.model_dump(mode="json"),
         "quote": options.quote,
         "image_map": {
-            image: [mapping.kind, list(map(list, mapping.mounts))]
+            image: [mapping.kind, list(map(list, mapping.mounts)), list(map(list, mapping.provides))]
             for image, mapping in sorted(options.image_map.items())
         },
+        # what the machine provides (a CVMFS path, a proxy file) can change what a step computes
+        "provided": dict(sorted(options.provided.items())),
     }
 
 

@@ -16,7 +16,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from mltoolkit.errors import EnvironmentUnavailableError
-from mltoolkit.yadage.model import DockerEncapsulatedEnv, Stage, StepSpec, Workflow
+from mltoolkit.yadage.model import (
+    DockerEncapsulatedEnv,
+    EnvironmentSpec,
+    JqStage,
+    MultistepStage,
+    SinglestepStage,
+    Stage,
+    StepSpec,
+    Workflow,
+)
 from mltoolkit.yadage.packtivity.environments import ImageMapping, lookup_image
 from mltoolkit.yadage.packtivity.resources import find_provider, parse_provided, provide_hint
 
@@ -42,7 +51,9 @@ def _steps_of(workflow: Workflow) -> Iterator[tuple[Stage, StepSpec]]:
     """(stage, step) of every step definition, nested workflows and cases included."""
     for stage in workflow.stages:
         scheduler = stage.scheduler
-        runnables = [scheduler.step, scheduler.workflow] + [
+        if not isinstance(scheduler, (SinglestepStage, MultistepStage, JqStage)):
+            continue  # validation refuses every other scheduler
+        runnables: list[StepSpec | Workflow | None] = [scheduler.step, scheduler.workflow] + [
             part for case in getattr(scheduler, "cases", None) or [] for part in (case.step, case.workflow)
         ]
         for runnable in runnables:
@@ -59,7 +70,7 @@ def stage_requirements(
     found: list[StageRequirement] = []
     for stage, step in _steps_of(workflow):
         environment = step.environment
-        if environment is None or step.publish_only or not environment.resources:
+        if not isinstance(environment, EnvironmentSpec) or step.publish_only or not environment.resources:
             continue
         image = environment.full_image if isinstance(environment, DockerEncapsulatedEnv) else None
         mapping = lookup_image(image, image_map) if image is not None else None

@@ -39,6 +39,7 @@ from mltoolkit.yadage.model.stages import Case, JqStage, MultistepStage, Scatter
 from mltoolkit.yadage.model.steps import (
     ConstantPub,
     DockerEncapsulatedEnv,
+    EnvironmentSpec,
     FromGlobPub,
     FromParJqPub,
     FromParPub,
@@ -63,6 +64,7 @@ __all__ = [
     "ConstantPub",
     "Dependencies",
     "DockerEncapsulatedEnv",
+    "EnvironmentSpec",
     "FromGlobPub",
     "FromParJqPub",
     "FromParPub",

@@ -34,6 +34,7 @@ __all__ = [
     "ConstantPub",
     "DockerEncapsulatedEnv",
     "Environment",
+    "EnvironmentSpec",
     "FromGlobPub",
     "FromParJqPub",
     "FromParPub",
@@ -82,8 +83,8 @@ Process = Annotated[
 # --- environment ---------------------------------------------------------------------------
 
 
-class _WithResources(SpecModel):
-    """An environment with ``resources``: names it needs provided, REANA limits and hints."""
+class EnvironmentSpec(SpecModel):
+    """What every environment has: ``resources`` (names it needs provided, REANA limits and hints)."""
 
     resources: list[Any] = Field(default_factory=list)
 
@@ -110,13 +111,13 @@ class _WithResources(SpecModel):
         return parse_resources(self.resources)
 
 
-class LocalProcEnv(_WithResources):
+class LocalProcEnv(EnvironmentSpec):
     """``localproc-env``: run on this machine as is."""
 
     environment_type: Literal["localproc-env"] = "localproc-env"
 
 
-class NoopEnv(_WithResources):
+class NoopEnv(EnvironmentSpec):
     """``noop-env``: run nothing, only publish."""
 
     environment_type: Literal["noop-env"] = "noop-env"
@@ -135,7 +136,7 @@ class ParMount(SpecModel):
         return value
 
 
-class DockerEncapsulatedEnv(_WithResources):
+class DockerEncapsulatedEnv(EnvironmentSpec):
     """``docker-encapsulated``: run inside ``image:imagetag``."""
 
     environment_type: Literal["docker-encapsulated"] = "docker-encapsulated"

@@ -160,13 +160,13 @@ def parse_image_map(
                 if not isinstance(mounts, dict):
                     raise CommandLineError(f"{where}: mounts must map /container/path to /host/path")
                 text = ",".join(f"{container}={host}" for container, host in mounts.items())
-                entry = _mapping_from_text(
+                parsed = _mapping_from_text(
                     f"{value.get('kind', 'local')}:{text}" if text else str(value.get("kind", "local")),
                     base=path.parent.resolve(),
                     where=where,
                 )
                 provides = _parse_provides(value.get("provides"), where)
-                mapping[str(image)] = dataclasses.replace(entry, provides=provides)
+                mapping[str(image)] = dataclasses.replace(parsed, provides=provides)
             else:
                 raise CommandLineError(
                     f"{where}: found {value!r}, expected 'local', 'toolkit' or "

@@ -17,6 +17,7 @@ from mltoolkit.errors import EnvironmentUnavailableError, SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import (
     DockerEncapsulatedEnv,
+    EnvironmentSpec,
     InterpolatedScriptCmd,
     NoopEnv,
     StepSpec,
@@ -163,7 +164,7 @@ def _apply_resources(run: _Run) -> None:
         EnvironmentUnavailableError: a requirement nothing provides.
     """
     environment = run.step.environment
-    if environment is None or not environment.resources:
+    if not isinstance(environment, EnvironmentSpec) or not environment.resources:
         return
     request = environment.request
     image = run.docker_env.full_image if run.docker_env is not None else None
