@@ -51,6 +51,8 @@ class StepOutcome:
     started: str | None = None
     ended: str | None = None
     attempts: int = 1
+    #: The step's resources record (``None`` when its environment asked for none).
+    resources: dict[str, Any] | None = None
 
 
 def relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -107,9 +109,11 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
         "step": planned.step.model_dump(mode="json"),
         "quote": options.quote,
         "image_map": {
-            image: [mapping.kind, list(map(list, mapping.mounts))]
+            image: [mapping.kind, list(map(list, mapping.mounts)), list(map(list, mapping.provides))]
             for image, mapping in sorted(options.image_map.items())
         },
+        # what the machine provides (a CVMFS path, a proxy file) can change what a step computes
+        "provided": dict(sorted(options.provided.items())),
     }
 
 
@@ -168,4 +172,5 @@ def run_spec_step(
         started=started_at,
         ended=now_iso(),
         attempts=max(1, int(current_task_run.run_count or 1)),
+        resources=result.resources,
     )

@@ -55,6 +55,8 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
         entry["outputs"] = result.outputs.get(record.id, {})
         timing = result.details.get(record.id, {})
         entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
+        if timing.get("resources") is not None:
+            entry["resources"] = timing["resources"]
         records.append(entry)
     return records
 
@@ -119,6 +121,7 @@ async def spec_workflow(
     step_timeout: float | None = None,
     visualize: bool = False,
     step_retries: dict[str, int] | None = None,
+    provide: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -138,6 +141,8 @@ async def spec_workflow(
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw ``WORKDIR/_mltoolkit/workflow.{png,svg,dot}``.
         step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
+        provide: resources this machine provides to steps that need them, name -> value
+            (``{"CVMFS": "/cvmfs"}``; ``""`` when there is no value to give).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
@@ -150,6 +155,7 @@ async def spec_workflow(
         step_timeout=step_timeout,
         visualize=visualize,
         step_retries=dict(step_retries or {}),
+        provided=dict(provide or {}),
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
     return await _run_and_report(workflow, workdir, init, toplevel, options)

@@ -25,6 +25,7 @@ __all__ = [
     "InputsFile",
     "NoCache",
     "Parameters",
+    "Provide",
     "Refresh",
     "Retries",
     "RetryDelay",
@@ -97,3 +98,11 @@ UnsafeNoQuoting = Annotated[
     ),
 ]
 Visualize = Annotated[bool, typer.Option("--visualize", help="Draw WORKDIR/_mltoolkit/workflow.{png,svg,dot}.")]
+Provide = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--provide",
+        help="A resource steps may need that this machine provides: NAME or NAME=VALUE, "
+        "e.g. CVMFS=/cvmfs, GRIDProxy=/tmp/x509up_u1000. Repeatable.",
+    ),
+]

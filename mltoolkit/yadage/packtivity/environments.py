@@ -11,6 +11,7 @@ maps ``/fun_with_ml`` onto this toolkit's step scripts and puts a ``python`` on
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import os
 import re
@@ -56,10 +57,13 @@ class ImageMapping:
         kind: ``"local"`` (run as is) or ``"toolkit"`` (this toolkit's scripts and Python).
         mounts: ``(container_path, host_path)`` pairs applied as path rewrites, the
             way a bind mount would make them visible.
+        provides: ``(resource, value)`` pairs: the resources (``CVMFS``, ``GRIDProxy``...)
+            this image's environment provides to steps that need them.
     """
 
     kind: str = "local"
     mounts: tuple[tuple[str, str], ...] = ()
+    provides: tuple[tuple[str, str], ...] = ()
 
     @property
     def python_shim(self) -> bool:
@@ -104,6 +108,20 @@ def _mapping_from_text(text: str, *, base: Path, where: str) -> ImageMapping:
     )
 
 
+def _parse_provides(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """An entry's ``provides``: a list of resource names, or a mapping of names to values."""
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+        return tuple((item.strip(), "") for item in value)
+    if isinstance(value, dict) and all(isinstance(key, str) and key.strip() for key in value):
+        return tuple((key.strip(), "" if item is None else str(item)) for key, item in value.items())
+    raise CommandLineError(
+        f"{where}: provides must list resource names ([CVMFS, GRIDProxy]) or map them to values "
+        f"({{CVMFS: /cvmfs}}), found {value!r}"
+    )
+
+
 def parse_image_map(
     entries: Iterable[str] = (),
     file: str | os.PathLike[str] | None = None,
@@ -114,7 +132,9 @@ def parse_image_map(
 
     ``ENV`` is ``local``, ``local:/container/path=/host/path[,...]`` or ``toolkit``.
     The file maps images to such strings, or to ``{kind: local, mounts:
-    {/container: /host}}``; relative host paths resolve against the file's folder
+    {/container: /host}, provides: [CVMFS]}`` (``provides``: the resources the
+    image's environment provides, a list or a mapping of names to values, e.g.
+    ``{CVMFS: /cvmfs}``); relative host paths resolve against the file's folder
     (the current directory for entries). Entries override the file, which overrides
     the built-in entries (``defaults``).
 
@@ -135,19 +155,22 @@ def parse_image_map(
             where = f"image map file {path}, image {image!r}"
             if isinstance(value, str):
                 mapping[str(image)] = _mapping_from_text(value, base=path.parent.resolve(), where=where)
-            elif isinstance(value, dict) and set(value) <= {"kind", "mounts"}:
+            elif isinstance(value, dict) and set(value) <= {"kind", "mounts", "provides"}:
                 mounts = value.get("mounts") or {}
                 if not isinstance(mounts, dict):
                     raise CommandLineError(f"{where}: mounts must map /container/path to /host/path")
                 text = ",".join(f"{container}={host}" for container, host in mounts.items())
-                mapping[str(image)] = _mapping_from_text(
+                parsed = _mapping_from_text(
                     f"{value.get('kind', 'local')}:{text}" if text else str(value.get("kind", "local")),
                     base=path.parent.resolve(),
                     where=where,
                 )
+                provides = _parse_provides(value.get("provides"), where)
+                mapping[str(image)] = dataclasses.replace(parsed, provides=provides)
             else:
                 raise CommandLineError(
-                    f"{where}: found {value!r}, expected 'local', 'toolkit' or {{kind: local, mounts: {{...}}}}"
+                    f"{where}: found {value!r}, expected 'local', 'toolkit' or "
+                    "{{kind: local, mounts: {{...}}, provides: [CVMFS]}}"
                 )
     for entry in entries:
         image, separator, value = entry.partition("=")

@@ -1,7 +1,8 @@
-"""Running one step: choose its environment, fill its template, start it, publish."""
+"""Running one step: choose its environment, apply its resources, fill its template, start it, publish."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -16,6 +17,7 @@ from mltoolkit.errors import EnvironmentUnavailableError, SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import (
     DockerEncapsulatedEnv,
+    EnvironmentSpec,
     InterpolatedScriptCmd,
     NoopEnv,
     StepSpec,
@@ -34,6 +36,7 @@ from mltoolkit.yadage.packtivity.environments import (
 from mltoolkit.yadage.packtivity.execute import execute
 from mltoolkit.yadage.packtivity.interpolate import interpolate
 from mltoolkit.yadage.packtivity.publishers import publish
+from mltoolkit.yadage.packtivity.resources import StepResources, limit_memory, plan_limits, resource_environment
 from mltoolkit.yadage.packtivity.shell import is_shell
 from mltoolkit.yadage.selectors import run_jq
 
@@ -53,6 +56,10 @@ class StepOptions:
         use_docker: ``True`` always Docker, ``False`` never, ``None`` when an engine answers.
         shared_dirs: folders mounted into Docker containers (e.g. the run's WORKDIR, so
             steps see upstream files); the step's own folder is always mounted.
+        provided: resources this machine provides (``--provide NAME=VALUE``): name -> value.
+        memory_limit: bytes a step's processes may use (``None``: no limit); set per step
+            from its environment's resources (``kubernetes_memory_limit``), for a container
+            as ``docker run --memory``.
     """
 
     quote: bool = True
@@ -62,11 +69,13 @@ class StepOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
     use_docker: bool | None = None
     shared_dirs: tuple[str, ...] = ()
+    provided: dict[str, str] = field(default_factory=dict)
+    memory_limit: int | None = None
 
 
 @dataclass
 class StepResult:
-    """What running a step produced."""
+    """What running a step produced (``resources``: its resources record, ``None`` when it asked for none)."""
 
     published: Any
     exit_code: int | None
@@ -74,6 +83,7 @@ class StepResult:
     command: str
     environment: str
     duration: float = 0.0
+    resources: dict[str, Any] | None = None
 
 
 @dataclass
@@ -90,6 +100,8 @@ class _Run:
     mapping: ImageMapping | None = None
     par_mounts: list[tuple[str, str]] = field(default_factory=list)
     text: str = ""
+    resources: StepResources | None = None
+    resource_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def private(self) -> Path:
@@ -120,7 +132,10 @@ class _Run:
 
 
 def _choose_environment(run: _Run) -> None:
-    """Set ``run.kind`` (noop, local, docker, or an image map's kind) and ``run.mapping``."""
+    """Set ``run.kind`` (publish-only, noop, local, docker, or an image map's kind) and ``run.mapping``."""
+    if run.step.publish_only:
+        run.kind = "publish-only"
+        return
     if isinstance(run.step.environment, NoopEnv):
         run.kind = "noop"
         return
@@ -140,6 +155,27 @@ def _choose_environment(run: _Run) -> None:
             f"local:/container/path=/host/path), or install and start Docker"
         )
     run.kind = run.mapping.kind
+
+
+def _apply_resources(run: _Run) -> None:
+    """Check the environment's requirements and set the step's own timeout and memory limit.
+
+    Raises:
+        EnvironmentUnavailableError: a requirement nothing provides.
+    """
+    environment = run.step.environment
+    if not isinstance(environment, EnvironmentSpec) or not environment.resources:
+        return
+    request = environment.request
+    image = run.docker_env.full_image if run.docker_env is not None else None
+    record, env, mounts = resource_environment(
+        request, provided=run.options.provided, mapping=run.mapping, image=image, label=run.label
+    )
+    timeout, memory = plan_limits(request, record, kind=run.kind, run_timeout=run.options.timeout)
+    run.options = dataclasses.replace(run.options, timeout=timeout, memory_limit=memory)
+    run.resources, run.resource_env = record, env
+    # mounted like parameter files: read-only, at their container path (a path rewrite without Docker)
+    run.par_mounts.extend(mounts)
 
 
 def _write_par_mounts(run: _Run) -> None:
@@ -184,10 +220,13 @@ def _process_env(run: _Run) -> dict[str, str]:
     """The environment variables the step's process starts with."""
     env = dict(os.environ)
     env.update(run.options.extra_env)
+    env.update(run.resource_env)
     if run.docker_env is not None:
         env.update({key: str(value) for key, value in run.docker_env.env.items()})
     if run.mapping is not None and run.mapping.python_shim:
-        env["PATH"] = python_shim_dir(run.options.zygote_socket) + os.pathsep + env.get("PATH", "")
+        # a memory limit holds for the step's own processes, not for the warm zygote's children
+        zygote = run.options.zygote_socket if run.options.memory_limit is None else None
+        env["PATH"] = python_shim_dir(zygote) + os.pathsep + env.get("PATH", "")
     elif shutil.which("python", path=env.get("PATH")) is None:
         # a spec's `python` must work even where only python3 is installed
         env["PATH"] = env.get("PATH", "") + os.pathsep + python_shim_dir(None)
@@ -257,7 +296,8 @@ def run_step(
     Raises:
         StepFailedError: the process could not start, exited non-zero or timed out;
             one line naming the step, exit code, log file and last output lines.
-        EnvironmentUnavailableError: a Docker image with no engine and no image-map entry.
+        EnvironmentUnavailableError: a Docker image with no engine and no image-map entry, or
+            a resource the environment needs that nothing provides.
         SpecError: the template names an unknown parameter, a publisher finds no file, ...
     """
     started = time.monotonic()
@@ -267,14 +307,26 @@ def run_step(
     run = _Run(step, parameters, folder, name, label, options or StepOptions())
     folder.mkdir(parents=True, exist_ok=True)
     _choose_environment(run)
-    _write_par_mounts(run)
-    _fill_template(run)
-    if run.kind == "noop":
-        published = publish(step.publisher, parameters, folder, where=label)
-        return StepResult(published, None, None, run.text, run.kind, time.monotonic() - started)
+    _apply_resources(run)
+    code: int | None = None
+    log_path: Path | None = None
+    if run.kind != "publish-only":  # yadage runs a step only when it has a process and an environment
+        _write_par_mounts(run)
+        _fill_template(run)
+    if run.kind not in ("noop", "publish-only"):
+        code, log_path = _start(run, on_output)
+    published = publish(step.publisher, parameters, folder, where=label)
+    resources = run.resources.to_dict() if run.resources is not None else None
+    return StepResult(published, code, log_path, run.text, run.kind, time.monotonic() - started, resources)
+
+
+def _start(run: _Run, on_output: Callable[[str], None] | None) -> tuple[int, Path]:
+    """Run the step's process to its end; its exit code and log file."""
     log_path = run.private_file(".run.log")
     log_path.write_bytes(b"")
     argv, cwd = _in_environment(run, _command_line(run))
+    if run.options.memory_limit is not None and run.kind != "docker":
+        argv = limit_memory(argv, run.options.memory_limit)
     code = execute(
         argv,
         cwd=cwd,
@@ -282,7 +334,6 @@ def run_step(
         log_path=log_path,
         timeout=run.options.timeout,
         on_output=on_output,
-        label=label,
+        label=run.label,
     )
-    published = publish(step.publisher, parameters, folder, where=label)
-    return StepResult(published, code, log_path, run.text, run.kind, time.monotonic() - started)
+    return code, log_path
