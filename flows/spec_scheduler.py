@@ -142,6 +142,7 @@ class _StageSubmitter:
                 "ended": outcome.ended,
                 "attempts": outcome.attempts,
                 "task_run_id": str(future.task_run_id),
+                "environment": outcome.environment,
             }
             self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
             return

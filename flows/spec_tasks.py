@@ -24,6 +24,7 @@ from flows.run_record import now_iso
 from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.workdir.layout import remove_tree
 from mltoolkit.yadage import StepOptions, run_planned_step
+from mltoolkit.yadage.packtivity import environment_identity
 from mltoolkit.yadage.planner import PlannedStep
 
 __all__ = [
@@ -51,6 +52,8 @@ class StepOutcome:
     started: str | None = None
     ended: str | None = None
     attempts: int = 1
+    #: Where it ran (the run record's step ``environment``: Docker image and container, or the image map's entry).
+    environment: dict[str, Any] | None = None
 
 
 def relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -110,6 +113,8 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
             image: [mapping.kind, list(map(list, mapping.mounts))]
             for image, mapping in sorted(options.image_map.items())
         },
+        # where it runs: Docker (with the image's id) or an image map's entry
+        "environment": environment_identity(planned.step, options),
     }
 
 
@@ -168,4 +173,5 @@ def run_spec_step(
         started=started_at,
         ended=now_iso(),
         attempts=max(1, int(current_task_run.run_count or 1)),
+        environment=result.where,
     )
