@@ -11,16 +11,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from mltoolkit.analysis.data import KNOWN_DATASETS
-from mltoolkit.yadage.packtivity import CONTAINER_LABEL
+from mltoolkit.errors import StepFailedError
+from mltoolkit.yadage import load_step_ref, validate_step
+from mltoolkit.yadage.packtivity import CONTAINER_LABEL, StepOptions, run_step
 from tests.constants import SEED_URL, SPECS
 from tests.docker.conftest import STEP_TOOLS_IMAGE
-from tests.docker.engine import leftover_containers
+from tests.docker.engine import docker_environment, leftover_containers
 from tests.docker.spec_runs import DOCKER_LINE, assert_ran_in_docker, run_spec, spec_env
 from tests.flows.test_injection import PAYLOADS
 
@@ -132,3 +138,50 @@ def test_docker_not_running_is_one_line_naming_both_fixes(run_cli, cli_env, flow
         f"with --image-map {ABSENT_IMAGE}=local",
         only_line=False,
     )
+
+
+def _client_pid(container: str, deadline: float) -> int:
+    """The pid of the ``docker run`` client of ``container`` (waits for it to appear)."""
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    argv = (entry / "cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if b"run" in argv and container.encode() in argv:
+                    return int(entry.name)
+        time.sleep(0.2)
+    raise AssertionError(f"no docker run client for {container}")
+
+
+def test_a_signal_to_the_step_ends_its_container(spec_images, monkeypatch, tmp_path):
+    """What stopping a step does first (execute's kill): SIGTERM to the client's process group.
+
+    ``docker run`` passes the signal on, and with ``--init`` the container's processes get it.
+    """
+    host = docker_environment().get("DOCKER_HOST")
+    if host:
+        monkeypatch.setenv("DOCKER_HOST", host)
+    step = validate_step(load_step_ref("steps.yml#/sleep_step", str(CASE)))
+    folder = tmp_path / "signalled"
+    outcome: dict[str, str] = {}
+
+    def run() -> None:
+        try:
+            run_step(step, {"seconds": 300}, folder, name="signalled", options=StepOptions(use_docker=True))
+        except StepFailedError as error:
+            outcome["error"] = str(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 300
+    log = folder / "_packtivity" / "signalled.run.log"
+    while not (log.is_file() and "sleeping" in log.read_text().splitlines()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    started = DOCKER_LINE.match(log.read_text().splitlines()[0])
+    assert started, log.read_text()
+    os.killpg(_client_pid(started["name"], deadline), signal.SIGTERM)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and "command exited with code" in outcome.get("error", ""), outcome
+    assert leftover_containers(CONTAINER_LABEL) == [], "the signalled step's container is still there"

@@ -4,7 +4,8 @@ The engine is whichever one the ``docker`` command talks to (``DOCKER_HOST``, el
 Docker's default socket). A step's container runs as the invoking user
 (``--user uid:gid``), with the run's folders mounted at their own paths, is removed
 when it ends (``--rm``) and has a unique ``--name``, so a timeout or an interrupt can
-remove it (:func:`remove_container`). It runs the image by its id, so the id the run
+remove it (:func:`remove_container`); with ``--init``, a signal to its ``docker run``
+client (which forwards it) ends it too. It runs the image by its id, so the id the run
 record names is the one that ran.
 """
 
@@ -170,7 +171,9 @@ class DockerRun:
 
 def docker_command(run: DockerRun, argv: list[str]) -> list[str]:
     """The ``docker run`` command line that runs ``argv`` as :class:`DockerRun` describes."""
-    command = ["docker", "run", "--rm", "--name", run.name]
+    # --init: a small init as PID 1 passes signals on (a shell as PID 1 ignores SIGTERM), so a
+    # client that is told to stop (docker run forwards its signals) stops the container too.
+    command = ["docker", "run", "--rm", "--init", "--name", run.name]
     if hasattr(os, "getuid"):
         command += ["--user", f"{os.getuid()}:{os.getgid()}"]
     mounted: list[str] = []

@@ -86,14 +86,14 @@ def test_docker_run_line_mounts_user_name_labels_network(tmp_path):
         ),
         ["sh", "-c", "ls"],
     )
-    assert command[:5] == ["docker", "run", "--rm", "--name", "mltk-stage_0-00000000"]
+    assert command[:6] == ["docker", "run", "--rm", "--init", "--name", "mltk-stage_0-00000000"]
     assert command[command.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
     # the step's folder is inside the run's folder: one mount covers both, at its own path
     assert _mounts(command) == [
         {"type": "bind", "source": str(root), "target": str(root)},
         {"type": "bind", "source": "/host/p.json", "target": "/p.json", "readonly": ""},
     ]
-    pairs = dict(zip(command[5:-4:2], command[6:-3:2]))
+    pairs = dict(zip(command[6:-4:2], command[7:-3:2]))
     assert pairs["--workdir"] == "/opt/work" and pairs["--env"] == "A=1 2" and pairs["--network"] == "none"
     assert pairs["--label"] == "org.mltoolkit.step=stage 's' step s" and pairs["--memory"] == "512m"
     assert pairs["--cidfile"] == str(step / "s.cid")
