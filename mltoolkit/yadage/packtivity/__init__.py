@@ -99,7 +99,7 @@ mounts applied as path rewrites); ``toolkit`` maps ``/fun_with_ml`` onto
 interpreter (or the warm zygote). An image with neither is an
 :class:`EnvironmentUnavailableError` naming both fixes.
 
-In Docker (:mod:`.docker`, :mod:`.containers`) a step runs ``docker run --rm`` of the
+In Docker (:mod:`.docker`, :mod:`.containers`) a step runs ``docker run --rm --init`` of the
 image's id with a unique ``--name``, as the invoking user (``--user uid:gid``), with
 the run's folder and the step's folder mounted at their own paths, ``par_mounts``
 and bundled datasets (known dataset URLs, :func:`mltoolkit.analysis.data.known_dataset_file`)
