@@ -34,18 +34,30 @@ def _seed_run(run_cli: Any, env: dict[str, str], workdir: Path) -> Any:
     return run_spec(run_cli, env, workdir, SEED_SPEC_DIR, "workflow.yml", "inputs.yml")
 
 
+def _ran_locally(workdir: Path, run_records: Any) -> bool:
+    steps = run_records.read(workdir)["steps"]
+    return all(step.get("environment", {}).get("kind") == "toolkit" for step in steps)
+
+
 @pytest.fixture(scope="module")
-def seed_runs(spec_images: str, run_cli, session_cli_env, tmp_path_factory) -> dict[str, Path]:
-    """The seed spec run twice: in Docker (no network) and without an engine (the built-in entry)."""
+def seed_runs(spec_images: str, run_cli, session_cli_env, shared_run, run_records, tmp_path_factory) -> dict[str, Path]:
+    """The seed spec in Docker (no network), and without an engine (the built-in entry).
+
+    The run without an engine is the session's shared seed-spec run when it ran so
+    (the rest of the suite sees no engine under ``.ci/run``), otherwise one of its own.
+    """
     base = tmp_path_factory.mktemp("seed-docker")
-    in_docker, local = base / "in docker", base / "without docker"
-    results = {
-        "docker": _seed_run(run_cli, spec_env(session_cli_env, MLTOOLKIT_DOCKER_NETWORK="none"), in_docker),
+    in_docker = base / "in docker"
+    result = _seed_run(run_cli, spec_env(session_cli_env, MLTOOLKIT_DOCKER_NETWORK="none"), in_docker)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    shared = shared_run("seed-spec")
+    assert shared.result.returncode == 0, shared.result.stderr[-3000:]
+    local = shared.workdir
+    if not _ran_locally(local, run_records):
         # the same machine with no engine answering: DOCKER_HOST names a socket nothing listens on
-        "local": _seed_run(run_cli, spec_env(session_cli_env, DOCKER_HOST=f"unix://{base}/no-engine.sock"), local),
-    }
-    for name, result in results.items():
-        assert result.returncode == 0, (name, result.stdout[-3000:], result.stderr[-3000:])
+        local = base / "without docker"
+        result = _seed_run(run_cli, spec_env(session_cli_env, DOCKER_HOST=f"unix://{base}/no-engine.sock"), local)
+        assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     return {"docker": in_docker, "local": local}
 
 
