@@ -159,6 +159,7 @@ class _StageSubmitter:
                 "attempts": outcome.attempts,
                 "task_run_id": str(future.task_run_id),
                 "resources": outcome.resources,
+                "environment": outcome.environment,
             }
             self._log_resource_warnings(planned.stage, outcome.resources)
             self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)

@@ -24,6 +24,7 @@ from flows.run_record import now_iso
 from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.workdir.layout import remove_tree
 from mltoolkit.yadage import StepOptions, run_planned_step
+from mltoolkit.yadage.packtivity import environment_identity
 from mltoolkit.yadage.planner import PlannedStep
 
 __all__ = [
@@ -53,6 +54,8 @@ class StepOutcome:
     attempts: int = 1
     #: The step's resources record (``None`` when its environment asked for none).
     resources: dict[str, Any] | None = None
+    #: Where it ran (the run record's step ``environment``: Docker image and container, or the image map's entry).
+    environment: dict[str, Any] | None = None
 
 
 def relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -114,6 +117,8 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
         },
         # what the machine provides (a CVMFS path, a proxy file) can change what a step computes
         "provided": dict(sorted(options.provided.items())),
+        # where it runs: Docker (with the image's id) or an image map's entry
+        "environment": environment_identity(planned.step, options),
     }
 
 
@@ -173,4 +178,5 @@ def run_spec_step(
         ended=now_iso(),
         attempts=max(1, int(current_task_run.run_count or 1)),
         resources=result.resources,
+        environment=result.where,
     )

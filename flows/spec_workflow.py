@@ -57,6 +57,8 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
         entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
         if timing.get("resources") is not None:
             entry["resources"] = timing["resources"]
+        if timing.get("environment"):  # where it ran (absent for a step that did not finish)
+            entry["environment"] = timing["environment"]
         records.append(entry)
     return records
 
@@ -131,8 +133,9 @@ async def spec_workflow(
         inputs: init values (override ``inputs_file``).
         inputs_file: YAML file of init values (the seed's ``inputs.yml``).
         toplevel: folder ``workflow`` and ``$ref`` s resolve against (default: the workflow's folder).
-        image_map: extra ``IMAGE=local`` entries for Docker images when no engine answers.
-        image_map_file: YAML file of image-map entries.
+        image_map: ``IMAGE=local`` entries: these images' steps run on this machine, with or
+            without a Docker engine (the built-in entry for the seed's image applies only without one).
+        image_map_file: YAML file of image-map entries (same rule).
         quote: shell-quote parameter values (``False``: yadage's unsafe pasting).
         use_cache: reuse steps whose spec, parameters and input files are unchanged.
         refresh_cache: run every step again and store the new results.

@@ -62,7 +62,11 @@ def spec(
     step_timeout: StepTimeout = None,
     provide: Provide = None,
 ) -> None:
-    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record."""
+    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record.
+    docker-encapsulated steps run in Docker when an engine answers (DOCKER_HOST, else the default socket),
+    except images named by --image-map or --image-map-file, which always run as mapped; without an engine
+    the seed's danikam/sklearn runs with this toolkit's scripts. The run record says where each step ran.
+    """
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
