@@ -70,15 +70,11 @@ def spec(
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
-    from mltoolkit.yadage import check_requirements, parse_image_map, parse_provided
 
     task_runner = make_task_runner(runner, dask_address)
     retries_by_stage = parse_step_retries(step_retries or [])
-    provided = parse_provided(provide or [])
     init, validated = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
-    check_requirements(validated, provided, parse_image_map(list(image_map or []), image_map_file))
-    for warning in validated.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+    provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
     summary = run_flow_from_cli(
@@ -104,6 +100,22 @@ def spec(
         ),
     )
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+
+
+def _checked_requirements(
+    validated: Any, provide: list[str], image_map: list[str], image_map_file: Path | None
+) -> dict[str, str]:
+    """What ``--provide`` declares; stops before any step runs when a required resource is missing.
+
+    Also prints the spec's load warnings (e.g. implied dependencies).
+    """
+    from mltoolkit.yadage import check_requirements, parse_image_map, parse_provided
+
+    provided = parse_provided(provide)
+    check_requirements(validated, provided, parse_image_map(list(image_map), image_map_file))
+    for warning in validated.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return provided
 
 
 def _checked_inputs(

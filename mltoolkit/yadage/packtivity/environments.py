@@ -163,37 +163,7 @@ def parse_image_map(
     """
     mapping: dict[str, ImageMapping] = dict(DEFAULT_IMAGE_MAP) if defaults else {}
     if file is not None:
-        from mltoolkit.yamlfiles import read_yaml
-
-        path = Path(file)
-        source = f"image map file {path}"
-        data = read_yaml(path, what="image map file", error=CommandLineError)
-        if not isinstance(data, dict):
-            raise CommandLineError(
-                f"image map file {path}: found {type(data).__name__}, expected a mapping IMAGE: local|toolkit"
-            )
-        for image, value in data.items():
-            where = f"image map file {path}, image {image!r}"
-            if isinstance(value, str):
-                mapping[str(image)] = _mapping_from_text(value, base=path.parent.resolve(), where=where, source=source)
-            elif isinstance(value, dict) and set(value) <= {"kind", "mounts", "provides"}:
-                mounts = value.get("mounts") or {}
-                if not isinstance(mounts, dict):
-                    raise CommandLineError(f"{where}: mounts must map /container/path to /host/path")
-                text = ",".join(f"{container}={host}" for container, host in mounts.items())
-                parsed = _mapping_from_text(
-                    f"{value.get('kind', 'local')}:{text}" if text else str(value.get("kind", "local")),
-                    base=path.parent.resolve(),
-                    where=where,
-                    source=source,
-                )
-                provides = _parse_provides(value.get("provides"), where)
-                mapping[str(image)] = dataclasses.replace(parsed, provides=provides)
-            else:
-                raise CommandLineError(
-                    f"{where}: found {value!r}, expected 'local', 'toolkit' or "
-                    "{{kind: local, mounts: {{...}}, provides: [CVMFS]}}"
-                )
+        mapping.update(_image_map_file(Path(file)))
     for entry in entries:
         image, separator, value = entry.partition("=")
         if not separator or not image.strip() or not value.strip():
@@ -203,6 +173,42 @@ def parse_image_map(
         mapping[image.strip()] = _mapping_from_text(
             value, base=Path.cwd(), where=f"--image-map {entry!r}", source="--image-map"
         )
+    return mapping
+
+
+def _image_map_file(path: Path) -> dict[str, ImageMapping]:
+    """The entries of an image map file (see :func:`parse_image_map`)."""
+    from mltoolkit.yamlfiles import read_yaml
+
+    mapping: dict[str, ImageMapping] = {}
+    source = f"image map file {path}"
+    data = read_yaml(path, what="image map file", error=CommandLineError)
+    if not isinstance(data, dict):
+        raise CommandLineError(
+            f"image map file {path}: found {type(data).__name__}, expected a mapping IMAGE: local|toolkit"
+        )
+    for image, value in data.items():
+        where = f"image map file {path}, image {image!r}"
+        if isinstance(value, str):
+            mapping[str(image)] = _mapping_from_text(value, base=path.parent.resolve(), where=where, source=source)
+        elif isinstance(value, dict) and set(value) <= {"kind", "mounts", "provides"}:
+            mounts = value.get("mounts") or {}
+            if not isinstance(mounts, dict):
+                raise CommandLineError(f"{where}: mounts must map /container/path to /host/path")
+            text = ",".join(f"{container}={host}" for container, host in mounts.items())
+            parsed = _mapping_from_text(
+                f"{value.get('kind', 'local')}:{text}" if text else str(value.get("kind", "local")),
+                base=path.parent.resolve(),
+                where=where,
+                source=source,
+            )
+            provides = _parse_provides(value.get("provides"), where)
+            mapping[str(image)] = dataclasses.replace(parsed, provides=provides)
+        else:
+            raise CommandLineError(
+                f"{where}: found {value!r}, expected 'local', 'toolkit' or "
+                "{kind: local, mounts: {...}, provides: [CVMFS]}"
+            )
     return mapping
 
 
