@@ -4,13 +4,16 @@
 in a clean folder and returns a :class:`StepOutcome`: what it published, the files
 it produced with their sha256, and when it ran. Its cache key
 (:class:`SpecStepCachePolicy`) covers the step's spec, parameters and placement
-(:func:`step_identity`) and its input files by content.
+(:func:`step_identity`), its input files by content, the toolkit's code and
+library versions, and, for a step run in Docker, the image's id (:func:`image_id_for`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +21,24 @@ from prefect import task
 from prefect.cache_policies import CachePolicy
 from prefect.logging import get_run_logger
 
-from flows.caching import record_step_outputs, step_cache_key
+from flows.cache_keys import TOOLKIT_PACKAGES, compute_step_key, remaining_timeout, remember_stored_key, take_key_note
 from flows.expected_errors import install_expected_error_filter
 from flows.run_record import now_iso
-from mltoolkit.workdir.artifacts import sha256_file
-from mltoolkit.workdir.layout import remove_tree
-from mltoolkit.yadage import StepOptions, run_planned_step
+from flows.step_log import CappedStepLog
+from mltoolkit.errors import HashingTimeoutError
+from mltoolkit.preservation import CodeDigest, FileHasher, Fingerprinter, KeyComponents, docker_image_id
+from mltoolkit.workdir.artifacts import lineage_environment
+from mltoolkit.workdir.layout import remove_tree, step_private_dir
+from mltoolkit.yadage import StepOptions, StepSpec, docker_available, run_planned_step
 from mltoolkit.yadage.planner import PlannedStep
 
 __all__ = [
     "SpecStepCachePolicy",
     "StepOutcome",
+    "image_id_for",
     "relocated",
     "run_spec_step",
-    "spec_step_key",
+    "spec_step_components",
     "step_identity",
     "task_run_label",
 ]
@@ -76,22 +83,28 @@ def _leaf_paths(value: Any) -> list[str]:
     return []
 
 
-def _produced_files(planned: PlannedStep, published: Any, run_root: Path) -> dict[str, str]:
-    """Files the step wrote (its folder) or published, as workdir-relative path -> sha256."""
+def _produced_files(planned: PlannedStep, published: Any, run_root: Path, hasher: FileHasher) -> dict[str, str]:
+    """Files the step wrote (its folder) or published, as workdir-relative path -> sha256.
+
+    Only regular files inside the work directory count: a link leading out of
+    it is not followed (its target's hash would end up in ``run.json``), and a
+    FIFO or device is never opened.
+
+    Raises:
+        HashingTimeoutError: hashing ran past the step's deadline.
+    """
+    candidates: list[Path] = []
+    for current, _, names in os.walk(planned.workdir):  # linked folders are not entered
+        candidates.extend(Path(current) / name for name in sorted(names))
+    candidates += [Path(text) for text in _leaf_paths(published) if len(text) < 4096 and os.path.isabs(text)]
     files: dict[str, str] = {}
-    candidates = [path for path in planned.workdir.rglob("*") if path.is_file()] if planned.workdir.is_dir() else []
-    for text in _leaf_paths(published):
-        if len(text) < 4096 and os.path.isabs(text):
-            candidates.append(Path(text))
     for path in candidates:
-        try:
-            if not path.is_file():
-                continue
-            resolved = path.resolve()
-            relative = resolved.relative_to(run_root).as_posix() if resolved.is_relative_to(run_root) else str(resolved)
-            files[relative] = sha256_file(resolved)
-        except OSError:
+        real = path.resolve()
+        if not real.is_relative_to(run_root):
             continue
+        digest = hasher.digest(real)
+        if digest is not None:
+            files[real.relative_to(run_root).as_posix()] = digest
     return files
 
 
@@ -113,22 +126,74 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
     }
 
 
-def spec_step_key(identity: dict[str, Any], run_root: Path) -> str:
-    """A spec step's cache key: its identity, with input files by content (its own folder excluded)."""
-    return step_cache_key(identity["stage"], "", {"identity": identity}, run_root, own_dir=identity["workdir"])
+def image_id_for(
+    step: StepSpec, options: StepOptions, inspect: Callable[[str], str | None] = docker_image_id
+) -> str | None:
+    """The id of the image a ``docker-encapsulated`` step will run in, when it runs in Docker; else ``None``.
+
+    Decided as the step runner decides (``options.use_docker``, else whether an
+    engine answers); ``inspect`` asks Docker (``docker image inspect``).
+    """
+    image = getattr(step.environment, "full_image", None)
+    if image is None:
+        return None
+    in_docker = options.use_docker if options.use_docker is not None else docker_available()
+    return inspect(image) if in_docker else None
+
+
+def spec_step_components(
+    step_id: str,
+    identity: dict[str, Any],
+    run_root: Path,
+    parts: tuple[FileHasher, CodeDigest, dict[str, str]],
+    named: tuple[str, ...] = (),
+    image: str | None = None,
+) -> KeyComponents:
+    """The parts of a spec step's key: its identity's parameters and the rest of it as its definition.
+
+    ``parts`` are the hasher (with the step's deadline), the toolkit's code and the
+    library versions; ``named`` the run's own input paths (init values), which
+    may be read outside the work directory, as may the image map's host folders.
+    """
+    hasher, code, libraries = parts
+    mounts = [host for _, mapping in identity["image_map"].values() for _, host in mapping]
+    fingerprinter = Fingerprinter(
+        run_root, own_dir=identity["workdir"], named=[*named, *mounts], hasher=hasher, code_roots=TOOLKIT_PACKAGES
+    )
+    parameters, files = fingerprinter.parameters(identity["parameters"])
+    definition = fingerprinter.of({key: value for key, value in identity.items() if key != "parameters"})
+    return KeyComponents(step_id, definition, parameters, code.digest, libraries, image=image, inputs=files)
 
 
 @dataclass
 class SpecStepCachePolicy(CachePolicy):
-    """Prefect cache policy of a spec step: :func:`spec_step_key` of its ``identity`` argument."""
+    """Prefect cache policy of a spec step (its ``identity``, ``planned`` and ``options`` arguments).
+
+    Attributes:
+        run_root: the run's work directory.
+        timeout: the step timeout, which also bounds hashing its inputs.
+        named: the run's own input paths (init values), readable outside the work directory.
+        refresh: ``--refresh`` (set by :func:`~flows.caching.cache_options`).
+    """
 
     run_root: str = ""
+    timeout: float | None = None
+    named: tuple[str, ...] = ()
+    refresh: bool = False
 
     def compute_key(
         self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
     ) -> str | None:
         """The key of the step whose ``identity`` is among ``inputs``."""
-        return spec_step_key(inputs["identity"], Path(self.run_root))
+        planned: PlannedStep = inputs["planned"]
+        image = image_id_for(planned.step, inputs["options"])
+
+        def build(hasher: FileHasher, code: CodeDigest, libraries: dict[str, str]) -> KeyComponents:
+            parts = (hasher, code, libraries)
+            return spec_step_components(planned.id, inputs["identity"], Path(self.run_root), parts, self.named, image)
+
+        step = (planned.id, inputs["identity"]["stage"])
+        return compute_step_key(task_ctx, self.run_root, step, build, timeout=self.timeout, refresh=self.refresh)
 
 
 def task_run_label(planned: PlannedStep) -> str:
@@ -137,30 +202,63 @@ def task_run_label(planned: PlannedStep) -> str:
     return f"{label} @{planned.scope}" if planned.scope else label
 
 
+def _with_lineage(
+    planned: PlannedStep, options: StepOptions, root: Path, lineage: dict[str, str] | None
+) -> StepOptions:
+    """``options`` whose environment tells the step's scripts the sha256 of each upstream file (if known)."""
+    if lineage is None:
+        return options
+    spill = step_private_dir(planned.workdir) / "lineage.json"
+    environment = lineage_environment(root, lineage, planned.workdir, spill)
+    return replace(options, extra_env={**options.extra_env, **environment})
+
+
 @task(name="spec-step", task_run_name="{label}")
 def run_spec_step(
-    label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions, run_root: str
+    label: str,
+    identity: dict[str, Any],
+    planned: PlannedStep,
+    options: StepOptions,
+    run_root: str,
+    lineage: dict[str, str] | None = None,
 ) -> StepOutcome:
-    """Run one planned yadage step; its output lines go to Prefect's log and the step's log file.
+    """Run one planned yadage step; its output goes to the step's log file and (capped) to Prefect's log.
+
+    ``lineage``: the sha256 of each file the step's upstream steps wrote in this
+    run (workdir-relative path -> sha256); its scripts load pickles only with those.
 
     Raises:
         WorkdirError: the step's folder is not strictly inside ``run_root`` (nothing is removed).
+        HashingTimeoutError: hashing its inputs or outputs ran past the step timeout.
     """
     from prefect.runtime import task_run as current_task_run
 
     # Here too, not only where the flow starts: with the process and Dask runners
     # this body runs in a worker process whose loggers the flow never configured.
     install_expected_error_filter()
-    logger = get_run_logger()
     started_at = now_iso()
     root = Path(run_root)
+    try:
+        note = take_key_note()
+    except HashingTimeoutError as error:
+        raise HashingTimeoutError(f"{label}: {error}") from None
+    hasher = FileHasher.within(remaining_timeout(options.timeout, note))
     # A step runs in a clean folder, as in yadage: files left by an earlier run of
     # it (another classifier's pickle, a killed attempt) would otherwise be
     # published by globs such as '{outdir}/*.pkl' and hashed into its outputs.
     remove_tree(root, planned.workdir, what=f"step {label!r}'s folder")
-    result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
-    files = _produced_files(planned, result.published, root)
-    record_step_outputs(root, files)
+    step_options = replace(_with_lineage(planned, options, root, lineage), timeout=hasher.remaining())
+    log = CappedStepLog(get_run_logger(), step_private_dir(planned.workdir) / f"{planned.name}.run.log")
+    try:
+        result = run_planned_step(planned, step_options, on_output=log)
+    finally:
+        with contextlib.suppress(OSError):
+            (step_private_dir(planned.workdir) / "lineage.json").unlink()
+    try:
+        files = _produced_files(planned, result.published, root, hasher)
+    except HashingTimeoutError as error:
+        raise HashingTimeoutError(f"{label}: outputs: {error}") from None
+    remember_stored_key(run_root, note)
     return StepOutcome(
         published=result.published,
         files=files,

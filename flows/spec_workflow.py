@@ -48,13 +48,15 @@ BUNDLED_SEED_SPEC = str(Path(__file__).resolve().parents[1] / "mltoolkit" / "spe
 
 
 def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
-    """The run record's steps: the planner's records plus each step's files, times and task run."""
+    """The run record's steps: the planner's records plus each step's files, times, task run and cache reason."""
     records = []
     for record in result.run.records():
         entry = record.to_dict()
         entry["outputs"] = result.outputs.get(record.id, {})
         timing = result.details.get(record.id, {})
         entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
+        if record.id in result.cache:
+            entry["cache"] = result.cache[record.id]
         records.append(entry)
     return records
 

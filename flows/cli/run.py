@@ -55,6 +55,8 @@ def run(
     from flows.runners import make_task_runner
     from mltoolkit.analysis.inputs import load_inputs
     from mltoolkit.analysis.pipeline import FIGURE_FILE, MERGE_DIR, SCORES_FILE, check_inputs
+    from mltoolkit.preservation import summary_line
+    from mltoolkit.workdir.record import read_run_record
     from mltoolkit.yamlfiles import parse_assignments
 
     task_runner = make_task_runner(runner, dask_address)
@@ -83,3 +85,4 @@ def run(
     )
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")
+    typer.echo(summary_line(read_run_record(workdir).steps))

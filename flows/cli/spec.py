@@ -62,6 +62,8 @@ def spec(
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
+    from mltoolkit.preservation import summary_line
+    from mltoolkit.workdir.record import read_run_record
     from mltoolkit.yadage import parse_image_map
 
     task_runner = make_task_runner(runner, dask_address)
@@ -92,6 +94,7 @@ def spec(
         ),
     )
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+    typer.echo(summary_line(read_run_record(workdir).steps))
 
 
 def _checked_inputs(

@@ -1,0 +1,211 @@
+"""The parts of a result's fingerprint that are not its inputs: code, libraries, image, and file hashing.
+
+A cached result may only be reused when everything that made it is unchanged.
+Besides a step's inputs (:mod:`mltoolkit.preservation.inputs`) that is
+
+* the **code**: every source and data file of the toolkit's own packages
+  (:func:`code_digest`, with the per-file digests kept, so that a changed key
+  can name the changed file);
+* the **libraries** the analysis uses, and Python itself (:func:`library_versions`);
+* for a step run in Docker, the **image** it ran in (:func:`docker_image_id`).
+
+Files are hashed by :class:`FileHasher`, which opens regular files only (a FIFO
+blocks, ``/dev/zero`` never ends) and stops at a deadline, so that hashing is
+covered by a step's timeout.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import platform
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mltoolkit.errors import HashingTimeoutError
+
+__all__ = [
+    "SCIENTIFIC_LIBRARIES",
+    "CodeDigest",
+    "FileHasher",
+    "code_digest",
+    "docker_image_id",
+    "library_versions",
+]
+
+#: The libraries whose version can change the analysis' results (Python is always added).
+SCIENTIFIC_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "scikit-learn", "matplotlib", "cloudpickle")
+
+#: Folders and file endings inside a package that are no code: bytecode caches, build metadata.
+_SKIPPED_FOLDERS = frozenset({"__pycache__"})
+_SKIPPED_ENDINGS = (".pyc", ".pyo", ".tmp", ".egg-info")
+_CHUNK = 1 << 20
+
+
+class FileHasher:
+    """sha256 of regular files, optionally within a deadline (``time.monotonic()`` value).
+
+    Only regular files are ever opened: the type is checked with ``stat`` before
+    opening and with ``fstat`` after (opened non-blocking, so a FIFO that took a
+    file's place cannot block). Digests are remembered per process by device,
+    inode, size and modification time, so a file several steps read is read once.
+    """
+
+    _known: ClassVar[dict[tuple[int, int, int, int], str]] = {}
+
+    def __init__(self, deadline: float | None = None, timeout: float | None = None) -> None:
+        self.deadline = deadline
+        self.timeout = timeout
+
+    @classmethod
+    def within(cls, timeout: float | None) -> FileHasher:
+        """A hasher whose deadline is ``timeout`` seconds from now (``None``: no deadline)."""
+        return cls(time.monotonic() + timeout if timeout else None, timeout)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (``None`` without one; never below a millisecond)."""
+        return None if self.deadline is None else max(0.001, self.deadline - time.monotonic())
+
+    def check_deadline(self, path: str | os.PathLike[str]) -> None:
+        """Raise :class:`HashingTimeoutError` naming ``path`` when the deadline has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise HashingTimeoutError(
+                f"hashing {os.fspath(path)} did not finish within the step timeout ({self.timeout or 0:g} s)"
+            )
+
+    def digest(self, path: str | os.PathLike[str]) -> str | None:
+        """sha256 of ``path``'s content (links followed); ``None`` unless it is a readable regular file.
+
+        Raises:
+            HashingTimeoutError: the deadline passed before the file was read.
+        """
+        self.check_deadline(path)
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        memo = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        known = self._known.get(memo)
+        if known is not None:
+            return known
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:  # unreadable (permissions) or gone
+            return None
+        with os.fdopen(descriptor, "rb", buffering=0) as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            content = hashlib.sha256()
+            while chunk := handle.read(_CHUNK):
+                content.update(chunk)
+                self.check_deadline(path)
+        digest = content.hexdigest()
+        self._known[memo] = digest
+        return digest
+
+
+@dataclass(frozen=True)
+class CodeDigest:
+    """The toolkit's code: one digest, and the sha256 of each file (``mltoolkit/analysis/ml.py`` -> sha256)."""
+
+    digest: str
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    def changed_files(self, other: Mapping[str, str]) -> list[str]:
+        """Files added, removed or changed between ``other`` (older per-file digests) and these."""
+        names = set(self.files) | set(other)
+        return sorted(name for name in names if self.files.get(name) != other.get(name))
+
+
+def _package_files(name: str, folder: Path) -> Iterable[tuple[str, Path]]:
+    for current, folders, files in os.walk(folder):
+        folders[:] = sorted(
+            entry
+            for entry in folders
+            if entry not in _SKIPPED_FOLDERS and not entry.startswith(".") and not entry.endswith(_SKIPPED_ENDINGS)
+        )
+        here = Path(current)
+        for entry in sorted(files):
+            if entry.startswith(".") or entry.endswith(_SKIPPED_ENDINGS):
+                continue
+            path = here / entry
+            if stat.S_ISREG(path.lstat().st_mode):
+                yield f"{name}/{path.relative_to(folder).as_posix()}", path
+
+
+def _digest_without(path: Path, functions: Collection[str]) -> str:
+    """sha256 of a module's code with the named top-level functions left out (comments are no code either)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    tree.body = [
+        node
+        for node in tree.body
+        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in functions)
+    ]
+    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()
+
+
+def code_digest(
+    packages: Mapping[str, str | os.PathLike[str]], leave_out: Mapping[str, Collection[str]] | None = None
+) -> CodeDigest:
+    """The digest of every source and data file of ``packages`` (name -> folder).
+
+    Files are named ``<package>/<path inside it>``; bytecode caches, hidden files
+    and symbolic links are left out. ``leave_out`` names, per file, top-level
+    functions a step cannot run (e.g. the registry's builders of the classifiers
+    it does not train): that file is then digested without them.
+    """
+    hasher = FileHasher()
+    files: dict[str, str] = {}
+    for name, folder in sorted(packages.items()):
+        for relative, path in _package_files(name, Path(folder)):
+            functions = (leave_out or {}).get(relative)
+            digest = _digest_without(path, functions) if functions else hasher.digest(path)
+            if digest is not None:
+                files[relative] = digest
+    overall = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return CodeDigest(overall, files)
+
+
+def library_versions(names: Iterable[str] = SCIENTIFIC_LIBRARIES) -> dict[str, str]:
+    """``{"python": "3.11.7", "numpy": ..., ...}``; a library that is not installed is ``"not installed"``."""
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def docker_image_id(
+    image: str,
+    run: Callable[..., subprocess.CompletedProcess[Any]] = subprocess.run,
+    timeout: float = 30.0,
+) -> str | None:
+    """The id (``sha256:...``) of the local Docker image ``image``, asking ``docker image inspect``.
+
+    ``None`` when Docker cannot answer or the image is not present yet (``docker
+    run`` pulls it; the next run's key then names the id). ``run`` is the
+    subprocess runner (a parameter, so the call can be tested without Docker).
+    """
+    try:
+        result = run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", image],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    identifier = (result.stdout or "").strip()
+    return identifier if result.returncode == 0 and identifier else None
