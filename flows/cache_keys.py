@@ -26,9 +26,9 @@ from typing import Any
 
 from flows.cache_records import read_pruned
 from mltoolkit.errors import HashingTimeoutError
-from mltoolkit.preservation import CodeDigest, FileHasher, KeyComponents, code_digest, explain, library_versions
+from mltoolkit.preservation import CodeDigest, KeyComponents, code_digest, explain, library_versions
 from mltoolkit.preservation.keys import REUSED
-from mltoolkit.workdir.artifacts import atomic_output
+from mltoolkit.workdir.artifacts import FileHasher, atomic_output
 from mltoolkit.workdir.layout import WorkdirLayout
 
 __all__ = [

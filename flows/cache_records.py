@@ -27,8 +27,7 @@ from typing import Any
 from prefect.serializers import Serializer
 from pydantic import Field, TypeAdapter
 
-from mltoolkit.preservation import FileHasher
-from mltoolkit.workdir.artifacts import atomic_write_json
+from mltoolkit.workdir.artifacts import FileHasher, atomic_write_json
 from mltoolkit.workdir.layout import WorkdirLayout, remove_tree
 
 __all__ = [

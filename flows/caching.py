@@ -30,8 +30,9 @@ from prefect.cache_policies import CachePolicy
 
 from flows.cache_keys import TOOLKIT_PACKAGES, KeyStore, compute_step_key, toolkit_code
 from flows.cache_records import StepResultSerializer, prune_stale_cache
-from mltoolkit.preservation import CodeDigest, FileHasher, Fingerprinter, KeyComponents
+from mltoolkit.preservation import CodeDigest, Fingerprinter, KeyComponents
 from mltoolkit.preservation.keys import REUSED
+from mltoolkit.workdir.artifacts import FileHasher
 from mltoolkit.workdir.layout import CACHE_DIR, WorkdirLayout
 
 __all__ = [

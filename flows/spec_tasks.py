@@ -26,8 +26,8 @@ from flows.expected_errors import install_expected_error_filter
 from flows.run_record import now_iso
 from flows.step_log import CappedStepLog
 from mltoolkit.errors import HashingTimeoutError
-from mltoolkit.preservation import CodeDigest, FileHasher, Fingerprinter, KeyComponents, docker_image_id
-from mltoolkit.workdir.artifacts import lineage_environment
+from mltoolkit.preservation import CodeDigest, Fingerprinter, KeyComponents, docker_image_id
+from mltoolkit.workdir.artifacts import FileHasher, lineage_environment
 from mltoolkit.workdir.layout import remove_tree, step_private_dir
 from mltoolkit.yadage import StepOptions, StepSpec, docker_available, run_planned_step
 from mltoolkit.yadage.planner import PlannedStep

@@ -4,8 +4,7 @@ Pure Python (no Prefect): the flows build their cache keys from these parts,
 and the preservation tools (reproduce, compare) read the same parts back.
 
 * :mod:`~mltoolkit.preservation.fingerprint` -- the code (digest of the toolkit's
-  own files), the library versions, a Docker image's id, and bounded, safe file
-  hashing;
+  own files), the library versions, a Docker image's id;
 * :mod:`~mltoolkit.preservation.inputs` -- a step's parameters and input files as
   a JSON value that changes exactly when their meaning changes;
 * :mod:`~mltoolkit.preservation.keys` -- the parts of a cache key, the reason a
@@ -18,7 +17,6 @@ from __future__ import annotations
 from mltoolkit.preservation.fingerprint import (
     SCIENTIFIC_LIBRARIES,
     CodeDigest,
-    FileHasher,
     code_digest,
     docker_image_id,
     library_versions,
@@ -29,7 +27,6 @@ from mltoolkit.preservation.keys import KeyComponents, explain, summary_line
 __all__ = [
     "SCIENTIFIC_LIBRARIES",
     "CodeDigest",
-    "FileHasher",
     "Fingerprinter",
     "KeyComponents",
     "code_digest",

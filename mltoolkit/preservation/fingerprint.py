@@ -9,9 +9,9 @@ Besides a step's inputs (:mod:`mltoolkit.preservation.inputs`) that is
 * the **libraries** the analysis uses, and Python itself (:func:`library_versions`);
 * for a step run in Docker, the **image** it ran in (:func:`docker_image_id`).
 
-Files are hashed by :class:`FileHasher`, which opens regular files only (a FIFO
-blocks, ``/dev/zero`` never ends) and stops at a deadline, so that hashing is
-covered by a step's timeout.
+Files are hashed by :class:`~mltoolkit.workdir.artifacts.FileHasher`, which
+opens regular files only (a FIFO blocks, ``/dev/zero`` never ends) and stops at
+a deadline, so that hashing is covered by a step's timeout.
 """
 
 from __future__ import annotations
@@ -23,19 +23,17 @@ import os
 import platform
 import stat
 import subprocess
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from mltoolkit.errors import HashingTimeoutError
+from mltoolkit.workdir.artifacts import FileHasher
 
 __all__ = [
     "SCIENTIFIC_LIBRARIES",
     "CodeDigest",
-    "FileHasher",
     "code_digest",
     "docker_image_id",
     "library_versions",
@@ -47,71 +45,6 @@ SCIENTIFIC_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "scikit-learn", "matp
 #: Folders and file endings inside a package that are no code: bytecode caches, build metadata.
 _SKIPPED_FOLDERS = frozenset({"__pycache__"})
 _SKIPPED_ENDINGS = (".pyc", ".pyo", ".tmp", ".egg-info")
-_CHUNK = 1 << 20
-
-
-class FileHasher:
-    """sha256 of regular files, optionally within a deadline (``time.monotonic()`` value).
-
-    Only regular files are ever opened: the type is checked with ``stat`` before
-    opening and with ``fstat`` after (opened non-blocking, so a FIFO that took a
-    file's place cannot block). Digests are remembered per process by device,
-    inode, size and modification time, so a file several steps read is read once.
-    """
-
-    _known: ClassVar[dict[tuple[int, int, int, int], str]] = {}
-
-    def __init__(self, deadline: float | None = None, timeout: float | None = None) -> None:
-        self.deadline = deadline
-        self.timeout = timeout
-
-    @classmethod
-    def within(cls, timeout: float | None) -> FileHasher:
-        """A hasher whose deadline is ``timeout`` seconds from now (``None``: no deadline)."""
-        return cls(time.monotonic() + timeout if timeout else None, timeout)
-
-    def remaining(self) -> float | None:
-        """Seconds left before the deadline (``None`` without one; never below a millisecond)."""
-        return None if self.deadline is None else max(0.001, self.deadline - time.monotonic())
-
-    def check_deadline(self, path: str | os.PathLike[str]) -> None:
-        """Raise :class:`HashingTimeoutError` naming ``path`` when the deadline has passed."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise HashingTimeoutError(
-                f"hashing {os.fspath(path)} did not finish within the step timeout ({self.timeout or 0:g} s)"
-            )
-
-    def digest(self, path: str | os.PathLike[str]) -> str | None:
-        """sha256 of ``path``'s content (links followed); ``None`` unless it is a readable regular file.
-
-        Raises:
-            HashingTimeoutError: the deadline passed before the file was read.
-        """
-        self.check_deadline(path)
-        try:
-            info = os.stat(path)
-        except OSError:
-            return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        memo = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-        known = self._known.get(memo)
-        if known is not None:
-            return known
-        try:
-            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        except OSError:  # unreadable (permissions) or gone
-            return None
-        with os.fdopen(descriptor, "rb", buffering=0) as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return None
-            content = hashlib.sha256()
-            while chunk := handle.read(_CHUNK):
-                content.update(chunk)
-                self.check_deadline(path)
-        digest = content.hexdigest()
-        self._known[memo] = digest
-        return digest
 
 
 @dataclass(frozen=True)

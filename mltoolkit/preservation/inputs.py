@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mltoolkit.preservation.fingerprint import FileHasher
+from mltoolkit.workdir.artifacts import FileHasher
 from mltoolkit.workdir.layout import BOOKKEEPING_DIRS
 
 __all__ = ["Fingerprinter"]

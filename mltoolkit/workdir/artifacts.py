@@ -20,16 +20,19 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mltoolkit.errors import ArtifactError, IntegrityError
+from mltoolkit.errors import ArtifactError, HashingTimeoutError, IntegrityError
 from mltoolkit.workdir.layout import INIT_DIR
 
 __all__ = [
     "LINEAGE_ENV",
+    "FileHasher",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -45,6 +48,7 @@ __all__ = [
 ]
 
 SIDECAR_SUFFIX = ".sha256"
+_HASH_CHUNK = 1 << 20
 #: The environment variable holding a step's lineage (JSON, or the path of a JSON file).
 LINEAGE_ENV = "MLTOOLKIT_LINEAGE"
 #: Lineages longer than this travel in a file (an environment variable must stay well below 128 kB).
@@ -63,6 +67,70 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class FileHasher:
+    """sha256 of regular files, optionally within a deadline (``time.monotonic()`` value).
+
+    Only regular files are ever opened: the type is checked with ``stat`` before
+    opening and with ``fstat`` after (opened non-blocking, so a FIFO that took a
+    file's place cannot block). Digests are remembered per process by device,
+    inode, size and modification time, so a file several steps read is read once.
+    """
+
+    _known: ClassVar[dict[tuple[int, int, int, int], str]] = {}
+
+    def __init__(self, deadline: float | None = None, timeout: float | None = None) -> None:
+        self.deadline = deadline
+        self.timeout = timeout
+
+    @classmethod
+    def within(cls, timeout: float | None) -> FileHasher:
+        """A hasher whose deadline is ``timeout`` seconds from now (``None``: no deadline)."""
+        return cls(time.monotonic() + timeout if timeout else None, timeout)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (``None`` without one; never below a millisecond)."""
+        return None if self.deadline is None else max(0.001, self.deadline - time.monotonic())
+
+    def check_deadline(self, path: str | os.PathLike[str]) -> None:
+        """Raise :class:`HashingTimeoutError` naming ``path`` when the deadline has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise HashingTimeoutError(
+                f"hashing {os.fspath(path)} did not finish within the step timeout ({self.timeout or 0:g} s)"
+            )
+
+    def digest(self, path: str | os.PathLike[str]) -> str | None:
+        """sha256 of ``path``'s content (links followed); ``None`` unless it is a readable regular file.
+
+        Raises:
+            HashingTimeoutError: the deadline passed before the file was read.
+        """
+        self.check_deadline(path)
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        memo = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        known = self._known.get(memo)
+        if known is not None:
+            return known
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:  # unreadable (permissions) or gone
+            return None
+        with os.fdopen(descriptor, "rb", buffering=0) as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            content = hashlib.sha256()
+            while chunk := handle.read(_HASH_CHUNK):
+                content.update(chunk)
+                self.check_deadline(path)
+        digest = content.hexdigest()
+        self._known[memo] = digest
+        return digest
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mltoolkit.errors import HashingTimeoutError
-from mltoolkit.preservation import FileHasher, code_digest, docker_image_id, library_versions
+from mltoolkit.preservation import code_digest, docker_image_id, library_versions
+from mltoolkit.workdir.artifacts import FileHasher
 
 CLASSIFIERS_SOURCE = '''"""A registry."""
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mltoolkit.errors import HashingTimeoutError
-from mltoolkit.preservation import FileHasher, Fingerprinter
+from mltoolkit.preservation import Fingerprinter
+from mltoolkit.workdir.artifacts import FileHasher
 
 
 def sha(data: bytes) -> str:
