@@ -123,10 +123,10 @@ def result_files(value: Any) -> dict[str, str]:
 
 
 def _output_problem(root: Path, hasher: FileHasher, place: str, expected: str) -> str | None:
-    path = root / place
-    if os.path.isabs(place) or not path.resolve().is_relative_to(root):
+    real = Path(os.path.realpath(root / place))
+    if os.path.isabs(place) or not real.is_relative_to(root):
         return f"stored result names a file outside the work directory: {place}"
-    actual = hasher.digest(path.resolve())
+    actual = hasher.digest(real)
     if actual is None:
         return f"output missing: {place}"
     return None if actual == expected else f"output changed: {place}"

@@ -99,7 +99,7 @@ def _produced_files(planned: PlannedStep, published: Any, run_root: Path, hasher
     candidates += [Path(text) for text in _leaf_paths(published) if len(text) < 4096 and os.path.isabs(text)]
     files: dict[str, str] = {}
     for path in candidates:
-        real = path.resolve()
+        real = Path(os.path.realpath(path))  # realpath: a link loop is no error
         if not real.is_relative_to(run_root):
             continue
         digest = hasher.digest(real)

@@ -23,6 +23,7 @@ import os
 import platform
 import stat
 import subprocess
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -76,15 +77,22 @@ def _package_files(name: str, folder: Path) -> Iterable[tuple[str, Path]]:
                 yield f"{name}/{path.relative_to(folder).as_posix()}", path
 
 
+#: ``ast.parse`` is not thread-safe in CPython 3.11 ("AST constructor recursion depth mismatch").
+_AST_LOCK = threading.Lock()
+
+
 def _digest_without(path: Path, functions: Collection[str]) -> str:
     """sha256 of a module's code with the named top-level functions left out (comments are no code either)."""
-    tree = ast.parse(path.read_bytes(), filename=str(path))
-    tree.body = [
-        node
-        for node in tree.body
-        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in functions)
-    ]
-    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()
+    source = path.read_bytes()
+    with _AST_LOCK:
+        tree = ast.parse(source, filename=str(path))
+        tree.body = [
+            node
+            for node in tree.body
+            if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in functions)
+        ]
+        code = ast.unparse(tree)
+    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def code_digest(

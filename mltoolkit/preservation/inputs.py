@@ -138,7 +138,7 @@ class Fingerprinter:
         inside = path.is_relative_to(self.root)
         if not inside and self._named_boundary(path) is None:
             return text  # not the run's input: never read
-        real = path.resolve()
+        real = Path(os.path.realpath(path))  # realpath: a link loop is no error
         if inside and not real.is_relative_to(self.root):
             return {"link_leading_out": self._place(path)}
         try:
@@ -160,7 +160,7 @@ class Fingerprinter:
     def _entry(self, path: Path, boundary: Path) -> str | None:
         """The digest (or kind) of one folder or glob entry; ``None`` for a folder."""
         self.hasher.check_deadline(path)
-        real = path.resolve()  # a link, or a linked folder on the way, may lead out
+        real = Path(os.path.realpath(path))  # a link, or a linked folder on the way, may lead out
         if not real.is_relative_to(boundary):
             return LINK_OUT
         try:

@@ -99,7 +99,10 @@ def _parameter_changes(previous: KeyComponents, current: KeyComponents) -> list[
     files: list[str] = []
     names: list[str] = []
     for name in _changed(previous.parameters, current.parameters):
-        changed_files = _changed(previous.inputs.get(name, {}), current.inputs.get(name, {}))
+        before, now = previous.inputs.get(name, {}), current.inputs.get(name, {})
+        # the files it reads now that are new or differ; only when there are none, the ones it no longer reads
+        changed_files = [place for place in sorted(now) if before.get(place) != now[place]]
+        changed_files = changed_files or [place for place in sorted(before) if place not in now]
         # an upstream output that changed explains the new value (a new score comes with a new pickle)
         if changed_files:
             files.extend(place for place in changed_files if place not in files)

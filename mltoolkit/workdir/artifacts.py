@@ -306,7 +306,7 @@ def lineage_sha256(path: str | os.PathLike[str], environ: dict[str, str] | None 
         raise ArtifactError(
             f"{LINEAGE_ENV}: cannot read the run's lineage; run the step through its workflow"
         ) from None
-    real = Path(path).resolve()
+    real = Path(os.path.realpath(path))
     if not real.is_relative_to(root) or real.is_relative_to(root / INIT_DIR) or real.is_relative_to(own):
         return None
     relative = real.relative_to(root).as_posix()

@@ -88,15 +88,17 @@ def test_a_link_leading_out_of_the_work_directory_is_never_followed(run, tmp_pat
 
 
 @pytest.mark.timeout(60)
-def test_fifos_and_devices_are_named_by_kind_never_opened(run):
+def test_fifos_devices_and_link_loops_are_named_by_kind_never_opened(run):
     os.mkfifo(run / "step_1" / "fifo")
     (run / "step_1" / "zero").symlink_to("/dev/zero")  # leads out of the work directory, too
+    (run / "step_1" / "loop").symlink_to(run / "step_1" / "loop")
     os.mkfifo(run / "pipe")
     fingerprinter = Fingerprinter(run)
 
     folder = fingerprinter.of(f"{run}/step_1")["files"]
     assert folder["step_1/fifo"] == "not a regular file"
     assert folder["step_1/zero"] == "link leading out"
+    assert folder["step_1/loop"] == "unreadable"
     assert fingerprinter.of(f"{run}/pipe") == {"special_file": "pipe"}
 
 
