@@ -8,7 +8,8 @@ The workload is the native analysis with 20 copies of ``bench._workload.BusyClas
 (1) first run (nothing cached);
 (2) the same command again: every step should be CACHED; ratio (2)/(1), target <= 0.3;
 (3) one classifier's parameters changed: exactly that classification step and the
-    merge should run again; the states from run.json are printed.
+    merge should run again; the states from run.json are printed, and the
+    command's own summary line (which steps ran, and why).
 
 Run: ``python bench/cache.py [--tasks 20] [--seconds 1.0]``.
 """
@@ -76,19 +77,20 @@ def main() -> None:
             env,
         )
 
-        def run(inputs_file: Path) -> tuple[float, dict[str, str]]:
-            elapsed, _, _ = run_measured(
+        def run(inputs_file: Path) -> tuple[float, dict[str, str], str]:
+            elapsed, _, output = run_measured(
                 [sys.executable, "-m", "flows.ml_workflow", "--inputs", str(inputs_file), "--workdir", str(workdir)],
                 env,
             )
-            return elapsed, step_states(workdir)
+            return elapsed, step_states(workdir), output.strip().splitlines()[-1]
 
-        first, first_states = run(inputs)
-        second, second_states = run(inputs)
-        third, third_states = run(changed_inputs)
+        first, first_states, _ = run(inputs)
+        second, second_states, second_summary = run(inputs)
+        third, third_states, third_summary = run(changed_inputs)
 
     print(
-        f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each; machine: {os.cpu_count()} cores; one run each"
+        f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each; "
+        f"machine: {os.cpu_count()} cores; one run each"
     )
     print(f"(1) first run                  {first:6.2f} s   {summary(first_states)}")
     print(
@@ -99,6 +101,8 @@ def main() -> None:
         f"(3) classifier {arguments.changed} changed        {third:6.2f} s   {summary(third_states)}   "
         f"(3)/(1) = {third / first:.2f}"
     )
+    print(f"    (2) said: {second_summary}")
+    print(f"    (3) said: {third_summary}")
     rerun = sorted(name for name, state in third_states.items() if state != "CACHED")
     print(f"    re-ran in (3): {', '.join(rerun)}")
     expected = sorted([f"classification_{arguments.changed}", "merge_and_visualize"])

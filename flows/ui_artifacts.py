@@ -10,7 +10,7 @@ from typing import Any
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.compute_pool import run_in_pool
-from mltoolkit.workdir.artifacts import FileHasher
+from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.workdir.layout import RECORDS_DIR
 
 __all__ = ["publish_figure", "publish_output_files", "publish_scores", "publish_steps"]
@@ -55,12 +55,11 @@ def _output_files(workdir: Path) -> list[Path]:
 
 def _file_rows(workdir: Path, files: list[Path]) -> list[dict[str, Any]]:
     # regular files only, never through a link: a FIFO blocks, /dev/zero never ends
-    hasher = FileHasher()
     return [
         {
             "file": str(path.relative_to(workdir)),
             "bytes": path.lstat().st_size,
-            "sha256": None if path.is_symlink() else hasher.digest(path),
+            "sha256": sha256_file(path) if not path.is_symlink() and path.is_file() else None,
         }
         for path in files
     ]
