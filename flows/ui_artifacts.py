@@ -9,7 +9,7 @@ from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-from flows.compute_pool import run_in_pool
+from flows.startup.compute_pool import run_in_pool
 from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.workdir.layout import RECORDS_DIR
 
