@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
@@ -68,7 +68,7 @@ class StepCachePolicy(CachePolicy):
         named: parameters that name the run's own input files (the dataset), which may be read outside the workdir.
         unused_code: from the task's inputs, the toolkit's top-level functions the step cannot run, by
             file (the registry's builders of other classifiers); everything else of the toolkit is in the key.
-        refresh: ``--refresh`` (set by :func:`cache_options`).
+        refresh: ``--refresh``: the key is computed, its stored result replaced.
     """
 
     workdir: str = ""
@@ -115,7 +115,7 @@ def cache_options(workdir: str | os.PathLike[str], settings: CacheSettings, poli
     if not settings.enabled:
         return {"cache_policy": NO_CACHE, "persist_result": False}
     return {
-        "cache_policy": replace(policy, refresh=settings.refresh),  # type: ignore[type-var]
+        "cache_policy": policy,
         "persist_result": True,
         "result_storage": WorkdirLayout(workdir).cache,
         "result_serializer": StepResultSerializer(),

@@ -144,7 +144,12 @@ class _StepSettings:
         step_id, function, named = _STEPS[step.name]
         definition = f"{function.__module__}.{function.__qualname__}"
         policy = StepCachePolicy(
-            workdir=self.root, step=step_id, definition=definition, named=named, unused_code=_builders_not_run
+            workdir=self.root,
+            step=step_id,
+            definition=definition,
+            named=named,
+            unused_code=_builders_not_run,
+            refresh=self.cache.refresh,
         )
         return step.with_options(
             retries=self.retries,

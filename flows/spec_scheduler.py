@@ -139,7 +139,12 @@ class _StageSubmitter:
 
     def _submit(self, stage: PlannedStage) -> None:
         identities = [step_identity(planned, self.step_options) for planned in stage.steps]
-        policy = SpecStepCachePolicy(run_root=str(self.root), timeout=self.options.step_timeout, named=self.named)
+        policy = SpecStepCachePolicy(
+            run_root=str(self.root),
+            timeout=self.options.step_timeout,
+            named=self.named,
+            refresh=self.options.cache.refresh,
+        )
         step_task = run_spec_step.with_options(
             name=stage.stage,
             retries=self.options.retries_of(stage.stage),

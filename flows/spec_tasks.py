@@ -173,7 +173,7 @@ class SpecStepCachePolicy(CachePolicy):
         run_root: the run's work directory.
         timeout: the step timeout, which also bounds hashing its inputs.
         named: the run's own input paths (init values), readable outside the work directory.
-        refresh: ``--refresh`` (set by :func:`~flows.caching.cache_options`).
+        refresh: ``--refresh``: the key is computed, its stored result replaced.
     """
 
     run_root: str = ""
