@@ -9,15 +9,15 @@ library versions (:func:`toolkit_libraries`). It then decides the reason -- reus
 kept beside the cache (:class:`KeyStore`) -- and appends it to the run's reasons
 file, which the flow reads when it writes ``run.json``.
 
-A step whose hashing ran past its timeout gets no key; its task body then fails
-with that message (:func:`take_key_note`), as if the step itself had timed out.
+Hashing is bounded by the step's timeout: a step whose inputs cannot be hashed
+within it gets no key, and its task body then fails with that message
+(:func:`take_key_note`), as if the step itself had timed out.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -36,7 +36,6 @@ __all__ = [
     "KeyNote",
     "KeyStore",
     "compute_step_key",
-    "remaining_timeout",
     "remember_stored_key",
     "take_key_note",
     "toolkit_code",
@@ -155,7 +154,6 @@ class KeyNote:
     """What the cache policy learnt about a task run, for its task body."""
 
     components: KeyComponents | None
-    hashing_seconds: float
     error: HashingTimeoutError | None = None
     code: CodeDigest | None = None
 
@@ -179,13 +177,6 @@ def take_key_note() -> KeyNote | None:
     return note
 
 
-def remaining_timeout(timeout: float | None, note: KeyNote | None) -> float | None:
-    """What is left of a step's ``timeout`` after its cache key's hashing."""
-    if timeout is None or note is None:
-        return timeout
-    return max(0.001, timeout - note.hashing_seconds)
-
-
 def compute_step_key(
     task_ctx: Any,
     workdir: str,
@@ -206,12 +197,11 @@ def compute_step_key(
     task_run = task_ctx.task_run
     store = KeyStore(workdir)
     hasher = FileHasher.within(timeout)
-    started = time.monotonic()
     code = code or toolkit_code()
     try:
         components = build(hasher, code, toolkit_libraries())
     except HashingTimeoutError as error:
-        _NOTES[str(task_run.id)] = KeyNote(None, time.monotonic() - started, error)
+        _NOTES[str(task_run.id)] = KeyNote(None, error)
         store.note_reason(str(task_run.flow_run_id), step_id, False, f"not cached: {error}")
         return None
     key = components.key(label)
@@ -221,7 +211,7 @@ def compute_step_key(
     if reused and store.stored(components.step)[0] != key:
         store.remember(key, components, code)  # an older result reused: the step's last key is now this one
     else:
-        _NOTES[str(task_run.id)] = KeyNote(components, time.monotonic() - started, code=code)
+        _NOTES[str(task_run.id)] = KeyNote(components, code=code)
     return key
 
 

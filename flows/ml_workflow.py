@@ -30,7 +30,7 @@ from typing import Any
 from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
-from flows.cache_keys import remaining_timeout, remember_stored_key, take_key_note
+from flows.cache_keys import remember_stored_key, take_key_note
 from flows.cache_records import result_files
 from flows.caching import CacheSettings, StepCachePolicy, begin_cached_run, cache_options, step_cache_record
 from flows.environment_runner import EnvironmentTaskRunner
@@ -56,16 +56,13 @@ __all__ = ["classify", "data_prep", "merge_and_plot", "ml_workflow"]
 
 
 def _run_step(function: Callable[..., Any], workdir: str, timeout: float | None, **inputs: Any) -> Any:
-    """Run a pipeline step (in the warm pool when active); keep its cache key's parts when it is stored.
-
-    The time spent hashing the step's inputs for its cache key counts against its timeout.
-    """
+    """Run a pipeline step (in the warm pool when active); keep its cache key's parts when it is stored."""
     # Here too, not only where the flow starts: with the process and Dask runners
     # this runs in a worker process whose loggers the flow never configured.
     install_expected_error_filter()
     try:
         note = take_key_note()
-        result = run_in_pool(function, workdir=workdir, timeout=remaining_timeout(timeout, note), **inputs)
+        result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
     except MLToolkitError as error:
         # the message names a function or a classifier; users know the step by its task run name
         hint = "; raise --step-timeout or check the step" if timeout and "did not finish within" in str(error) else ""

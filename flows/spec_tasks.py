@@ -21,7 +21,7 @@ from prefect import task
 from prefect.cache_policies import CachePolicy
 from prefect.logging import get_run_logger
 
-from flows.cache_keys import TOOLKIT_PACKAGES, compute_step_key, remaining_timeout, remember_stored_key, take_key_note
+from flows.cache_keys import TOOLKIT_PACKAGES, compute_step_key, remember_stored_key, take_key_note
 from flows.expected_errors import install_expected_error_filter
 from flows.run_record import now_iso
 from flows.step_log import CappedStepLog
@@ -242,20 +242,19 @@ def run_spec_step(
         note = take_key_note()
     except HashingTimeoutError as error:
         raise HashingTimeoutError(f"{label}: {error}") from None
-    hasher = FileHasher.within(remaining_timeout(options.timeout, note))
     # A step runs in a clean folder, as in yadage: files left by an earlier run of
     # it (another classifier's pickle, a killed attempt) would otherwise be
     # published by globs such as '{outdir}/*.pkl' and hashed into its outputs.
     remove_tree(root, planned.workdir, what=f"step {label!r}'s folder")
-    step_options = replace(_with_lineage(planned, options, root, lineage), timeout=hasher.remaining())
     log = CappedStepLog(get_run_logger(), step_private_dir(planned.workdir) / f"{planned.name}.run.log")
     try:
-        result = run_planned_step(planned, step_options, on_output=log)
+        result = run_planned_step(planned, _with_lineage(planned, options, root, lineage), on_output=log)
     finally:
         with contextlib.suppress(OSError):
             (step_private_dir(planned.workdir) / "lineage.json").unlink()
     try:
-        files = _produced_files(planned, result.published, root, hasher)
+        # hashing the outputs is bounded by the step timeout too
+        files = _produced_files(planned, result.published, root, FileHasher.within(options.timeout))
     except HashingTimeoutError as error:
         raise HashingTimeoutError(f"{label}: outputs: {error}") from None
     remember_stored_key(run_root, note)

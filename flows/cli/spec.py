@@ -93,8 +93,8 @@ def spec(
             step_retries=retries_by_stage,
         ),
     )
-    typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
     typer.echo(summary_line(read_run_record(workdir).steps))
+    typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
 
 
 def _checked_inputs(

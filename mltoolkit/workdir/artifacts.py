@@ -89,10 +89,6 @@ class FileHasher:
         """A hasher whose deadline is ``timeout`` seconds from now (``None``: no deadline)."""
         return cls(time.monotonic() + timeout if timeout else None, timeout)
 
-    def remaining(self) -> float | None:
-        """Seconds left before the deadline (``None`` without one; never below a millisecond)."""
-        return None if self.deadline is None else max(0.001, self.deadline - time.monotonic())
-
     def check_deadline(self, path: str | os.PathLike[str]) -> None:
         """Raise :class:`HashingTimeoutError` naming ``path`` when the deadline has passed."""
         if self.deadline is not None and time.monotonic() > self.deadline:

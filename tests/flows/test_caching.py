@@ -88,11 +88,16 @@ def dataset(tmp_path_factory, repo_root) -> Path:
     return path
 
 
+def _summary(stdout: str) -> str:
+    """The summary line a command printed (``mltoolkit spec`` ends with the record's path after it)."""
+    return next(line for line in reversed(stdout.splitlines()) if " reused, " in line)
+
+
 def _baseline(run, flow_cli, run_records, workdir: Path, dataset: Path) -> Baseline:
-    printed = [flow_cli.check(run(workdir)).stdout.splitlines()[-1]]
+    printed = [_summary(flow_cli.check(run(workdir)).stdout)]
     first = run_records.states(workdir)
     before = output_digests(workdir)
-    printed.append(flow_cli.check(run(workdir)).stdout.splitlines()[-1])
+    printed.append(_summary(flow_cli.check(run(workdir)).stdout))
     second = run_records.states(workdir)
     return Baseline(workdir, dataset, first, second, before, output_digests(workdir), printed)
 
