@@ -31,6 +31,7 @@ from flows.spec_tasks import (
     run_spec_step,
     step_identity,
     task_run_label,
+    text_leaves,
 )
 from flows.startup.compute_pool import active_pool, pool_for_flow
 from mltoolkit.workdir.layout import WorkdirLayout
@@ -74,16 +75,6 @@ class SpecRunResult:
 _GLOB = re.compile(r"[*?\[]")
 
 
-def _text_leaves(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in _text_leaves(item)]
-    if isinstance(value, (list, tuple)):
-        return [text for item in value for text in _text_leaves(item)]
-    return []
-
-
 class _Lineage:
     """The files the run's steps wrote so far, and which of them a step's parameters name."""
 
@@ -98,7 +89,7 @@ class _Lineage:
     def of(self, planned: PlannedStep) -> dict[str, str]:
         """The written files ``planned``'s parameters name: as files, as folders holding them, or by a glob."""
         found: dict[str, str] = {}
-        for text in _text_leaves(planned.parameters):
+        for text in text_leaves(planned.parameters):
             if len(text) > 4096 or not os.path.isabs(text) or not Path(text).is_relative_to(self.root):
                 continue
             relative = Path(text).relative_to(self.root).as_posix()
@@ -128,7 +119,7 @@ class _StageSubmitter:
         self.outstanding: dict[Any, PlannedStep] = {}
         self.lineage = _Lineage(root)
         # the run's own inputs, which the cache may read outside the work directory
-        self.named = tuple(text for text in _text_leaves(run.init) if os.path.isabs(text))
+        self.named = tuple(text for text in text_leaves(run.init) if os.path.isabs(text))
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
 

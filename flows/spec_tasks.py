@@ -41,6 +41,7 @@ __all__ = [
     "spec_step_components",
     "step_identity",
     "task_run_label",
+    "text_leaves",
 ]
 
 
@@ -73,13 +74,14 @@ def relocated(value: Any, old_root: str, new_root: str) -> Any:
     return value
 
 
-def _leaf_paths(value: Any) -> list[str]:
+def text_leaves(value: Any) -> list[str]:
+    """Every string inside ``value`` (nested dicts and lists), in order."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [path for item in value.values() for path in _leaf_paths(item)]
+        return [text for item in value.values() for text in text_leaves(item)]
     if isinstance(value, (list, tuple)):
-        return [path for item in value for path in _leaf_paths(item)]
+        return [text for item in value for text in text_leaves(item)]
     return []
 
 
@@ -96,7 +98,7 @@ def _produced_files(planned: PlannedStep, published: Any, run_root: Path, hasher
     candidates: list[Path] = []
     for current, _, names in os.walk(planned.workdir):  # linked folders are not entered
         candidates.extend(Path(current) / name for name in sorted(names))
-    candidates += [Path(text) for text in _leaf_paths(published) if len(text) < 4096 and os.path.isabs(text)]
+    candidates += [Path(text) for text in text_leaves(published) if len(text) < 4096 and os.path.isabs(text)]
     files: dict[str, str] = {}
     for path in candidates:
         real = Path(os.path.realpath(path))  # realpath: a link loop is no error

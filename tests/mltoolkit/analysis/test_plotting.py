@@ -112,3 +112,16 @@ def test_the_figure_differs_from_the_seeds_in_at_most_one_percent_of_its_pixels(
 def test_other_panel_counts_keep_the_seeds_panels_and_a_larger_rendering_keeps_the_shape(tmp_path):
     assert pixels(our_figure(tmp_path / "two.png", ["nearest_neighbours", "decision_tree"])).shape == (300, 750, 3)
     assert pixels(our_figure(tmp_path / "large.png", dpi=200)).shape == (600, 3000, 3)
+
+
+def test_the_spec_paths_step_scripts_draw_the_same_bytes_as_the_native_flow(tmp_path):
+    from mltoolkit.analysis.fun_with_ml import classification, data_prep, merge_and_plot
+
+    prepped = tmp_path / "prepped.pkl"
+    assert data_prep.main(["--dataset", str(MOON), "--outfile", str(prepped)]) == 0
+    pickles = [tmp_path / f"{name}.pkl" for name in REGISTERED]
+    for name, path in zip(REGISTERED, pickles):
+        assert classification.main(["--prepped_data", str(prepped), "--classifier", name, "--outfile", str(path)]) == 0
+    assert merge_and_plot.main([str(prepped), str(tmp_path / "spec.png"), *map(str, pickles)]) == 0
+
+    assert (tmp_path / "spec.png").read_bytes() == our_figure(tmp_path / "native.png").read_bytes()
