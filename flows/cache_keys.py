@@ -200,6 +200,7 @@ def compute_step_key(
     code = code or toolkit_code()
     try:
         components = build(hasher, code, toolkit_libraries())
+        components.toolkit = toolkit_code().digest
     except HashingTimeoutError as error:
         _NOTES[str(task_run.id)] = KeyNote(None, error)
         store.note_reason(str(task_run.flow_run_id), step_id, False, f"not cached: {error}")

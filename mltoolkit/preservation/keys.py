@@ -38,9 +38,10 @@ _STEPS_SHOWN = 5
 class KeyComponents:
     """Everything a step's cache key covers.
 
-    ``inputs`` names the files behind each parameter (place -> sha256); it
-    explains a changed key but is not part of it (a file's content is already in
-    ``parameters``, and its place in the work directory need not be).
+    ``code`` digests the code the step can run; ``toolkit`` all of the toolkit's
+    code, and ``inputs`` names the files behind each parameter (place -> sha256):
+    those two explain a changed key but are not part of it (a file's content is
+    already in ``parameters``, and a step need not run again for code it cannot run).
     """
 
     step: str
@@ -50,11 +51,12 @@ class KeyComponents:
     libraries: dict[str, str]
     image: str | None = None
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    toolkit: str = ""
 
     def key(self, label: str) -> str:
         """The cache key: ``<label>-<40 hex digits>`` (label: the step's stage or task name)."""
         payload = dataclasses.asdict(self)
-        del payload["inputs"]
+        del payload["inputs"], payload["toolkit"]
         encoded = json.dumps(payload, sort_keys=True, default=repr).encode()
         return f"{label.replace('/', '_')}-{hashlib.sha256(encoded).hexdigest()[:40]}"
 
@@ -131,7 +133,8 @@ def explain(
     ]
     if libraries:
         reasons.append(f"library changed: {', '.join(libraries)}")
-    if previous.code != current.code:
+    # the same toolkit, other code: the step runs another part of it (explained by its parameters)
+    if previous.code != current.code and not (previous.toolkit and previous.toolkit == current.toolkit):
         before, now = code_files
         files = _changed(before, now) if before is not None else []
         reasons.append(f"code changed: {_some(files)}" if files else "code changed")

@@ -86,6 +86,15 @@ def test_explain_names_what_changed(current, code_files, reason):
     assert explain(components(), current, code_files) == reason
 
 
+def test_other_code_of_the_same_toolkit_is_explained_by_the_parameter_that_chose_it():
+    before = components(code="knn-part", toolkit="toolkit-1", parameters={"classifier": "knn"}, inputs={})
+    after = components(code="svm-part", toolkit="toolkit-1", parameters={"classifier": "svm"}, inputs={})
+    assert explain(before, after) == "parameter changed: classifier"
+    edited = dataclasses.replace(after, toolkit="toolkit-2")
+    assert explain(before, edited) == "code changed; parameter changed: classifier"
+    assert after.key("classify") == dataclasses.replace(after, toolkit="toolkit-2").key("classify")
+
+
 def test_explain_a_first_run_and_several_changes():
     assert explain(None, components()) == "first run"
     both = components(code="code-2", libraries={**LIBRARIES, "numpy": "2.2.0"})
