@@ -209,10 +209,10 @@ def compute_step_key(
     reused = not refresh and store.has_result(key)
     reason = "--refresh" if refresh else REUSED if reused else store.reason(key, components, code)
     store.note_reason(str(task_run.flow_run_id), step_id, reused, reason)
-    if reused and store.stored(components.step)[0] != key:
-        store.remember(key, components, code)  # an older result reused: the step's last key is now this one
-    else:
+    if not reused:
         _NOTES[str(task_run.id)] = KeyNote(components, code=code)
+    elif store.stored(components.step)[0] != key:
+        store.remember(key, components, code)  # an older result reused: the step's last key is now this one
     return key
 
 
