@@ -17,15 +17,17 @@ limit this platform cannot apply) go to the flow's log, once each.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prefect import unmapped
 from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
-from flows.caching import CacheSettings, cache_options, prune_stale_cache
+from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
 from flows.spec_tasks import (
@@ -35,6 +37,7 @@ from flows.spec_tasks import (
     run_spec_step,
     step_identity,
     task_run_label,
+    text_leaves,
 )
 from flows.startup.compute_pool import active_pool, pool_for_flow
 from mltoolkit.workdir.layout import WorkdirLayout
@@ -81,6 +84,40 @@ class SpecRunResult:
     labels: dict[str, str]  # step id -> task run name
     source: dict[str, str]  # where the spec came from
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> times, attempts, task run
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> why it ran or was reused
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+class _Lineage:
+    """The files the run's steps wrote so far, and which of them a step's parameters name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, str] = {}  # workdir-relative path -> sha256
+
+    def add(self, files: dict[str, str]) -> None:
+        """Note the files a finished step wrote."""
+        self.files.update(files)
+
+    def of(self, planned: PlannedStep) -> dict[str, str]:
+        """The written files ``planned``'s parameters name: as files, as folders holding them, or by a glob."""
+        found: dict[str, str] = {}
+        for text in text_leaves(planned.parameters):
+            if len(text) > 4096 or not os.path.isabs(text) or not Path(text).is_relative_to(self.root):
+                continue
+            relative = Path(text).relative_to(self.root).as_posix()
+            if relative in self.files:
+                found[relative] = self.files[relative]
+            elif _GLOB.search(relative):
+                pattern = f"/{relative}"
+                found.update(
+                    {path: sha for path, sha in self.files.items() if PurePosixPath(f"/{path}").match(pattern)}
+                )
+            elif os.path.isdir(text):
+                found.update({path: sha for path, sha in self.files.items() if path.startswith(f"{relative}/")})
+        return found
 
 
 class _StageSubmitter:
@@ -95,6 +132,9 @@ class _StageSubmitter:
         self.step_options = step_options
         self.result = result
         self.outstanding: dict[Any, PlannedStep] = {}
+        self.lineage = _Lineage(root)
+        # the run's own inputs, which the cache may read outside the work directory
+        self.named = tuple(text for text in text_leaves(run.init) if os.path.isabs(text))
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.warned: set[tuple[str, str]] = set()  # (stage, warning) already logged
@@ -106,12 +146,17 @@ class _StageSubmitter:
 
     def _submit(self, stage: PlannedStage) -> None:
         identities = [step_identity(planned, self.step_options) for planned in stage.steps]
-        policy = SpecStepCachePolicy(run_root=str(self.root))
+        policy = SpecStepCachePolicy(
+            run_root=str(self.root),
+            timeout=self.options.step_timeout,
+            named=self.named,
+            refresh=self.options.cache.refresh,
+        )
         step_task = run_spec_step.with_options(
             name=stage.stage,
             retries=self.options.retries_of(stage.stage),
             retry_delay_seconds=self.options.retry_delay_seconds,
-            **cache_options(self.root, "", self.options.cache, policy=policy),
+            **cache_options(self.root, self.options.cache, policy),
         )
         futures = step_task.map(
             [task_run_label(planned) for planned in stage.steps],
@@ -119,6 +164,7 @@ class _StageSubmitter:
             stage.steps,
             unmapped(self.step_options),
             unmapped(str(self.root)),
+            [self.lineage.of(planned) for planned in stage.steps],
         )
         for planned, future in zip(stage.steps, futures):
             self.result.labels[planned.id] = task_run_label(planned)
@@ -153,6 +199,7 @@ class _StageSubmitter:
             if outcome.root and outcome.root != str(self.root):  # reused from a moved workdir
                 published = relocated(published, outcome.root, str(self.root))
             self.result.outputs[planned.id] = outcome.files
+            self.lineage.add(outcome.files)
             self.result.details[planned.id] = {
                 "started": outcome.started,
                 "ended": outcome.ended,
@@ -223,11 +270,17 @@ async def run_spec(
             shared_dirs=(str(root),),
             provided=dict(options.provided),
         )
-        if options.cache.enabled:
-            removed = prune_stale_cache(root)
-            if removed:
-                logger.info("%d cached step(s) had missing or changed outputs and will run again", len(removed))
+        removed = begin_cached_run(root, options.cache)
+        if removed:
+            logger.info("%d stored result(s) dropped (missing or changed outputs); their steps run again", len(removed))
         await _StageSubmitter(run, root, options, step_options, result).run_to_completion()
+        cache_record = step_cache_record(
+            root, context.flow_run.id if context and context.flow_run else None, options.cache
+        )
+        for record in run.records():
+            cache = cache_record(record.id, record.state)
+            if cache is not None:
+                result.cache[record.id] = cache
         if options.visualize:
             _visualize(run, root, logger)
     return result

@@ -48,7 +48,7 @@ BUNDLED_SEED_SPEC = str(Path(__file__).resolve().parents[1] / "mltoolkit" / "spe
 
 
 def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
-    """The run record's steps: the planner's records plus each step's files, times and task run."""
+    """The run record's steps: the planner's records plus each step's files, times, task run and cache reason."""
     records = []
     for record in result.run.records():
         entry = record.to_dict()
@@ -59,6 +59,8 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
             entry["resources"] = timing["resources"]
         if timing.get("environment"):  # where it ran (absent for a step that did not finish)
             entry["environment"] = timing["environment"]
+        if record.id in result.cache:
+            entry["cache"] = result.cache[record.id]
         records.append(entry)
     return records
 

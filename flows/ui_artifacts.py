@@ -54,8 +54,13 @@ def _output_files(workdir: Path) -> list[Path]:
 
 
 def _file_rows(workdir: Path, files: list[Path]) -> list[dict[str, Any]]:
+    # regular files only, never through a link: a FIFO blocks, /dev/zero never ends
     return [
-        {"file": str(path.relative_to(workdir)), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        {
+            "file": str(path.relative_to(workdir)),
+            "bytes": path.lstat().st_size,
+            "sha256": sha256_file(path) if not path.is_symlink() and path.is_file() else None,
+        }
         for path in files
     ]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from flows.cli.flow_run import check_workdir, run_flow_from_cli
+from flows.cli.flow_run import check_workdir, echo_cache_summary, run_flow_from_cli
 from flows.cli.options import (
     DaskAddress,
     InputsFile,
@@ -83,3 +83,4 @@ def run(
     )
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")
+    echo_cache_summary(workdir)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli.flow_run import check_workdir, run_flow_from_cli, warn_unquoted
+from flows.cli.flow_run import check_workdir, echo_cache_summary, run_flow_from_cli, warn_unquoted
 from flows.cli.options import (
     DaskAddress,
     ImageMap,
@@ -99,6 +99,7 @@ def spec(
             provide=provided,
         ),
     )
+    echo_cache_summary(workdir)
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
 
 
