@@ -1,14 +1,22 @@
-"""Typed flow parameters, so the Prefect UI shows a form with validation instead of raw JSON."""
+"""Typed flow parameters, so the Prefect UI shows a form with validation instead of raw JSON.
+
+The native flow takes its classifiers as two parameters: ``classifiers``, a list of
+registered names (a multi-select in the UI, and a bad name is refused with the
+valid names listed), and ``custom_classifiers``, any scikit-learn classifier given
+by import path. The toolkit itself (and ``inputs.yml``) knows one list that mixes
+both; :func:`split_classifiers` and :func:`to_specs` convert between the two forms.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mltoolkit.analysis.classifiers import ClassifierSpec, registered_names
 
-__all__ = ["ClassifierName", "ClassifierParameter", "CustomClassifier", "to_parameter", "to_spec"]
+__all__ = ["ClassifierName", "CustomClassifier", "split_classifiers", "to_parameter", "to_spec", "to_specs"]
 
 #: One of the registered classifier names (a drop-down in the UI). The registry is only
 #: known at run time, so type checkers see a plain string.
@@ -40,16 +48,37 @@ class CustomClassifier(BaseModel):
     )
 
 
-ClassifierParameter = ClassifierName | CustomClassifier
-
-
-def to_spec(parameter: ClassifierParameter | dict[str, Any] | ClassifierSpec) -> ClassifierSpec:
+def to_spec(parameter: str | CustomClassifier | dict[str, Any] | ClassifierSpec) -> ClassifierSpec:
     """Convert a flow parameter entry into the toolkit's :class:`ClassifierSpec`."""
     from mltoolkit.analysis.classifiers import parse_classifier
 
     if isinstance(parameter, CustomClassifier):
         parameter = parameter.model_dump()
     return parse_classifier(parameter)
+
+
+def to_specs(
+    names: Iterable[str], custom: Iterable[CustomClassifier | dict[str, Any]] | None = None
+) -> list[ClassifierSpec]:
+    """The classifiers a native flow run trains: the registered ``names``, then the ``custom`` ones."""
+    return [to_spec(name) for name in names] + [to_spec(entry) for entry in custom or []]
+
+
+def split_classifiers(specs: Iterable[ClassifierSpec]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The flow's two parameters for ``specs``: registered names, and custom classifiers as mappings.
+
+    Custom classifiers come after the registered ones in a flow run (its figure,
+    score table and ``classification_<i>`` folders), whatever their place in ``specs``.
+    """
+    names: list[str] = []
+    custom: list[dict[str, Any]] = []
+    for spec in specs:
+        entry = to_parameter(spec)
+        if isinstance(entry, str):
+            names.append(entry)
+        else:
+            custom.append(entry)
+    return names, custom
 
 
 def to_parameter(spec: ClassifierSpec) -> str | dict[str, Any]:

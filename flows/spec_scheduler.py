@@ -11,9 +11,10 @@ same time, and a stage starts as soon as the stages it depends on have published
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import unmapped
 from prefect.context import FlowRunContext
@@ -35,7 +36,12 @@ from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import StepOptions, WorkflowRun, init_dir, load_workflow, parse_image_map, validate_workflow
 from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
 
-__all__ = ["SpecRunOptions", "SpecRunResult", "run_spec"]
+__all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "upstream_futures"]
+
+#: Dependency edges recorded per stage, at most (a scatter after a scatter would need N x M).
+MAX_GRAPH_EDGES = 10_000
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -68,6 +74,19 @@ class SpecRunResult:
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> times, attempts, task run
 
 
+def upstream_futures(futures: Mapping[str, T], upstream: Sequence[str], steps: int) -> list[T]:
+    """The futures a stage of ``steps`` steps waits for: those of its ``upstream`` step ids.
+
+    Prefect records them in each task run's inputs, and its run graph draws them
+    as edges. They have all finished (a stage is applied once its dependencies
+    have published), so nothing waits. A stage of many steps after a stage of
+    many steps would need steps x upstream edges; beyond :data:`MAX_GRAPH_EDGES`
+    each step names only the first few of its upstream steps.
+    """
+    found = [futures[step_id] for step_id in upstream if step_id in futures]
+    return found[: max(1, MAX_GRAPH_EDGES // max(1, steps))]
+
+
 class _StageSubmitter:
     """Submits applied stages as task runs and records their outcomes in the planner."""
 
@@ -80,6 +99,7 @@ class _StageSubmitter:
         self.step_options = step_options
         self.result = result
         self.outstanding: dict[Any, PlannedStep] = {}
+        self.futures: dict[str, Any] = {}  # step id -> its task run's future (the graph's edges)
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
 
@@ -103,8 +123,10 @@ class _StageSubmitter:
             stage.steps,
             unmapped(self.step_options),
             unmapped(str(self.root)),
+            wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
         for planned, future in zip(stage.steps, futures):
+            self.futures[planned.id] = future
             self.result.labels[planned.id] = task_run_label(planned)
             self.run.mark_running(planned.id)
             self.outstanding[future] = planned

@@ -35,7 +35,7 @@ from flows.parameters import ClassifierName
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, write_run_record
 from flows.spec_scheduler import SpecRunOptions, SpecRunResult, run_spec
-from flows.ui_artifacts import publish_output_files, publish_steps
+from flows.ui_artifacts import publish_output_files, publish_spec_results, publish_steps
 from mltoolkit.errors import SpecRunFailedError
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import read_inputs
@@ -86,7 +86,8 @@ async def _run_and_report(
             workflow=result.source,
             inputs=run.init,
         )
-        await publish_steps(records)
+        await publish_steps(records, root)
+        await publish_spec_results(records, root)
         await publish_output_files(root, key="spec-output-files")
     problems = run.problems()
     if run.failed:
@@ -123,21 +124,21 @@ async def spec_workflow(
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
     Args:
-        workflow: the workflow file (``workflow.yml``), resolved against ``toplevel``.
-        workdir: the run's folder (yadage's layout; init files in ``WORKDIR/init``).
-        inputs: init values (override ``inputs_file``).
-        inputs_file: YAML file of init values (the seed's ``inputs.yml``).
-        toplevel: folder ``workflow`` and ``$ref`` s resolve against (default: the workflow's folder).
-        image_map: extra ``IMAGE=local`` entries for Docker images when no engine answers.
+        workflow: the workflow file (workflow.yml), resolved against toplevel.
+        workdir: the run's folder (yadage's layout; init files in WORKDIR/init).
+        inputs: init values (override those of inputs_file).
+        inputs_file: YAML file of init values (the seed's inputs.yml).
+        toplevel: folder the workflow and its $ref's resolve against (default: the workflow's folder).
+        image_map: extra IMAGE=local entries for Docker images when no engine answers.
         image_map_file: YAML file of image-map entries.
-        quote: shell-quote parameter values (``False``: yadage's unsafe pasting).
+        quote: shell-quote parameter values (off: yadage's unsafe pasting).
         use_cache: reuse steps whose spec, parameters and input files are unchanged.
         refresh_cache: run every step again and store the new results.
         retries: retries of a failed step.
         retry_delay_seconds: pause before each retry.
         step_timeout: seconds after which a step's processes are killed.
-        visualize: also draw ``WORKDIR/_mltoolkit/workflow.{png,svg,dot}``.
-        step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
+        visualize: also draw WORKDIR/_mltoolkit/workflow.png, .svg and .dot.
+        step_retries: retries per stage name, overriding retries for that stage's steps.
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
