@@ -231,7 +231,7 @@ async def ml_workflow(
             await run.write()
         await publish_scores(scores)
         await publish_figure(root, merged.figure.resolve(root))
-        await publish_output_files(root, key="ml-output-files")
+        await publish_output_files(root, key="ml-output-files", checksums_key="ml-checksums")
     return scores
 
 

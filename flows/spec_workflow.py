@@ -88,7 +88,7 @@ async def _run_and_report(
         )
         await publish_steps(records, root)
         await publish_spec_results(records, root)
-        await publish_output_files(root, key="spec-output-files")
+        await publish_output_files(root, key="spec-output-files", checksums_key="spec-checksums")
     problems = run.problems()
     if run.failed:
         failed = sum(1 for record in records if record["state"] == "FAILED")

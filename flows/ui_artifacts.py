@@ -90,8 +90,12 @@ def _output_files(workdir: Path) -> list[Path]:
     return sorted(found)
 
 
-async def publish_output_files(workdir: str | os.PathLike[str], key: str) -> None:
-    """A table artifact listing the run's output files with size and (short) sha256; full hashes in its description."""
+async def publish_output_files(workdir: str | os.PathLike[str], key: str, checksums_key: str | None = None) -> None:
+    """A table artifact listing the run's output files with size and (short) sha256.
+
+    With ``checksums_key``, also a markdown artifact of the full sha256 of each
+    listed file, in ``sha256sum`` format (so ``sha256sum -c`` checks a copy).
+    """
     root = Path(workdir)
     files = _output_files(root)
     # Only the listed files are hashed: the rest is summarised, so hashing it (every
@@ -103,12 +107,18 @@ async def publish_output_files(workdir: str | os.PathLike[str], key: str) -> Non
     ]
     if len(files) > MAX_LISTED_FILES:
         rows.append({"file": f"... and {len(files) - MAX_LISTED_FILES} more", "bytes": "", "sha256": ""})
-    checksums = "\n".join(f"{digest}  {name}" for name, _, digest in listed)
-    description = (
-        f"Output files in {_where(root)}. Full sha256 of each (check with `sha256sum -c` "
-        f"in the work directory):\n\n```\n{checksums}\n```\n"
-    )
+    full = f"; full hashes in `{checksums_key}`" if checksums_key else ""
+    description = f"Output files in {_where(root)} (sha256 shortened{full})."
     await acreate_table_artifact(table=rows, key=key, description=description)
+    if checksums_key:
+        checksums = "\n".join(f"{digest}  {name}" for name, _, digest in listed)
+        markdown = (
+            f"# sha256 of the output files\n\nIn {_where(root)}; check a copy with `sha256sum -c` "
+            f"in its work directory.\n\n```\n{checksums}\n```\n"
+        )
+        await acreate_markdown_artifact(
+            markdown=markdown, key=checksums_key, description="Full sha256 of each output file."
+        )
 
 
 def _published_text(published: Any, root: Path) -> str:

@@ -94,14 +94,17 @@ def test_top_level_steps_have_scope_slash_and_published_paths_relative_to_the_wo
     assert str(workdir) in steps.description and "run.json" in steps.description
 
 
-def test_output_files_show_short_hashes_and_keep_full_ones_in_the_description(results_run):
+def test_output_files_show_short_hashes_and_the_full_ones_in_sha256sum_format(results_run):
     workdir, artifacts = results_run
     files = artifacts["spec-output-files"]
     rows = {row["file"]: row for row in _table(files)}
     digest = sha256_file(workdir / "report" / "metrics.json")
     assert rows["report/metrics.json"]["sha256"] == digest[:12] + "…"
-    assert f"{digest}  report/metrics.json\n" in files.description
     assert all(len(str(value)) <= 60 for row in rows.values() for value in row.values())
+    assert "\n" not in files.description and "spec-checksums" in files.description  # one line on its card
+    checksums = artifacts["spec-checksums"].data
+    assert f"\n{digest}  report/metrics.json\n" in checksums
+    assert checksums.count("  ") == len(rows)
 
 
 def test_the_native_figure_says_where_the_full_size_figure_is(shared_run, run_records):
