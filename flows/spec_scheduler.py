@@ -6,6 +6,8 @@ be applied; :func:`run_spec` submits each applied stage as one ``.map`` of
 stage), and as each task run finishes feeds its outcome back to the planner,
 which may then apply further stages. Independent branches therefore run at the
 same time, and a stage starts as soon as the stages it depends on have published.
+Each task run names the task runs of the steps its stage depends on (``wait_for``),
+so Prefect's run graph draws the workflow's dependencies.
 """
 
 from __future__ import annotations
