@@ -5,6 +5,10 @@
 (b)  `python -m flows.ml_workflow --inputs inputs.yml`, fresh process, default
      configuration (no PREFECT_API_URL): the temporary API server left by the
      previous command is reused (the steady state from the second run on);
+(b-certifi) (b) with Prefect's default TLS bundle (certifi) instead of the one-certificate
+     bundle our commands use for plain-HTTP APIs (`flows/startup/local_api_ca.pem`):
+     does that trick still pay? Wall time and CPU time (the command and the
+     processes it reaped; the kept server is not among them) of both.
 (b1) the same with no server left running (`MLTOOLKIT_API_IDLE_TIMEOUT=0`: every
      command boots its own, like Prefect's default temporary server);
 (b0) the very first run on a fresh PREFECT_HOME (database migrations), once;
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -25,7 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import certifi
 from _common import base_env, median_time, prefect_server, time_command
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of every finished child (with the zygote and step processes they reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -39,7 +51,8 @@ def main() -> None:
     plain_command = [
         sys.executable,
         "-c",
-        "import sys; from mltoolkit.analysis.inputs import load_inputs; from mltoolkit.analysis.pipeline import run_sequential; "
+        "import sys; from mltoolkit.analysis.inputs import load_inputs; "
+        "from mltoolkit.analysis.pipeline import run_sequential; "
         "run_sequential(load_inputs('inputs.yml'), sys.argv[1])",
         str(scratch / "plain"),
     ]
@@ -51,7 +64,12 @@ def main() -> None:
     times["b0"] = time_command(flow_command, no_keep)
     times["b1"] = median_time(flow_command, no_keep, arguments.repeats)
     time_command(flow_command, keep)  # leaves a server for the next commands
-    times["b"] = median_time(flow_command, keep, arguments.repeats)
+    cpu: dict[str, float] = {}
+    certifi_bundle = base_env(home, MLTOOLKIT_API_IDLE_TIMEOUT="120", PREFECT_API_SSL_CERT_FILE=certifi.where())
+    for name, environment in (("b", keep), ("b-certifi", certifi_bundle)):
+        before = _children_cpu_seconds()
+        times[name] = median_time(flow_command, environment, arguments.repeats)
+        cpu[name] = (_children_cpu_seconds() - before) / arguments.repeats
     state = home / "mltoolkit-api-server.json"
     if state.exists():
         os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
@@ -65,6 +83,14 @@ def main() -> None:
     print(f"(b1) cold, no server left running        {times['b1']:6.2f} s   b1/a = {times['b1'] / a:4.2f}")
     print(
         f"(b)  default, reusing the kept server    {times['b']:6.2f} s   b/a  = {times['b'] / a:4.2f}  (target <= 2.0)"
+    )
+    print(
+        f"(b-certifi) the same, certifi's bundle  {times['b-certifi']:6.2f} s   "
+        f"b-certifi/b = {times['b-certifi'] / times['b']:4.2f}  (> 1: the one-certificate bundle pays)"
+    )
+    print(
+        f"     CPU per command: (b) {cpu['b']:5.2f} s, (b-certifi) {cpu['b-certifi']:5.2f} s   "
+        f"ratio = {cpu['b-certifi'] / cpu['b']:4.2f}"
     )
     print(
         f"(c)  against `prefect server start`      {times['c']:6.2f} s   c/a  = {times['c'] / a:4.2f}  (target <= 1.3)"

@@ -16,7 +16,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     # Delegated before the imports below: the API server and the warm worker
     # processes each need 1-3 s of imports; started first, they boot on the other
-    # core while this process imports Prefect (see flows/startup.py). This module
+    # core while this process imports Prefect (see flows/startup/__init__.py). This module
     # is then imported once, under its own name.
     from flows.cli import run_module_command
 
@@ -31,13 +31,13 @@ from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
 from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, record_step_outputs
-from flows.compute_pool import pool_for_flow, run_in_pool
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierName, CustomClassifier, to_parameter, to_specs
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import uses_compute_pool
+from flows.startup.compute_pool import pool_for_flow, run_in_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
 from mltoolkit.analysis.classifiers import ClassifierSpec
 from mltoolkit.analysis.pipeline import (

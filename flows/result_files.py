@@ -103,7 +103,7 @@ def image_data_uri(path: Path) -> str | None:
         return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     if size > MAX_PNG_BYTES:
         return None
-    from flows.compute_pool import run_in_pool
+    from flows.startup.compute_pool import run_in_pool
     from mltoolkit.analysis.plotting import preview_png_base64
 
     return "data:image/png;base64," + run_in_pool(preview_png_base64, str(path), PREVIEW_WIDTH)

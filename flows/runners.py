@@ -2,7 +2,7 @@
 
 ``thread`` (the default) keeps Prefect's engine, its API client and its task
 state in one process; the CPU-bound step bodies still run in parallel on every
-core because tasks hand them to the warm compute pool (``flows.compute_pool``).
+core because tasks hand them to the warm compute pool (``flows.startup.compute_pool``).
 That beats ``process`` (each worker process imports Prefect, scikit-learn and
 matplotlib, ~2.5 s, and runs a Prefect engine of its own) for short steps;
 ``dask`` scales the same flow from a laptop (a ``LocalCluster`` on 127.0.0.1) to a

@@ -23,7 +23,6 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, cache_options, prune_stale_cache
-from flows.compute_pool import active_pool, pool_for_flow
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
 from flows.spec_tasks import (
@@ -34,6 +33,7 @@ from flows.spec_tasks import (
     step_identity,
     task_run_label,
 )
+from flows.startup.compute_pool import active_pool, pool_for_flow
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import StepOptions, WorkflowRun, init_dir, load_workflow, parse_image_map, validate_workflow
 from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 if __name__ == "__main__":
     # Delegated before the imports below, so that the command starts the API server
-    # and the warm workers before Prefect is imported (see flows/startup.py), and
+    # and the warm workers before Prefect is imported (see flows/startup/__init__.py), and
     # this module is imported once, under its own name.
     from flows.cli import run_module_command
 
@@ -25,9 +25,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
-from flows.compute_pool import active_pool, pool_for_flow
 from flows.expected_errors import install_expected_error_filter
 from flows.run_guard import guarded_run
+from flows.startup.compute_pool import active_pool, pool_for_flow
 from mltoolkit.yadage import StepOptions, load_step_ref, parse_image_map, run_step, validate_step
 from mltoolkit.yadage.planner import fill_workdir
 

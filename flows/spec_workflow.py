@@ -16,7 +16,7 @@ from __future__ import annotations
 
 if __name__ == "__main__":
     # Delegated before the imports below, so that the command starts the API server
-    # and the warm workers before Prefect is imported (see flows/startup.py), and
+    # and the warm workers before Prefect is imported (see flows/startup/__init__.py), and
     # this module is imported once, under its own name.
     from flows.cli import run_module_command
 

@@ -26,6 +26,8 @@ __all__ = [
     "UnsupportedFeatureError",
     "WorkdirError",
     "WorkdirLockedError",
+    "ZygoteError",
+    "ZygoteTimeout",
 ]
 
 
@@ -114,3 +116,11 @@ class SpecRunFailedError(MLToolkitError, RuntimeError):
 
 class ApiServerError(MLToolkitError, RuntimeError):
     """The Prefect API server a command needs could not be started or reached."""
+
+
+class ZygoteError(MLToolkitError, RuntimeError):
+    """The warm zygote cannot be reached, or a child died without answering."""
+
+
+class ZygoteTimeout(ZygoteError, TimeoutError):
+    """A zygote call ran longer than its timeout; its process group was killed."""

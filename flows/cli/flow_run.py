@@ -87,7 +87,7 @@ def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callabl
     """
     import asyncio
 
-    from flows import temporary_server
+    from flows.startup import temporary_server
 
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     with holding_workdir_lock(workdir, command_line(context)):

@@ -48,10 +48,10 @@ def run(
 ) -> None:
     """Run the seed's analysis: data_prep -> classify (one task per classifier) -> merge_and_plot."""
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
-    from flows.compute_pool import run_in_pool
     from flows.ml_workflow import ml_workflow
     from flows.parameters import split_classifiers
     from flows.runners import make_task_runner
+    from flows.startup.compute_pool import run_in_pool
     from mltoolkit.analysis.inputs import load_inputs
     from mltoolkit.analysis.pipeline import FIGURE_FILE, MERGE_DIR, SCORES_FILE, check_inputs
     from mltoolkit.yamlfiles import parse_assignments

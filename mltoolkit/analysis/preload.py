@@ -1,7 +1,7 @@
 """Import, once, every heavy module the analysis steps need.
 
 Worker processes import this module before their first step (see
-``flows.compute_pool``), so a step's run time is its own work, not
+``flows.startup.compute_pool``), so a step's run time is its own work, not
 scikit-learn's and matplotlib's import time (about 1.3 s together).
 """
 

@@ -6,7 +6,7 @@ each step starts in a few milliseconds with everything already imported (the
 idea of ``multiprocessing``'s fork server, over a plain Unix socket so it works
 for any caller, including shell scripts).
 
-Two kinds of request:
+Two kinds of request (wire format: :mod:`mltoolkit.processes.zygote_wire`):
 
 * **call** -- run ``module:function(*args, **kwargs)`` in a child and return the
   pickled result (or re-raise its exception in the caller): :class:`ZygoteClient`.
@@ -17,8 +17,10 @@ Two kinds of request:
   ``python /fun_with_ml/classification.py ...`` start warm; anything the zygote
   cannot run exactly like a fresh interpreter falls back to the real one.
 
-The server's children are killed when their caller goes away. This file only
-uses the standard library: the shim runs it as a script with ``python -I -S``.
+Nothing outlives its owner: the zygote dies with the process that started it
+(:mod:`mltoolkit.processes.lifeline`), its children die with the zygote and
+with their caller's connection, and a stopped zygote kills its children's
+process groups.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ import gc
 import importlib
 import os
 import pickle
+import shlex
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,67 +41,22 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from mltoolkit.errors import ZygoteError, ZygoteTimeout
+from mltoolkit.processes import zygote_wire
+from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent, set_parent_death_signal, stop_child
+from mltoolkit.processes.zygote_wire import recv_message, send_message
+
 __all__ = [
+    "RunningZygote",
     "ZygoteClient",
-    "ZygoteError",
     "ZygoteServer",
-    "ZygoteTimeout",
     "run_script_via_zygote",
     "start_zygote",
     "write_python_shim",
 ]
-
-_LENGTH = struct.Struct("!Q")
-_MAX_FDS = 3
-
-
-class ZygoteError(RuntimeError):
-    """The zygote cannot be reached or a child died without answering."""
-
-
-class ZygoteTimeout(ZygoteError, TimeoutError):
-    """A call ran longer than its timeout; its process group was killed."""
-
-
-# --- framing ---------------------------------------------------------------------------
-
-
-def _send_message(sock: socket.socket, value: Any, fds: list[int] | None = None) -> None:
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    frame = _LENGTH.pack(len(payload)) + payload
-    if fds:
-        sent = socket.send_fds(sock, [frame[: _LENGTH.size]], fds)
-        if sent != _LENGTH.size:
-            raise ZygoteError("short write on the zygote socket")
-        sock.sendall(frame[_LENGTH.size :])
-    else:
-        sock.sendall(frame)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            raise EOFError("zygote connection closed")
-        chunks.extend(chunk)
-    return bytes(chunks)
-
-
-def _recv_message(sock: socket.socket, with_fds: bool = False) -> tuple[Any, list[int]]:
-    fds: list[int] = []
-    if with_fds:
-        header, fds, _flags, _address = socket.recv_fds(sock, _LENGTH.size, _MAX_FDS)
-        if not header:
-            raise EOFError("zygote connection closed")
-        if len(header) < _LENGTH.size:
-            header += _recv_exact(sock, _LENGTH.size - len(header))
-    else:
-        header = _recv_exact(sock, _LENGTH.size)
-    (length,) = _LENGTH.unpack(header)
-    return pickle.loads(_recv_exact(sock, length)), fds
 
 
 # --- server ------------------------------------------------------------------------------
@@ -111,61 +68,57 @@ class ZygoteServer:
     def __init__(self, socket_path: str, preload: list[str]) -> None:
         self.socket_path = socket_path
         self.preload = preload
+        self._children: set[int] = set()
 
     def serve_forever(self) -> None:
-        """Bind, import the preload modules, then fork a child per request until killed."""
-        parent = os.getppid()  # before the slow imports: the starter may die during them
+        """Bind, import the preload modules, then fork a child per request until terminated."""
+        signal.signal(signal.SIGTERM, self._exit_on_signal)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.socket_path)
-        # Listening before the imports lets callers connect at once; their
-        # requests wait in the backlog until the imports are done.
-        listener.listen(64)
-        for module in self.preload:
-            importlib.import_module(module)
-        # Children share the imported modules' memory copy-on-write; a garbage
-        # collection in a child would touch (and so copy) every object.
-        gc.collect()
-        gc.freeze()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        listener.settimeout(1.0)
-        while True:
-            self._reap_children()
-            if os.getppid() != parent:
-                # Our starter died without stopping us (e.g. SIGKILL): nobody ever
-                # will, so leave instead of idling forever as an orphan.
-                self._remove_socket()
-                return
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except InterruptedError:
-                continue
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = 0
-                try:
-                    _serve_child(connection)
-                except BaseException:  # the child must never return into the accept loop
-                    code = 1
-                finally:
-                    os._exit(code)
+        try:
+            listener.bind(self.socket_path)
+            # Listening before the imports lets callers connect at once; their
+            # requests wait in the backlog until the imports are done.
+            listener.listen(64)
+            for module in self.preload:
+                importlib.import_module(module)
+            # Children share the imported modules' memory copy-on-write; a garbage
+            # collection in a child would touch (and so copy) every object.
+            gc.collect()
+            gc.freeze()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGCHLD, self._reap_children)
+            while True:
+                connection, _ = listener.accept()  # blocks: an idle zygote uses no CPU
+                self._fork_child(listener, connection)
+        finally:
+            self._kill_children()
+            self._remove_socket()
+
+    def _fork_child(self, listener: socket.socket, connection: socket.socket) -> None:
+        # SIGCHLD waits until the pid is recorded, so a child that ends at once is
+        # reaped after it is added, never left in the set (and later killed by pid)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        pid = os.fork()
+        if pid:
+            self._children.add(pid)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             connection.close()
+            return
+        code = 0
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            set_parent_death_signal(signal.SIGKILL)  # forked by the main thread: dies with the zygote
+            listener.close()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                signal.signal(signum, signal.SIG_DFL)
+            _serve_child(connection)
+        except BaseException:  # the child must never return into the accept loop
+            code = 1
+        finally:
+            os._exit(code)
 
-    def _remove_socket(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.socket_path)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(self.socket_path))
-
-    @staticmethod
-    def _reap_children() -> None:
+    def _reap_children(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
         while True:
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
@@ -173,60 +126,86 @@ class ZygoteServer:
                 return
             if pid == 0:
                 return
+            self._children.discard(pid)
+
+    def _kill_children(self) -> None:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for pid in list(self._children):
+            # a call child leads its own process group: take whatever it started too
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(OSError):
+                    kill(pid, signal.SIGKILL)
+
+    def _exit_on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Exit here rather than raise: a SIGTERM may land inside the preload imports,
+        # where an exception could be reported on the caller's stderr. Once: a parent
+        # with several threads may deliver its death signal more than once.
+        signal.signal(signum, signal.SIG_IGN)
+        self._kill_children()
+        self._remove_socket()
+        os._exit(128 + signum)
+
+    def _remove_socket(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.socket_path))
 
 
-def _exit_when_caller_leaves(connection: socket.socket) -> None:
+def _exit_when_caller_leaves(connection: socket.socket, own_group: bool) -> None:
     def watch() -> None:
         try:
             while connection.recv(1):
                 pass
         except OSError:
             pass
+        if own_group:  # take whatever the call started with it
+            with contextlib.suppress(OSError):
+                os.killpg(0, signal.SIGKILL)
         os._exit(143)
 
     threading.Thread(target=watch, daemon=True).start()
 
 
 def _serve_child(connection: socket.socket) -> None:
-    request, fds = _recv_message(connection, with_fds=True)
+    request, fds = recv_message(connection, with_fds=True)
     kind = request.get("kind")
     if kind == "call":
-        # its own process group, so a timeout kills whatever the call started too
-        os.setpgid(0, 0)
-        _send_message(connection, {"pid": os.getpid()})
-        _exit_when_caller_leaves(connection)
-        try:
-            module_name, _, qualname = request["function"].partition(":")
-            target: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                target = getattr(target, part)
-            reply = {"ok": True, "value": target(*request["args"], **request["kwargs"])}
-        except BaseException as error:  # sent back and re-raised in the caller
-            reply = {"ok": False, "error": error, "traceback": traceback.format_exc()}
-        try:
-            _send_message(connection, reply)
-        except (pickle.PicklingError, TypeError, AttributeError) as error:
-            _send_message(
-                connection,
-                {
-                    "ok": False,
-                    "error": ZygoteError(f"result of {request['function']} cannot be pickled: {error}"),
-                    "traceback": "",
-                },
-            )
+        _run_call_child(connection, request)
     elif kind == "script":
         _run_script_child(connection, request, fds)
     else:
-        _send_message(connection, {"ok": False, "error": ZygoteError(f"unknown request {kind!r}")})
+        send_message(connection, {"ok": False, "error": ZygoteError(f"unknown request {kind!r}")})
+
+
+def _run_call_child(connection: socket.socket, request: dict) -> None:
+    # its own process group, so a timeout kills whatever the call started too
+    os.setpgid(0, 0)
+    send_message(connection, {"pid": os.getpid()})
+    _exit_when_caller_leaves(connection, own_group=True)
+    try:
+        module_name, _, qualname = request["function"].partition(":")
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        reply = {"ok": True, "value": target(*request["args"], **request["kwargs"])}
+    except BaseException as error:  # sent back and re-raised in the caller
+        reply = {"ok": False, "error": error, "traceback": traceback.format_exc()}
+    try:
+        send_message(connection, reply)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        problem = ZygoteError(f"result of {request['function']} cannot be pickled: {error}")
+        send_message(connection, {"ok": False, "error": problem, "traceback": ""})
 
 
 def _run_script_child(connection: socket.socket, request: dict, fds: list[int]) -> None:
     for target_fd, source_fd in zip((0, 1, 2), fds):
         os.dup2(source_fd, target_fd)
         os.close(source_fd)
-    os.setpgid(0, 0) if request.get("new_group") else None
-    _send_message(connection, {"pid": os.getpid()})
-    _exit_when_caller_leaves(connection)
+    if request.get("new_group"):
+        os.setpgid(0, 0)
+    send_message(connection, {"pid": os.getpid()})
+    _exit_when_caller_leaves(connection, own_group=bool(request.get("new_group")))
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -254,7 +233,7 @@ def _run_script_child(connection: socket.socket, request: dict, fds: list[int]) 
             sys.stdout.flush()
         with contextlib.suppress(Exception):
             sys.stderr.flush()
-    _send_message(connection, {"exit_code": code})
+    send_message(connection, {"exit_code": code})
 
 
 # --- clients -----------------------------------------------------------------------------
@@ -280,23 +259,21 @@ class ZygoteClient:
         """Like :meth:`call`; after ``timeout`` seconds the child's process group is killed.
 
         Raises:
+            ZygoteError: the zygote is not reachable or the child died without answering.
             ZygoteTimeout: the call did not finish in time.
         """
-        if callable(function):
-            name = f"{function.__module__}:{function.__qualname__}"
-        else:
-            name = function
+        name = f"{function.__module__}:{function.__qualname__}" if callable(function) else function
         with self._slots, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             try:
                 sock.connect(self.socket_path)
             except OSError as error:
                 raise ZygoteError(f"cannot reach the zygote at {self.socket_path}: {error}") from None
-            _send_message(sock, {"kind": "call", "function": name, "args": args, "kwargs": kwargs})
+            send_message(sock, {"kind": "call", "function": name, "args": args, "kwargs": kwargs})
             child_pid = None
             try:
-                child_pid = _recv_message(sock)[0]["pid"]
+                child_pid = recv_message(sock)[0]["pid"]
                 sock.settimeout(timeout)
-                reply, _ = _recv_message(sock)
+                reply, _ = recv_message(sock)
             except EOFError:
                 raise ZygoteError(f"the worker running {name} died without answering") from None
             except TimeoutError:
@@ -312,38 +289,15 @@ class ZygoteClient:
 def run_script_via_zygote(socket_path: str, argv: list[str]) -> int:
     """Run ``python *argv`` in a zygote child with this process's stdio, cwd and environment.
 
-    Returns the script's exit code. Signals this process receives (SIGTERM,
-    SIGINT, SIGHUP) are forwarded to the child.
+    Returns the script's exit code (see :func:`mltoolkit.processes.zygote_wire.run_script_via_zygote`).
 
     Raises:
         ZygoteError: the zygote is not reachable.
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(socket_path)
-    except OSError as error:
-        sock.close()
-        raise ZygoteError(f"cannot reach the zygote at {socket_path}: {error}") from None
-    request = {"kind": "script", "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
-    _send_message(sock, request, fds=[0, 1, 2])
-    try:
-        child_pid = _recv_message(sock)[0]["pid"]
-    except EOFError:
-        raise ZygoteError("the zygote closed the connection") from None
-
-    def forward(signum: int, _frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child_pid, signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    try:
-        reply, _ = _recv_message(sock)
-    except EOFError:
-        return 1  # killed: the child died without reporting an exit code
-    finally:
-        sock.close()
-    return int(reply["exit_code"])
+        return zygote_wire.run_script_via_zygote(socket_path, argv)
+    except ConnectionError as error:
+        raise ZygoteError(str(error)) from None
 
 
 # --- starting a server -------------------------------------------------------------------
@@ -362,14 +316,8 @@ class RunningZygote:
         return ZygoteClient(self.socket_path, max_concurrency)
 
     def stop(self) -> None:
-        """Terminate the server and remove its socket."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Terminate the server (its children die with it) and remove its socket."""
+        stop_child(self.process)
         with contextlib.suppress(OSError):
             os.unlink(self.socket_path)
         with contextlib.suppress(OSError):
@@ -379,14 +327,19 @@ class RunningZygote:
 def start_zygote(preload: list[str]) -> RunningZygote:
     """Start a zygote server subprocess that preloads ``preload``; returns at once.
 
-    The socket accepts connections immediately; requests are served once the
-    imports are done.
+    The zygote dies with the calling *thread* (see :mod:`mltoolkit.processes.lifeline`):
+    call this from the thread that owns it, e.g. the main thread. The socket
+    accepts connections immediately; requests are served once the imports are done.
+
+    Raises:
+        ZygoteError: the zygote exited or did not create its socket within 30 s.
     """
     folder = tempfile.mkdtemp(prefix="mltk-zygote-")
     socket_path = os.path.join(folder, "socket")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mltoolkit.processes.zygote", "serve", socket_path, *preload],
+        [sys.executable, "-m", "mltoolkit.processes.zygote", socket_path, *preload],
         stdin=subprocess.DEVNULL,
+        env={**os.environ, PARENT_PID_VARIABLE: str(os.getpid())},
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
@@ -411,29 +364,24 @@ def write_python_shim(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    client = Path(__file__).resolve()
+    command = shlex.join([sys.executable, "-I", "-S", str(Path(zygote_wire.__file__).resolve()), socket_path])
     for name in names:
         shim = folder / name
-        shim.write_text(f"#!/bin/sh\nexec '{sys.executable}' -I -S '{client}' client '{socket_path}' \"$@\"\n")
+        shim.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
         shim.chmod(0o755)
     return folder
 
 
-def _client_main(socket_path: str, argv: list[str]) -> None:
-    warm = bool(argv) and not argv[0].startswith("-") and argv[0].endswith(".py") and os.path.isfile(argv[0])
-    if warm:
-        try:
-            sys.exit(run_script_via_zygote(socket_path, argv))
-        except ZygoteError:
-            pass
-    os.execv(sys.executable, [sys.executable, *argv])
+def _serve_main(argv: list[str]) -> None:
+    parent = os.environ.pop(PARENT_PID_VARIABLE, None)
+    if parent:
+        # SIGTERM runs the server's clean-up (kill the children, remove the socket)
+        die_with_parent(int(parent), signal.SIGTERM)
+    ZygoteServer(argv[0], argv[1:]).serve_forever()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
-        ZygoteServer(sys.argv[2], sys.argv[3:]).serve_forever()
-    elif len(sys.argv) >= 3 and sys.argv[1] == "client":
-        _client_main(sys.argv[2], sys.argv[3:])
-    else:
-        print("usage: zygote.py serve SOCKET [MODULE...] | client SOCKET SCRIPT [ARG...]", file=sys.stderr)
+    if len(sys.argv) < 2:
+        print("usage: python -m mltoolkit.processes.zygote SOCKET [MODULE...]", file=sys.stderr)
         sys.exit(2)
+    _serve_main(sys.argv[1:])

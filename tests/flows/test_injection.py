@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,66 @@ def test_payloads_as_names_of_init_files(run_injection_spec, tmp_path):
         assert argv[:-2] == [path], name
     assert [name for name in names if len(glob.glob(str(init / name))) > 1] == ["*; touch PWNED"]
     assert sorted(path.name for path in init.iterdir()) == sorted(names)  # init files untouched
+
+
+# --- values published by an upstream step -----------------------------------------------------
+
+#: Payloads an upstream step publishes (fromyaml-pub); ``{c}`` is the canary file.
+PUBLISHED = [
+    "x; touch {c}",
+    "$(touch {c})",
+    "`touch {c}`",
+    "x\ntouch {c}",
+    "# x\ntouch {c}\n#",
+    "'; touch {c}; '",
+    '"; touch {c}; "',
+    "${{x:-$(touch {c})}}",
+    "x\nEOF\ntouch {c}\ncat <<EOF",
+    '"""; __import__(\'os\').system(\'touch {c}\'); """',
+    "{{__import__('os').system('touch {c}')}}",
+    "back\\slash\\",
+    "ünï cødé ✓ \u2028",
+    "plain/path-1.txt",
+    "plain_name",
+]
+
+
+def _plain(value: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9_./:+,-]*", value) is not None and not value.startswith("-")
+
+
+def _refused(step: dict) -> bool:
+    return step["state"] == "FAILED" and "parameter 'payload'" in (step.get("error") or "")
+
+
+def test_values_published_upstream_never_run(spec_in_process, tmp_path):
+    canary = tmp_path / "CANARY"
+    payloads = [template.format(c=canary) for template in PUBLISHED]
+    workdir = tmp_path / "work"
+    (workdir / "init").mkdir(parents=True)
+    (workdir / "init" / "payloads.yml").write_text(yaml.safe_dump({"payloads": payloads}), encoding="utf-8")
+    case = SPECS / "injection_published"
+    state, record = spec_in_process.run(workdir, "workflow.yml", toplevel=case, inputs_file=case / "inputs.yml")
+
+    _assert_nothing_ran(tmp_path, canary)
+    steps = {(step["stage"], step["index"]): step for step in record["steps"]}
+    assert len(steps) == 1 + 4 * len(payloads)
+    for index, value in enumerate(payloads):
+        for stage in ("sh_data", "bash_data"):
+            step = steps[stage, index]
+            if "EOF" in value.split("\n"):
+                assert _refused(step), step
+                continue
+            assert step["state"] == "COMPLETED", step
+            published = step["published"]
+            assert json.loads(Path(published["argv"]).read_text()) == [value, value, value, f"x={value}"]
+            assert Path(published["heredoc"]).read_text() == value + "\n"
+            assert Path(published["quoted"]).read_text() == value + "\n"
+        values = json.loads(Path(steps["python_data", index]["published"]["values"]).read_text())
+        assert values == [value] * 6
+        code = steps["sh_code", index]
+        if _plain(value):
+            assert Path(code["published"]["code"]).read_text() == f"{value}\n" * 3
+        else:
+            assert _refused(code), code
+    assert not state.is_completed()  # the refused steps fail the run, each with its one line

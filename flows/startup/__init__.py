@@ -1,4 +1,9 @@
-"""What a command line does first, before importing Prefect.
+"""Fast start-up of our command lines: what a command does first, before importing Prefect.
+
+The package: :mod:`~flows.startup.temporary_server` picks or starts the API
+server (:mod:`~flows.startup.api_server`, recorded by :mod:`~flows.startup.server_state`,
+configured as Prefect's settings say: :mod:`~flows.startup.prefect_settings`);
+:mod:`~flows.startup.compute_pool` runs step bodies in a warm zygote.
 
 :func:`prepare_cli_process` starts the slow-to-boot helpers at once, so they boot
 on the other core while this process imports Prefect: the temporary Prefect API
@@ -7,12 +12,13 @@ fast process exit: once every exit handler has run (Prefect's log and event
 flush, stopping the helpers), the interpreter's own teardown -- freeing every
 object of Prefect, scikit-learn and matplotlib one by one, ~0.4 s -- is skipped.
 
-This module must not import Prefect.
+Nothing in this package imports Prefect at import time.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 
@@ -29,10 +35,8 @@ def set_exit_code(code: int) -> None:
 
 def _exit_without_teardown() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
     os._exit(_exit_code)
 
 
@@ -41,12 +45,12 @@ def prepare_cli_process(*, compute_pool: bool = True) -> None:
 
     Must be called before ``prefect`` is imported.
     """
-    from flows.temporary_server import start_early
+    from flows.startup.temporary_server import start_early
 
     # Registered first, so it runs last: after Prefect's handlers and ours.
     atexit.register(_exit_without_teardown)
     start_early()
     if compute_pool:
-        from flows.compute_pool import start_pool
+        from flows.startup.compute_pool import start_pool
 
         start_pool()

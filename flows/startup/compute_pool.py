@@ -22,8 +22,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from mltoolkit.errors import StepFailedError
-from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, ZygoteTimeout, start_zygote
+from mltoolkit.errors import StepFailedError, ZygoteTimeout
+from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, start_zygote
 
 __all__ = ["PRELOAD_MODULES", "ComputePool", "active_pool", "pool_for_flow", "run_in_pool", "start_pool"]
 
@@ -71,7 +71,11 @@ def active_pool() -> ComputePool | None:
 
 
 def start_pool(workers: int | None = None) -> ComputePool:
-    """Start (once) the process-wide pool; it is stopped when the process exits."""
+    """Start (once) the process-wide pool; it is stopped when the process exits.
+
+    Call it from the main thread (as :func:`flows.startup.prepare_cli_process`
+    does): the zygote dies with the thread that started it, even on SIGKILL.
+    """
     global _active
     if _active is None:
         _active = ComputePool(workers)
@@ -101,8 +105,9 @@ def run_in_pool(function: Callable[..., T], /, *args: Any, timeout: float | None
 def pool_for_flow(enabled: bool = True) -> Iterator[ComputePool | None]:
     """Use the process-wide pool, starting one for this block if none is active.
 
-    A pool started here is stopped when the block ends; one started earlier (by
-    a command line) is left running for later flows in the same process.
+    A pool started here is stopped when the block ends (and dies with this
+    thread if the process is killed); one started earlier (by a command line)
+    is left running for later flows in the same process.
     """
     global _active
     if not enabled or _active is not None:
