@@ -18,7 +18,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.result_files import IMAGE_SUFFIXES, artifact_key, image_data_uri, published_result_files, table_rows
 from mltoolkit.workdir.artifacts import sha256_file
-from mltoolkit.workdir.layout import RECORDS_DIR
+from mltoolkit.workdir.layout import RECORDS_DIR, WorkdirLayout
 
 __all__ = [
     "publish_figure",
@@ -33,7 +33,7 @@ __all__ = [
 MAX_LISTED_FILES = 500
 #: Table cells longer than this are cut (with an ellipsis) so that columns fit the page.
 MAX_CELL_CHARS = 60
-#: Digits of a sha256 shown in a table (like a short git hash); the full value is in the description.
+#: Digits of a sha256 shown in a table (like a short git hash); the full values are in the checksums artifact.
 SHORT_HASH_DIGITS = 12
 
 
@@ -69,11 +69,9 @@ async def publish_scores(scores: Mapping[str, float]) -> None:
 async def publish_figure(workdir: str | os.PathLike[str], figure: str | os.PathLike[str]) -> None:
     """A markdown artifact ``ml-figure`` that shows the figure (embedded, downscaled) and where the original is."""
     root, path = Path(workdir), Path(figure)
-    markdown = (
-        "# Decision surfaces\n\n"
-        f"![classifier comparison]({image_data_uri(path)})\n\n"
-        f"Full-size figure: {_file_facts(root, path)}\n"
-    )
+    uri = image_data_uri(path)
+    picture = f"![classifier comparison]({uri})" if uri else "(too large to show here)"
+    markdown = f"# Decision surfaces\n\n{picture}\n\nFull-size figure: {_file_facts(root, path)}\n"
     await acreate_markdown_artifact(
         markdown=markdown, key="ml-figure", description="The input data and each classifier's decision surface."
     )
@@ -151,9 +149,10 @@ async def publish_steps(
     if len(rows) > MAX_LISTED_FILES:
         more = {"scope": "", "stage": f"... and {len(rows) - MAX_LISTED_FILES} more", "index": ""}
         rows = rows[:MAX_LISTED_FILES] + [{**more, "state": "", "published": ""}]
+    record = WorkdirLayout(root).run_record.relative_to(root).as_posix()
     description = (
         f"Every step of the workflow run. Paths are relative to {_where(root)}; "
-        f"full published values are in its run record, `{RECORDS_DIR}/run.json`."
+        f"full published values are in its run record, `{record}`."
     )
     await acreate_table_artifact(table=rows, key=key, description=description)
 
@@ -172,7 +171,7 @@ async def publish_spec_results(steps: Iterable[Mapping[str, Any]], workdir: str 
             uri = image_data_uri(path)
             if uri is None:
                 continue
-            markdown = f"# {relative}\n\n![{relative}]({uri})\n\nFull-size image: {_file_facts(root, path)}\n"
+            markdown = f"# {relative}\n\n![published image]({uri})\n\nFull-size image: {_file_facts(root, path)}\n"
             await acreate_markdown_artifact(
                 markdown=markdown, key=artifact_key("spec-image", relative), description=f"Image {relative}"
             )
