@@ -217,6 +217,8 @@ def _flow_runs_of(ui: dict[str, Any], deployment_id: Any) -> int:
 
 
 def test_the_run_form_offers_the_registered_classifiers_and_refuses_a_bad_one(ui, page):
+    from playwright.sync_api import expect
+
     deployment_id = ui["runs"]["ml-workflow/seed-analysis"].deployment_id
     page.goto(f"{_ui_base(page, ui)}/deployments/deployment/{deployment_id}/run")
     select = page.get_by_role("button", name="Select classifiers")
@@ -233,10 +235,15 @@ def test_the_run_form_offers_the_registered_classifiers_and_refuses_a_bad_one(ui
     field = page.locator("div.group").filter(has=page.locator("label", has_text=re.compile(r"^classifiers$"))).last
     field.get_by_role("button", name="Open menu").click()
     page.get_by_role("menuitem", name="Use JSON Input").click()
-    field.locator(".cm-content").fill('["rbf_svm", "bogus_name"]')
+    editor = field.locator(".cm-content")
+    expect(editor).to_contain_text("nearest_neighbours")  # the editor has loaded the current value: replace it all
+    editor.click()
+    page.keyboard.press("Control+A")  # CodeMirror's select-all, then one insertion (no auto-closing)
+    page.keyboard.insert_text('["rbf_svm", "bogus_name"]')
+    expect(editor).to_have_text('["rbf_svm", "bogus_name"]')
     with page.expect_response(lambda response: response.url.endswith("/create_flow_run")) as info:
         page.get_by_role("button", name="Submit").click()
-    assert info.value.status in (409, 422), info.value.status
+    assert info.value.status in (409, 422), (info.value.status, info.value.text(), info.value.request.post_data)
     error = page.get_by_text(re.compile(r"'bogus_name' is not one of")).first
     error.wait_for()
     assert all(name in error.inner_text() for name in SEED_CLASSIFIERS)
