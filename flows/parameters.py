@@ -46,6 +46,11 @@ class CustomClassifier(BaseModel):
         description="Keyword arguments of the estimator's constructor.",
         examples=[{"n_estimators": 50, "random_state": 0}],
     )
+    position: int | None = Field(
+        default=None,
+        ge=0,
+        description="Its place among all the classifiers (0 = first); empty: after the registered ones.",
+    )
 
 
 def to_spec(parameter: str | CustomClassifier | dict[str, Any] | ClassifierSpec) -> ClassifierSpec:
@@ -53,31 +58,40 @@ def to_spec(parameter: str | CustomClassifier | dict[str, Any] | ClassifierSpec)
     from mltoolkit.analysis.classifiers import parse_classifier
 
     if isinstance(parameter, CustomClassifier):
-        parameter = parameter.model_dump()
+        parameter = parameter.model_dump(exclude={"position"})
     return parse_classifier(parameter)
 
 
-def to_specs(
-    names: Iterable[str], custom: Iterable[CustomClassifier | dict[str, Any]] | None = None
-) -> list[ClassifierSpec]:
-    """The classifiers a native flow run trains: the registered ``names``, then the ``custom`` ones."""
-    return [to_spec(name) for name in names] + [to_spec(entry) for entry in custom or []]
+def to_specs(names: Iterable[str], custom: Iterable[CustomClassifier] | None = None) -> list[ClassifierSpec]:
+    """The classifiers a native flow run trains, in order.
+
+    The registered ``names`` in their order; each ``custom`` classifier at its
+    ``position`` (in increasing order of position), the others after them all.
+    """
+    specs = [to_spec(name) for name in names]
+    entries = list(custom or [])
+    placed = sorted((entry for entry in entries if entry.position is not None), key=lambda entry: entry.position or 0)
+    for entry in placed:
+        specs.insert(min(entry.position or 0, len(specs)), to_spec(entry))
+    return specs + [to_spec(entry) for entry in entries if entry.position is None]
 
 
 def split_classifiers(specs: Iterable[ClassifierSpec]) -> tuple[list[str], list[dict[str, Any]]]:
     """The flow's two parameters for ``specs``: registered names, and custom classifiers as mappings.
 
-    Custom classifiers come after the registered ones in a flow run (its figure,
-    score table and ``classification_<i>`` folders), whatever their place in ``specs``.
+    :func:`to_specs` restores the order of ``specs``: when a custom classifier comes
+    before a registered one, every custom classifier is given its ``position``.
     """
     names: list[str] = []
     custom: list[dict[str, Any]] = []
-    for spec in specs:
+    for index, spec in enumerate(specs):
         entry = to_parameter(spec)
         if isinstance(entry, str):
             names.append(entry)
         else:
-            custom.append(entry)
+            custom.append({**entry, "position": index})
+    if all(entry["position"] >= len(names) for entry in custom):  # already last: no positions needed
+        custom = [{key: value for key, value in entry.items() if key != "position"} for entry in custom]
     return names, custom
 
 

@@ -42,7 +42,7 @@ def test_custom_classifiers_are_a_separate_optional_list_of_objects():
     assert "custom_classifiers" not in schema["required"]
     array = next(option for option in custom["anyOf"] if option.get("type") == "array")
     item = _resolve(schema, array["items"])
-    assert item["type"] == "object" and set(item["properties"]) == {"name", "estimator", "params"}
+    assert item["type"] == "object" and set(item["properties"]) == {"name", "estimator", "params", "position"}
     assert item["required"] == ["name", "estimator"]
     assert custom["position"] == schema["properties"]["classifiers"]["position"] + 1  # next to it in the form
 
@@ -58,18 +58,45 @@ def test_parameter_descriptions_are_plain_text(flow_name):
     assert not [name for name, entry in properties.items() if "`" in entry["description"]]
 
 
-def test_split_classifiers_and_to_specs_round_trip_mixed_entries():
+FOREST = ClassifierSpec("forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5})
+TREES = ClassifierSpec("trees", "sklearn.ensemble.ExtraTreesClassifier", {})
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["rbf_svm", FOREST, "decision_tree"],  # a custom one in the middle keeps its place (and folder index)
+        [FOREST, "rbf_svm", TREES, "decision_tree"],
+        ["rbf_svm", "decision_tree", FOREST, TREES],
+        [FOREST, TREES],
+        ["rbf_svm"],
+    ],
+)
+def test_split_classifiers_and_to_specs_keep_the_order_of_a_mixed_list(order):
     from flows.parameters import CustomClassifier, split_classifiers, to_specs
 
-    forest = ClassifierSpec("forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5})
-    names, custom = split_classifiers([ClassifierSpec("rbf_svm"), forest, ClassifierSpec("decision_tree")])
-    assert names == ["rbf_svm", "decision_tree"]
-    assert custom == [
-        {"name": "forest", "estimator": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 5}}
+    specs = [ClassifierSpec(entry) if isinstance(entry, str) else entry for entry in order]
+    names, custom = split_classifiers(specs)
+    assert names == [entry for entry in order if isinstance(entry, str)]
+    assert [entry["name"] for entry in custom] == [spec.name for spec in specs if spec.estimator]
+    assert to_specs(names, [CustomClassifier(**entry) for entry in custom]) == specs
+
+
+def test_custom_classifiers_without_a_position_come_last_and_big_positions_are_clamped():
+    from flows.parameters import CustomClassifier, to_specs
+
+    forest, trees = (
+        CustomClassifier(name=spec.name, estimator=spec.estimator or "", params=dict(spec.params), position=position)
+        for spec, position in ((FOREST, None), (TREES, 99))
+    )
+    names = ["rbf_svm", "decision_tree"]
+    assert [spec.name for spec in to_specs(names, [forest, trees])] == ["rbf_svm", "decision_tree", "trees", "forest"]
+    assert [spec.name for spec in to_specs(names, [trees.model_copy(update={"position": 0}), forest])] == [
+        "trees",
+        "rbf_svm",
+        "decision_tree",
+        "forest",
     ]
-    specs = to_specs(names, [CustomClassifier(**custom[0])])
-    assert specs == [ClassifierSpec("rbf_svm"), ClassifierSpec("decision_tree"), forest]
-    assert to_specs(names) == specs[:2]
 
 
 def test_a_bad_name_is_refused_in_process_naming_the_valid_names():

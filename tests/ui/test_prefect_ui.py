@@ -139,6 +139,11 @@ def _table_rows(page: Any) -> list[list[str]]:
     return [row.locator("td").all_inner_texts() for row in page.locator("main table tbody tr").all()]
 
 
+def _screenshot(page: Any, name: str) -> None:
+    """Save the page to ``docs/ui/NAME`` (CSS transitions fast-forwarded: no half-open menus)."""
+    page.screenshot(path=str(SCREENSHOTS / name), animations="disabled")
+
+
 def _assert_image_loaded(page: Any, selector: str) -> None:
     page.wait_for_function(IMAGE_LOADED, arg=selector, timeout=TIMEOUT_MS)
 
@@ -162,7 +167,7 @@ def test_the_native_run_shows_task_runs_graph_scores_figure_and_files(ui, page):
     _open_artifact(page, "ml-figure")
     _assert_image_loaded(page, 'main img[src^="data:image/png"]')
     page.get_by_text("merge_and_visualize/ml_results.png", exact=True).wait_for()  # relative, not this machine's path
-    page.screenshot(path=str(SCREENSHOTS / "artifact-figure.png"))
+    _screenshot(page, "artifact-figure.png")
 
     page.go_back()
     _open_artifact(page, "ml-output-files")
@@ -186,7 +191,7 @@ def test_the_spec_run_shows_the_yadage_dag_its_figure_and_tables(ui, page):
     figure_key = "spec-image-merge-and-visualize-ml-results-png"
     for key in (figure_key, "spec-steps", "spec-output-files", "spec-checksums"):
         _artifact_card(page, key).wait_for()
-    page.screenshot(path=str(SCREENSHOTS / "flow-run-graph.png"))
+    _screenshot(page, "flow-run-graph.png")
 
     _open_artifact(page, figure_key)
     _assert_image_loaded(page, 'main img[src^="data:image/png"]')
@@ -199,7 +204,7 @@ def test_the_spec_run_shows_the_yadage_dag_its_figure_and_tables(ui, page):
     ]
     assert rows[-1][-1] == "ml_result=merge_and_visualize/ml_results.png"
     assert page.evaluate(TABLES_FIT)
-    page.screenshot(path=str(SCREENSHOTS / "artifact-steps.png"))
+    _screenshot(page, "artifact-steps.png")
 
     page.go_back()
     _open_artifact(page, "spec-output-files")
@@ -227,7 +232,7 @@ def test_the_run_form_offers_the_registered_classifiers_and_refuses_a_bad_one(ui
     select.click()
     page.get_by_role("listbox").wait_for()
     assert page.get_by_role("option").all_inner_texts() == SEED_CLASSIFIERS
-    page.screenshot(path=str(SCREENSHOTS / "run-form.png"))
+    _screenshot(page, "run-form.png")
     page.keyboard.press("Escape")
 
     # a name that is not registered, typed as JSON: the form sends it, the server refuses it
