@@ -8,6 +8,12 @@ which may then apply further stages. Independent branches therefore run at the
 same time, and a stage starts as soon as the stages it depends on have published.
 Each task run names the task runs of the steps its stage depends on (``wait_for``),
 so Prefect's run graph draws the workflow's dependencies.
+
+Before any step runs, the resources the steps need (``CVMFS``, credentials...)
+are checked against what the run provides (``provided``, the image map): a run
+that would meet an unmet requirement stops at once. Warnings of the spec
+(dependencies a stage's references imply) and of the steps' resources (a memory
+limit this platform cannot apply) go to the flow's log, once each.
 """
 
 from __future__ import annotations
@@ -35,7 +41,15 @@ from flows.spec_tasks import (
 )
 from flows.startup.compute_pool import active_pool, pool_for_flow
 from mltoolkit.workdir.layout import WorkdirLayout
-from mltoolkit.yadage import StepOptions, WorkflowRun, init_dir, load_workflow, parse_image_map, validate_workflow
+from mltoolkit.yadage import (
+    StepOptions,
+    WorkflowRun,
+    check_requirements,
+    init_dir,
+    load_workflow,
+    parse_image_map,
+    validate_workflow,
+)
 from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
 
 __all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "upstream_futures"]
@@ -59,6 +73,7 @@ class SpecRunOptions:
     step_timeout: float | None = None
     visualize: bool = False
     step_retries: dict[str, int] = field(default_factory=dict)  # stage name -> retries
+    provided: dict[str, str] = field(default_factory=dict)  # resource -> value (--provide)
 
     def retries_of(self, stage: str) -> int:
         """Retries of ``stage``'s steps: its own ``step_retries`` entry, else ``retries``."""
@@ -104,6 +119,7 @@ class _StageSubmitter:
         self.futures: dict[str, Any] = {}  # step id -> its task run's future (the graph's edges)
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
+        self.warned: set[tuple[str, str]] = set()  # (stage, warning) already logged
 
     def submit_ready_stages(self) -> None:
         """Submit every stage the planner can apply now."""
@@ -166,7 +182,10 @@ class _StageSubmitter:
                 "ended": outcome.ended,
                 "attempts": outcome.attempts,
                 "task_run_id": str(future.task_run_id),
+                "resources": outcome.resources,
+                "environment": outcome.environment,
             }
+            self._log_resource_warnings(planned.stage, outcome.resources)
             self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
             return
         try:
@@ -183,6 +202,13 @@ class _StageSubmitter:
         }
         self.run.record_failure(planned.id, message)
 
+    def _log_resource_warnings(self, stage: str, resources: dict[str, Any] | None) -> None:
+        """Log what a stage's resources could not honour, once per stage (not once per step)."""
+        for warning in (resources or {}).get("warnings", []):
+            if (stage, warning) not in self.warned:
+                self.warned.add((stage, warning))
+                get_run_logger().warning("stage %r: %s", stage, warning)
+
 
 async def run_spec(
     workflow: str,
@@ -196,7 +222,10 @@ async def run_spec(
     root = Path(workdir).resolve()
     loaded = load_workflow(workflow, toplevel)
     spec = validate_workflow(loaded)
+    for warning in spec.warnings:
+        logger.warning("%s", warning)
     image_map = parse_image_map(options.image_map, Path(options.image_map_file) if options.image_map_file else None)
+    check_requirements(spec, options.provided, image_map)  # before any step runs
     if not options.quote:
         logger.warning(
             "quoting is OFF: parameter values are pasted into shell commands as they are, "
@@ -216,6 +245,7 @@ async def run_spec(
             zygote_socket=pool.socket_path if pool else None,
             timeout=options.step_timeout,
             shared_dirs=(str(root),),
+            provided=dict(options.provided),
         )
         if options.cache.enabled:
             removed = prune_stale_cache(root)

@@ -24,6 +24,7 @@ from flows.run_record import now_iso
 from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.workdir.layout import remove_tree
 from mltoolkit.yadage import StepOptions, run_planned_step
+from mltoolkit.yadage.packtivity import environment_identity
 from mltoolkit.yadage.planner import PlannedStep
 
 __all__ = [
@@ -51,6 +52,10 @@ class StepOutcome:
     started: str | None = None
     ended: str | None = None
     attempts: int = 1
+    #: The step's resources record (``None`` when its environment asked for none).
+    resources: dict[str, Any] | None = None
+    #: Where it ran (the run record's step ``environment``: Docker image and container, or the image map's entry).
+    environment: dict[str, Any] | None = None
 
 
 def relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -107,9 +112,13 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
         "step": planned.step.model_dump(mode="json"),
         "quote": options.quote,
         "image_map": {
-            image: [mapping.kind, list(map(list, mapping.mounts))]
+            image: [mapping.kind, list(map(list, mapping.mounts)), list(map(list, mapping.provides))]
             for image, mapping in sorted(options.image_map.items())
         },
+        # what the machine provides (a CVMFS path, a proxy file) can change what a step computes
+        "provided": dict(sorted(options.provided.items())),
+        # where it runs: Docker (with the image's id) or an image map's entry
+        "environment": environment_identity(planned.step, options),
     }
 
 
@@ -168,4 +177,6 @@ def run_spec_step(
         started=started_at,
         ended=now_iso(),
         attempts=max(1, int(current_task_run.run_count or 1)),
+        resources=result.resources,
+        environment=result.where,
     )

@@ -55,6 +55,10 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
         entry["outputs"] = result.outputs.get(record.id, {})
         timing = result.details.get(record.id, {})
         entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
+        if timing.get("resources") is not None:
+            entry["resources"] = timing["resources"]
+        if timing.get("environment"):  # where it ran (absent for a step that did not finish)
+            entry["environment"] = timing["environment"]
         records.append(entry)
     return records
 
@@ -120,6 +124,7 @@ async def spec_workflow(
     step_timeout: float | None = None,
     visualize: bool = False,
     step_retries: dict[str, int] | None = None,
+    provide: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -129,8 +134,9 @@ async def spec_workflow(
         inputs: init values (override those of inputs_file).
         inputs_file: YAML file of init values (the seed's inputs.yml).
         toplevel: folder the workflow and its $ref's resolve against (default: the workflow's folder).
-        image_map: extra IMAGE=local entries for Docker images when no engine answers.
-        image_map_file: YAML file of image-map entries.
+        image_map: IMAGE=local entries: these images' steps run on this machine, with or
+            without a Docker engine (the built-in entry for the seed's image applies only without one).
+        image_map_file: YAML file of image-map entries (same rule).
         quote: shell-quote parameter values (off: yadage's unsafe pasting).
         use_cache: reuse steps whose spec, parameters and input files are unchanged.
         refresh_cache: run every step again and store the new results.
@@ -139,6 +145,8 @@ async def spec_workflow(
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw WORKDIR/_mltoolkit/workflow.png, .svg and .dot.
         step_retries: retries per stage name, overriding retries for that stage's steps.
+        provide: resources this machine provides to steps that need them, name -> value
+            (for example {"CVMFS": "/cvmfs"}; an empty value when there is none to give).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
@@ -151,6 +159,7 @@ async def spec_workflow(
         step_timeout=step_timeout,
         visualize=visualize,
         step_retries=dict(step_retries or {}),
+        provided=dict(provide or {}),
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
     return await _run_and_report(workflow, workdir, init, toplevel, options)
