@@ -35,7 +35,7 @@ from flows.cache_records import result_files
 from flows.caching import CacheSettings, StepCachePolicy, begin_cached_run, cache_options, step_cache_record
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
-from flows.parameters import ClassifierParameter, to_parameter, to_spec
+from flows.parameters import ClassifierName, CustomClassifier, to_parameter, to_specs
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import uses_compute_pool
@@ -206,7 +206,8 @@ def _run_steps(
 )
 async def ml_workflow(
     dataset: str,
-    classifiers: list[ClassifierParameter],
+    classifiers: list[ClassifierName],
+    custom_classifiers: list[CustomClassifier] | None = None,
     workdir: str = "workdir",
     dataset_sha256: str | None = None,
     use_cache: bool = True,
@@ -218,8 +219,10 @@ async def ml_workflow(
     """Run the analysis and return ``{classifier name: test score}``.
 
     Args:
-        dataset: path, ``file://`` or ``http(s)://`` URL of a table ``x y label``.
-        classifiers: registered names or ``{name, estimator, params}`` entries.
+        dataset: path, file:// or http(s):// URL of a table of x, y and label.
+        classifiers: registered classifiers to train, one task run each.
+        custom_classifiers: other scikit-learn classifiers (name, import path, parameters),
+            trained after the registered ones.
         workdir: folder for the outputs (yadage's layout).
         dataset_sha256: expected sha256 of the dataset file.
         use_cache: reuse steps whose inputs and code are unchanged (results kept in the workdir).
@@ -229,7 +232,7 @@ async def ml_workflow(
         step_timeout: seconds after which a running step is killed and fails.
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
-    specs = [to_spec(entry) for entry in classifiers]
+    specs = to_specs(classifiers, custom_classifiers)
     root = str(Path(workdir).resolve())
     context = FlowRunContext.get()
     flow_run_id = context.flow_run.id if context and context.flow_run else None
@@ -246,8 +249,8 @@ async def ml_workflow(
         finally:
             await run.write()
         await publish_scores(scores)
-        await publish_figure(merged.figure.resolve(root))
-        await publish_output_files(root, key="ml-output-files")
+        await publish_figure(root, merged.figure.resolve(root))
+        await publish_output_files(root, key="ml-output-files", checksums_key="ml-checksums")
     return scores
 
 

@@ -6,6 +6,8 @@ be applied; :func:`run_spec` submits each applied stage as one ``.map`` of
 stage), and as each task run finishes feeds its outcome back to the planner,
 which may then apply further stages. Independent branches therefore run at the
 same time, and a stage starts as soon as the stages it depends on have published.
+Each task run names the task runs of the steps its stage depends on (``wait_for``),
+so Prefect's run graph draws the workflow's dependencies.
 
 Before any step runs, the resources the steps need (``CVMFS``, credentials...)
 are checked against what the run provides (``provided``, the image map): a run
@@ -19,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import unmapped
 from prefect.context import FlowRunContext
@@ -52,7 +55,12 @@ from mltoolkit.yadage import (
 )
 from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
 
-__all__ = ["SpecRunOptions", "SpecRunResult", "run_spec"]
+__all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "upstream_futures"]
+
+#: Dependency edges recorded per stage, at most (a scatter after a scatter would need N x M).
+MAX_GRAPH_EDGES = 10_000
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -120,6 +128,19 @@ class _Lineage:
         return found
 
 
+def upstream_futures(futures: Mapping[str, T], upstream: Sequence[str], steps: int) -> list[T]:
+    """The futures a stage of ``steps`` steps waits for: those of its ``upstream`` step ids.
+
+    Prefect records them in each task run's inputs, and its run graph draws them
+    as edges. They have all finished (a stage is applied once its dependencies
+    have published), so nothing waits. A stage of many steps after a stage of
+    many steps would need steps x upstream edges; beyond :data:`MAX_GRAPH_EDGES`
+    each step names only the first few of its upstream steps.
+    """
+    found = [futures[step_id] for step_id in upstream if step_id in futures]
+    return found[: max(1, MAX_GRAPH_EDGES // max(1, steps))]
+
+
 class _StageSubmitter:
     """Submits applied stages as task runs and records their outcomes in the planner."""
 
@@ -135,6 +156,7 @@ class _StageSubmitter:
         self.lineage = _Lineage(root)
         # the run's own inputs, which the cache may read outside the work directory
         self.named = tuple(text for text in text_leaves(run.init) if os.path.isabs(text))
+        self.futures: dict[str, Any] = {}  # step id -> its task run's future (the graph's edges)
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.warned: set[tuple[str, str]] = set()  # (stage, warning) already logged
@@ -165,8 +187,10 @@ class _StageSubmitter:
             unmapped(self.step_options),
             unmapped(str(self.root)),
             [self.lineage.of(planned) for planned in stage.steps],
+            wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
         for planned, future in zip(stage.steps, futures):
+            self.futures[planned.id] = future
             self.result.labels[planned.id] = task_run_label(planned)
             self.run.mark_running(planned.id)
             self.outstanding[future] = planned
