@@ -71,6 +71,15 @@ class Submission(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     """The ``-p key=value`` overrides, values as typed."""
 
+    @classmethod
+    def from_command_line(cls, inputs_file: str | os.PathLike[str] | None, assignments: list[str]) -> Submission:
+        """What a command line was given: its inputs file (made absolute) and its ``-p key=value`` items."""
+        parameters = {}
+        for item in assignments:
+            key, _, value = item.partition("=")
+            parameters[key.strip()] = value
+        return cls(inputs_file=os.path.abspath(inputs_file) if inputs_file else None, parameters=parameters)
+
 
 def max_dataset_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The dataset copy limit from :data:`MAX_DATASET_BYTES_ENV` (a whole number of bytes).
