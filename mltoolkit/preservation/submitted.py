@@ -159,6 +159,8 @@ def _dataset(folder: _Folder, original: str, limit: int) -> dict[str, Any]:
     except MLToolkitError:
         # the data_prep step reports the problem; a run is never stopped here for it
         return {**entry, "path": None, "url": url, "sha256": None, "bytes": None}
+    if url is None:  # a relative path meant the run's current folder: keep where it really was
+        entry["original"] = str(local.resolve())
     size = local.stat().st_size
     if size > limit:
         return {**entry, "path": None, "url": url or local.as_uri(), "sha256": sha256_file(local), "bytes": size}
