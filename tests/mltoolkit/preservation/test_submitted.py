@@ -161,3 +161,12 @@ def test_reading_a_missing_or_wrong_manifest_is_one_line(tmp_path, content, frag
         WorkdirLayout(tmp_path).submitted_manifest.write_text(content)
     with pytest.raises(WorkdirError, match=fragment):
         read_submission(tmp_path)
+
+
+def test_a_deployments_inputs_file_is_kept_when_no_command_line_names_one(tmp_path):
+    inputs_file = SEED_SPEC_DIR / "inputs.yml"
+    loaded = load_workflow("workflow.yml", SEED_SPEC_DIR)
+    keep_spec_submission(tmp_path, loaded=loaded, init={"classifiers": []}, inputs_file=str(inputs_file))
+    kept = read_submission(tmp_path)
+    assert kept["inputs_file"] == "inputs.yml" and kept["parameters"] == {}
+    assert (WorkdirLayout(tmp_path).submitted / "inputs.yml").read_bytes() == inputs_file.read_bytes()
