@@ -163,7 +163,7 @@ def write_archive(workdir: str | os.PathLike[str], out_zip: str | os.PathLike[st
                 if CRATE_FILE not in members:
                     summary.files[CRATE_FILE], size = _add_text(archive, CRATE_FILE, _crate_text(layout, record))
                     summary.bytes += size
-                for relative in members:
+                for relative in sorted(members, key=lambda name: (name != CRATE_FILE, name)):  # the crate first
                     summary.files[relative], size = _add_file(archive, layout.root / relative, relative)
                     summary.bytes += size
                 manifest = {"files": dict(sorted(summary.files.items()))}
