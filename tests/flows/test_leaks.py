@@ -1,0 +1,113 @@
+"""Nothing a run starts outlives it: a killed command, Ctrl-C, and what a finished step left behind.
+
+The spec ``tests/specs/leaks`` has a step ('hold') that leaves a background sleep
+and a grandchild running and waits for a gate file. Every process the command
+starts carries a tag in its environment (``process_tags``), so the tests can see
+whether any of them is still running afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.constants import REPO_ROOT, SPECS
+
+SPEC = SPECS / "leaks"
+
+
+def _spec_command(workdir: Path, gate: Path) -> list[str]:
+    return [
+        *(sys.executable, "-m", "flows.spec_workflow", str(workdir), "workflow.yml", "inputs.yml"),
+        *("--toplevel", str(SPEC), "-p", f"gate={gate}"),
+    ]
+
+
+def _start_and_wait_for_hold(workdir: Path, gate: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start the command; return once 'hold' runs (its output so far goes to ``log``)."""
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            _spec_command(workdir, gate),
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no terminal signals: the test sends its own
+        )
+    started = workdir / "hold" / "started.txt"
+    deadline = time.monotonic() + 180
+    while not started.exists():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return process
+
+
+def _resume(flow_cli, run_records, workdir: Path, gate: Path, env: dict[str, str]) -> None:
+    """The same command again, gate open: the finished step is reused, the stopped one runs."""
+    gate.write_text("open\n")
+    result = flow_cli.check(flow_cli.spec(env, workdir, "leaks", "-p", f"gate={gate}"))
+    assert "completed: 2 steps" in result.stdout
+    assert run_records.states(workdir) == {"first": "CACHED", "hold": "COMPLETED"}
+    assert (workdir / "hold" / "hold.txt").read_text() == "hello\nheld\n"
+
+
+@pytest.mark.slow
+def test_a_killed_command_takes_its_steps_with_it_and_the_next_run_resumes(
+    flow_cli, run_records, process_tags, cli_env, tmp_path
+):
+    env, tag = process_tags.tagged_env(cli_env)
+    workdir, gate = tmp_path / "workdir", tmp_path / "gate"
+    with process_tags.reaping(tag):
+        command = _start_and_wait_for_hold(workdir, gate, env, tmp_path / "killed.log")
+        running = {process.pid for process in process_tags.processes(tag)}
+        assert len(running) >= 4  # the command, the warden, the step's shell and what it left running
+        os.kill(command.pid, signal.SIGKILL)  # the command alone: its helpers are in other sessions
+        command.wait()
+        leftovers = process_tags.wait_until_gone(tag, timeout=30)
+        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _resume(flow_cli, run_records, workdir, gate, env)
+        leftovers = process_tags.wait_until_gone(tag, timeout=30)
+        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_running_step_at_once_releases_the_lock_and_the_run_resumes(
+    flow_cli, run_records, process_tags, cli_env, tmp_path
+):
+    env, tag = process_tags.tagged_env(cli_env)
+    workdir, gate = tmp_path / "workdir", tmp_path / "gate"
+    log = tmp_path / "interrupted.log"
+    with process_tags.reaping(tag):
+        command = _start_and_wait_for_hold(workdir, gate, env, log)
+        command.send_signal(signal.SIGINT)
+        # 'hold' would wait for its gate for ever: only a cancelled run ends here
+        assert command.wait(timeout=120) == 130, log.read_text()
+        errors = [line for line in log.read_text().splitlines() if line.startswith("error: ")]
+        assert errors == [
+            "error: interrupted (Ctrl-C): the flow run was cancelled and 1 running step(s) were stopped; "
+            "finished steps are kept: run the same command again to resume"
+        ], log.read_text()
+        assert "Traceback" not in log.read_text()
+        leftovers = process_tags.wait_until_gone(tag, timeout=30)
+        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _resume(flow_cli, run_records, workdir, gate, env)  # takes the lock: it was released
+
+
+def test_what_a_finished_step_left_running_is_stopped_with_it(flow_cli, run_records, process_tags, cli_env, tmp_path):
+    env, tag = process_tags.tagged_env(cli_env)
+    workdir, gate = tmp_path / "workdir", tmp_path / "gate"
+    gate.write_text("open\n")
+    with process_tags.reaping(tag):
+        flow_cli.check(flow_cli.spec(env, workdir, "leaks", "-p", f"gate={gate}"))
+        assert run_records.states(workdir) == {"first": "COMPLETED", "hold": "COMPLETED"}
+        # 'hold' left a background sleep and a grandchild, both holding its output open
+        leftovers = process_tags.wait_until_gone(tag, timeout=30)
+        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
