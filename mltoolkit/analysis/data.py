@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from mltoolkit.errors import (
@@ -37,6 +37,7 @@ __all__ = [
     "bundled_dataset_path",
     "cache_dir",
     "load_table",
+    "local_copies_of_known_urls",
     "resolve_dataset",
     "sha256_of",
 ]
@@ -193,6 +194,43 @@ def resolve_dataset(
         raise DatasetError(f"dataset {text!r}: {path} is a directory, expected a text file")
     _check_sha256(path, sha256, text)
     return path
+
+
+def local_copies_of_known_urls(value: Any) -> tuple[Any, dict[str, Path]]:
+    """``value`` with every known dataset URL replaced by the path of the copy shipped with the toolkit.
+
+    ``value`` is a step's parameters (dicts, lists, strings, numbers; not changed): a
+    string that *is* a URL of :data:`KNOWN_DATASETS` becomes the bundled file's path,
+    so a step that would download it (the seed's data step inside its container)
+    gets a local file instead and never reaches the network. Strings that merely
+    contain a URL, and unknown URLs, are left as they are.
+
+    Returns:
+        The new value and ``{url: bundled path}`` for every URL replaced (the files a
+        container must see, e.g. mounted at the same path).
+
+    Raises:
+        ChecksumMismatchError: a bundled copy does not have its registered sha256.
+    """
+    replaced: dict[str, Path] = {}
+
+    def local(item: Any) -> Any:
+        if isinstance(item, str):
+            known = KNOWN_DATASETS.get(_normalise_url(item))
+            if known is None:
+                return item
+            if item not in replaced:
+                path = bundled_dataset_path(known.bundled_file)
+                _check_sha256(path, known.sha256, item)
+                replaced[item] = path
+            return str(replaced[item])
+        if isinstance(item, dict):
+            return {key: local(entry) for key, entry in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [local(entry) for entry in item]
+        return item
+
+    return local(value), replaced
 
 
 def load_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
