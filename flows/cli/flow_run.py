@@ -89,11 +89,16 @@ def holding_workdir_lock(workdir: Path, command: str) -> Iterator[None]:
 
 
 def _stop_steps_and_workers() -> int:
-    """Stop every running step (and refuse new ones) and the warm workers; return how many steps ran."""
+    """Stop every running step (and refuse new ones) and the warm workers; return how many steps ran here."""
+    import threading
+
     from flows.startup.compute_pool import active_pool
+    from mltoolkit.processes.warden import stop_run
     from mltoolkit.yadage.packtivity.execute import cancel_running_steps
 
     stopped = cancel_running_steps()
+    # steps that worker processes (process pool, local Dask cluster) run carry this run's token
+    threading.Thread(target=stop_run, name="stop worker steps", daemon=True).start()
     pool = active_pool()
     if pool is not None:  # the native flow's step bodies run in its children
         pool.shutdown()
@@ -141,8 +146,10 @@ def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callabl
     and SIGTERM stop the run quickly and resumably (see the module docstring).
     """
     from flows.startup import temporary_server
+    from mltoolkit.processes.warden import start_warden
 
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
+    start_warden()  # before any worker process starts, so that they share this run's token
     with holding_workdir_lock(workdir, command_line(context)):
         try:
             temporary_server.wait_until_ready()

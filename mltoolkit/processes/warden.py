@@ -16,6 +16,13 @@ environment carries the command's token (:data:`OWNER_VARIABLE`, set by
 starts): SIGTERM to each such process and to the process groups they lead,
 SIGKILL to whatever is left after a grace period, again until none is left.
 
+Worker processes of the command (Prefect's process pool, a local Dask cluster)
+inherit its token (:data:`RUN_TOKEN_VARIABLE`) and tag their steps with
+``<token>.<worker pid>``: the command's warden, and :func:`stop_run`, reach their
+steps too, while a worker's own warden stops only the steps of that worker. A
+step's processes never pass the token on as a token to reuse: a toolkit command
+run inside a step starts a run of its own.
+
 Limits: Linux (``/proc``); a process that clears its environment, or one in a
 container (the docker helper stops those), is not found.
 """
@@ -32,10 +39,20 @@ import sys
 import threading
 import time
 
-__all__ = ["OWNER_VARIABLE", "find_tagged", "step_environment", "stop_tagged"]
+__all__ = [
+    "OWNER_VARIABLE",
+    "RUN_TOKEN_VARIABLE",
+    "find_tagged",
+    "start_warden",
+    "step_environment",
+    "stop_run",
+    "stop_tagged",
+]
 
 #: Environment variable that tags a step's processes: ``<owner token>.<step number>``.
 OWNER_VARIABLE = "MLTOOLKIT_STEP_OWNER"
+#: Environment variable through which a command's worker processes inherit its token.
+RUN_TOKEN_VARIABLE = "MLTOOLKIT_RUN_TOKEN"
 
 _GRACE = 2.0
 
@@ -93,10 +110,16 @@ class _Warden:
     """The warden process of this process, its token and the pipe that ties it to us."""
 
     def __init__(self) -> None:
-        self.token = secrets.token_hex(8)
+        inherited = os.environ.get(RUN_TOKEN_VARIABLE) if OWNER_VARIABLE not in os.environ else None
+        self.token = f"{inherited}.{os.getpid()}" if inherited else secrets.token_hex(8)
+        #: The token whose processes :func:`stop_run` stops: the whole command's.
+        self.run_token = inherited or self.token
+        os.environ[RUN_TOKEN_VARIABLE] = self.run_token  # for worker processes started from now on
         read_end, self.write_end = os.pipe()  # not inheritable: no other child holds it
         try:
-            environment = {key: value for key, value in os.environ.items() if key != OWNER_VARIABLE}
+            environment = {
+                key: value for key, value in os.environ.items() if key not in (OWNER_VARIABLE, RUN_TOKEN_VARIABLE)
+            }
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", os.path.abspath(__file__), self.token],
                 stdin=read_end,
@@ -138,13 +161,30 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def start_warden() -> None:
+    """Start this process's warden now (once), so worker processes started later share its run token."""
+    _warden_here()
+
+
 def step_environment(environment: dict[str, str]) -> dict[str, str]:
     """``environment`` plus this process's step tag (a new number per step); starts the warden once.
 
     Every process started with it is stopped by the warden when this process exits.
     """
     warden = _warden_here()
-    return {**environment, OWNER_VARIABLE: f"{warden.token}.{next(warden.steps)}"}
+    return {
+        **{key: value for key, value in environment.items() if key != RUN_TOKEN_VARIABLE},
+        OWNER_VARIABLE: f"{warden.token}.{next(warden.steps)}",
+    }
+
+
+def stop_run(grace: float = _GRACE) -> int:
+    """Stop every step process of this command, its worker processes' included; return how many.
+
+    Nothing when this process has started no warden (it started no step).
+    """
+    warden = _warden
+    return 0 if warden is None else stop_tagged(warden.run_token, grace)
 
 
 # --- the warden ------------------------------------------------------------------------------

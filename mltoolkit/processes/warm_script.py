@@ -48,7 +48,7 @@ __all__ = ["FREE_VARIABLES", "ZygoteBaseline", "run_script", "warm_refusal"]
 #: Variables a step may set differently from the zygote: read by no interpreter or
 #: library at start-up (the shell's bookkeeping, the search path for programs, our tags).
 FREE_VARIABLES = frozenset(
-    {"PATH", "PWD", "OLDPWD", "SHLVL", "_", "MLTOOLKIT_STEP_OWNER", "MLTOOLKIT_PARENT_PID", "MLTOOLKIT_SHIM_UMASK"}
+    {"PATH", "PWD", "OLDPWD", "SHLVL", "_", "MLTOOLKIT_STEP_OWNER", "MLTOOLKIT_RUN_TOKEN", "MLTOOLKIT_PARENT_PID"}
 )
 _DISPLAY_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY")
 

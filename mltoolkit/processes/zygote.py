@@ -85,10 +85,12 @@ class ZygoteServer:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         wake_read, wake_write = os.pipe()
         try:
-            listener.bind(self.socket_path)
             # Listening before the imports lets callers connect at once; their
-            # requests wait in the backlog until the imports are done.
+            # requests wait in the backlog until the imports are done. The socket
+            # gets its name once it listens: a caller that sees it can connect.
+            listener.bind(self.socket_path + ".new")
             listener.listen(64)
+            os.rename(self.socket_path + ".new", self.socket_path)
             for module in self.preload:
                 importlib.import_module(module)
             self.baseline.after_preload()
@@ -189,8 +191,9 @@ class ZygoteServer:
         os._exit(128 + signum)
 
     def _remove_socket(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.socket_path)
+        for path in (self.socket_path, self.socket_path + ".new"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.socket_path))
 

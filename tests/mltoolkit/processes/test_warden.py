@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from mltoolkit.processes import warden
-from mltoolkit.processes.warden import OWNER_VARIABLE, find_tagged, step_environment, stop_tagged
+from mltoolkit.processes.warden import OWNER_VARIABLE, RUN_TOKEN_VARIABLE, find_tagged, step_environment, stop_tagged
 from tests.constants import REPO_ROOT
 
 # A command that starts a step from a worker thread (as Prefect's runner does), the step
@@ -72,9 +72,9 @@ def test_every_process_of_a_step_dies_when_its_command_is_killed(tmp_path, signu
 
 def test_each_step_gets_its_own_tag_under_one_token_and_the_warden_carries_none():
     first, second = step_environment({}), step_environment({"A": "1"})
-    token = first[OWNER_VARIABLE].split(".")[0]
+    token = first[OWNER_VARIABLE].rsplit(".", 1)[0]
     assert second == {"A": "1", OWNER_VARIABLE: second[OWNER_VARIABLE]}
-    assert second[OWNER_VARIABLE].split(".")[0] == token and second[OWNER_VARIABLE] != first[OWNER_VARIABLE]
+    assert second[OWNER_VARIABLE].rsplit(".", 1)[0] == token and second[OWNER_VARIABLE] != first[OWNER_VARIABLE]
     keeper = warden._warden
     assert keeper is not None and OWNER_VARIABLE not in psutil.Process(keeper.process.pid).environ()
 
@@ -92,12 +92,19 @@ def test_stop_tagged_takes_processes_that_ignore_sigterm(tmp_path):
         stubborn.wait()
 
 
-def test_a_forked_child_gets_a_warden_of_its_own():
-    token = step_environment({})[OWNER_VARIABLE].split(".")[0]
-    pid = os.fork()
+def test_a_worker_process_has_a_warden_of_its_own_under_the_runs_token():
+    parent_tag = step_environment({})[OWNER_VARIABLE]
+    token = parent_tag.rsplit(".", 1)[0]
+    pid = os.fork()  # as a process pool's worker is started
     if pid == 0:
         try:
-            os._exit(0 if step_environment({})[OWNER_VARIABLE].split(".")[0] != token else 3)
+            worker_token = step_environment({})[OWNER_VARIABLE].rsplit(".", 1)[0]
+            os._exit(0 if worker_token == f"{token}.{os.getpid()}" and warden._warden is not None else 3)
         except BaseException:
             os._exit(4)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+def test_a_step_passes_no_run_token_on():
+    environment = step_environment({RUN_TOKEN_VARIABLE: "outer", "A": "1"})
+    assert RUN_TOKEN_VARIABLE not in environment and environment["A"] == "1"
