@@ -88,50 +88,56 @@ def holding_workdir_lock(workdir: Path, command: str) -> Iterator[None]:
         yield
 
 
-def _stop_steps_and_workers() -> int:
-    """Stop every running step (and refuse new ones) and the warm workers; return how many steps ran here."""
+def _stop_steps_and_workers() -> None:
+    """Stop every running step (and refuse new ones) and the warm workers."""
     import threading
 
     from flows.startup.compute_pool import active_pool
     from mltoolkit.processes.warden import stop_run
     from mltoolkit.yadage.packtivity.execute import cancel_running_steps
 
-    stopped = cancel_running_steps()
+    cancel_running_steps()
     # steps that worker processes (process pool, local Dask cluster) run carry this run's token
     threading.Thread(target=stop_run, name="stop worker steps", daemon=True).start()
     pool = active_pool()
     if pool is not None:  # the native flow's step bodies run in its children
         pool.shutdown()
-    return stopped
 
 
-async def _interruptible(start_flow: Callable[[], Coroutine[Any, Any, Any]], interrupted: list[tuple[int, int]]) -> Any:
-    """Await the flow; on SIGINT or SIGTERM stop its steps and cancel it (recorded in ``interrupted``)."""
+async def _interruptible(start_flow: Callable[[], Coroutine[Any, Any, Any]], interrupted: list[int]) -> Any:
+    """Await the flow; on SIGINT or SIGTERM stop its steps and cancel it (recorded in ``interrupted``).
+
+    A plain signal handler, not the event loop's: a flow may block the loop while it
+    waits for a step (the native flow does), and the steps must stop at once.
+    """
+    import threading
+
     loop = asyncio.get_running_loop()
     flow_task = asyncio.current_task()
-    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
-    def on_signal(signum: int) -> None:
-        for each in signals:  # the next one acts at once, the default way
-            loop.remove_signal_handler(each)
-        stopped = _stop_steps_and_workers()
-        interrupted.append((signum, stopped))
+    def on_signal(signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next one acts at once
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        interrupted.append(signum)
+        # in a thread: this handler may have interrupted the main thread anywhere, locks held
+        threading.Thread(target=_stop_steps_and_workers, name="stop steps", daemon=True).start()
         if flow_task is not None:
-            flow_task.cancel()
+            loop.call_soon_threadsafe(flow_task.cancel)
 
-    for signum in signals:
-        loop.add_signal_handler(signum, on_signal, signum)
+    for signum in previous:
+        signal.signal(signum, on_signal)
     try:
         return await start_flow()
     finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _exit_interrupted(signum: int, stopped: int) -> None:
+def _exit_interrupted(signum: int) -> None:
     name = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     exit_with_error(
-        f"{name}: the flow run was cancelled and {stopped} running step(s) were stopped; "
+        f"{name}: the running steps were stopped and the flow run cancelled; "
         "finished steps are kept: run the same command again to resume",
         code=128 + signum,
     )
@@ -157,7 +163,7 @@ def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callabl
             raise
         except RuntimeError as exc:  # the start-up helpers' own failures (server did not come up)
             exit_with_error(exc)
-        interrupted: list[tuple[int, int]] = []
+        interrupted: list[int] = []
         try:
             result = asyncio.run(_interruptible(start_flow, interrupted))
         except MLToolkitError:
@@ -167,5 +173,5 @@ def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callabl
             if not interrupted:
                 exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
         if interrupted:
-            _exit_interrupted(*interrupted[0])
+            _exit_interrupted(interrupted[0])
         return result

@@ -8,6 +8,7 @@ whether any of them is still running afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.constants import REPO_ROOT, SPECS
+from tests.constants import MOON, REPO_ROOT, SPECS
 
 SPEC = SPECS / "leaks"
 
@@ -92,7 +93,7 @@ def test_ctrl_c_stops_the_running_step_at_once_releases_the_lock_and_the_run_res
         assert command.wait(timeout=120) == 130, log.read_text()
         errors = [line for line in log.read_text().splitlines() if line.startswith("error: ")]
         assert errors == [
-            "error: interrupted (Ctrl-C): the flow run was cancelled and 1 running step(s) were stopped; "
+            "error: interrupted (Ctrl-C): the running steps were stopped and the flow run cancelled; "
             "finished steps are kept: run the same command again to resume"
         ], log.read_text()
         assert "Traceback" not in log.read_text()
@@ -111,3 +112,45 @@ def test_what_a_finished_step_left_running_is_stopped_with_it(flow_cli, run_reco
         # 'hold' left a background sleep and a grandchild, both holding its output open
         leftovers = process_tags.wait_until_gone(tag, timeout=30)
         assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_native_step_in_the_warm_workers_and_the_run_resumes(
+    flow_cli, run_records, process_tags, cli_env, tmp_path
+):
+    env, tag = process_tags.tagged_env(cli_env)
+    workdir, gate, waiting = tmp_path / "workdir", tmp_path / "gate", tmp_path / "waiting"
+    gated = {
+        "name": "gated",
+        "estimator": "tests.slow_classifiers.GatedClassifier",
+        "params": {"gate": str(gate), "waiting": str(waiting), "limit": 3600},
+    }
+    args = ("-p", f"dataset={MOON}", "-p", f"classifiers={json.dumps([gated])}")
+    log = tmp_path / "interrupted.log"
+    with process_tags.reaping(tag):
+        with open(log, "wb") as output:
+            command = subprocess.Popen(
+                [sys.executable, "-m", "flows.ml_workflow", *args, "--workdir", str(workdir)],
+                env=env,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 180
+        while not waiting.exists():
+            assert command.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        command.send_signal(signal.SIGINT)
+        assert command.wait(timeout=120) == 130, log.read_text()  # the step would wait an hour
+        assert log.read_text().splitlines()[-1].startswith("error: interrupted (Ctrl-C)"), log.read_text()
+        leftovers = process_tags.wait_until_gone(tag, timeout=30)
+        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        gate.write_text("open\n")
+        flow_cli.check(flow_cli.native(env, workdir, *args))
+        assert run_records.states(workdir) == {
+            "data_prep": "CACHED",
+            "classification_0": "COMPLETED",
+            "merge_and_visualize": "COMPLETED",
+        }
