@@ -17,6 +17,7 @@ __all__ = [
     "DatasetDownloadError",
     "DatasetError",
     "DatasetNotFoundError",
+    "HashingTimeoutError",
     "HelperProcessError",
     "InputsError",
     "IntegrityError",
@@ -113,6 +114,10 @@ class StepFailedError(MLToolkitError, RuntimeError):
 
 class StepCancelledError(StepFailedError):
     """A running step was stopped because its command was interrupted (Ctrl-C, SIGTERM)."""
+
+
+class HashingTimeoutError(StepFailedError):
+    """Hashing a step's inputs or outputs for its cache key did not finish within the step's timeout."""
 
 
 class WorkdirError(MLToolkitError, OSError):

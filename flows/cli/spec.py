@@ -2,7 +2,9 @@
 
 Mirrors ``yadage-run``: ``WORKDIR WORKFLOW [INPUTS] --toplevel DIR -p key=value``.
 Everything the command is given is checked before the first write: the spec,
-the inputs, the image map and the stage names of ``--step-retries``.
+the inputs, the image map, the stage names of ``--step-retries`` and the
+resources the steps need (``--provide``). The spec's warnings (dependencies its
+references imply) are printed on stderr.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli.flow_run import check_workdir, run_flow_from_cli, warn_unquoted
+from flows.cli.flow_run import check_workdir, echo_cache_summary, run_flow_from_cli, warn_unquoted
 from flows.cli.options import (
     DaskAddress,
     ImageMap,
@@ -20,6 +22,7 @@ from flows.cli.options import (
     InputsArgument,
     NoCache,
     Parameters,
+    Provide,
     Refresh,
     Retries,
     RetryDelay,
@@ -57,17 +60,21 @@ def spec(
     retry_delay: RetryDelay = 0.0,
     step_retries: StepRetries = None,
     step_timeout: StepTimeout = None,
+    provide: Provide = None,
 ) -> None:
-    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record."""
+    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record.
+    docker-encapsulated steps run in Docker when an engine answers (DOCKER_HOST, else the default socket),
+    except images named by --image-map or --image-map-file, which always run as mapped; without an engine
+    the seed's danikam/sklearn runs with this toolkit's scripts. The run record says where each step ran.
+    """
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
-    from mltoolkit.yadage import parse_image_map
 
     task_runner = make_task_runner(runner, dask_address)
     retries_by_stage = parse_step_retries(step_retries or [])
-    init = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
-    parse_image_map(list(image_map or []), image_map_file)
+    init, validated = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
+    provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
     summary = run_flow_from_cli(
@@ -89,15 +96,33 @@ def spec(
             step_timeout=step_timeout,
             visualize=visualize,
             step_retries=retries_by_stage,
+            provide=provided,
         ),
     )
+    echo_cache_summary(workdir)
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+
+
+def _checked_requirements(
+    validated: Any, provide: list[str], image_map: list[str], image_map_file: Path | None
+) -> dict[str, str]:
+    """What ``--provide`` declares; stops before any step runs when a required resource is missing.
+
+    Also prints the spec's load warnings (e.g. implied dependencies).
+    """
+    from mltoolkit.yadage import check_requirements, parse_image_map, parse_provided
+
+    provided = parse_provided(provide)
+    check_requirements(validated, provided, parse_image_map(list(image_map), image_map_file))
+    for warning in validated.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return provided
 
 
 def _checked_inputs(
     workflow: str, inputs: Path | None, toplevel: str | None, parameters: list[str], retried_stages: set[str]
-) -> dict[str, Any]:
-    """The init values, after validating the spec and the stages ``--step-retries`` names.
+) -> tuple[dict[str, Any], Any]:
+    """The init values and the validated spec, after checking the stages ``--step-retries`` names.
 
     Raises:
         MLToolkitError: the spec, the inputs or a ``-p`` value is invalid, or a retried stage is unknown.
@@ -116,7 +141,7 @@ def _checked_inputs(
             f"--step-retries: no stage named {', '.join(map(repr, unknown))} in {workflow}; "
             f"stages: {', '.join(sorted(stage_names(spec)))}"
         )
-    return init
+    return init, spec
 
 
 def parse_step_retries(items: list[str]) -> dict[str, int]:

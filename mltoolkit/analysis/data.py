@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from mltoolkit.errors import (
@@ -36,8 +36,8 @@ __all__ = [
     "KnownDataset",
     "bundled_dataset_path",
     "cache_dir",
+    "known_dataset_file",
     "load_table",
-    "local_copies_of_known_urls",
     "resolve_dataset",
     "sha256_of",
 ]
@@ -106,6 +106,20 @@ def _check_sha256(path: Path, expected: str | None, source: str) -> None:
             "the file changed or the expected hash is wrong: fix the 'sha256' value "
             "or point 'dataset' at the right file"
         )
+
+
+def known_dataset_file(url: str) -> Path | None:
+    """The bundled copy of the dataset known by ``url`` (its sha256 checked); ``None`` for any other text.
+
+    Raises:
+        ChecksumMismatchError: the bundled copy does not have the registered content.
+    """
+    known = KNOWN_DATASETS.get(_normalise_url(url))
+    if known is None:
+        return None
+    path = bundled_dataset_path(known.bundled_file)
+    _check_sha256(path, known.sha256, url)
+    return path
 
 
 def _download(url: str, sha256: str | None) -> Path:
@@ -194,43 +208,6 @@ def resolve_dataset(
         raise DatasetError(f"dataset {text!r}: {path} is a directory, expected a text file")
     _check_sha256(path, sha256, text)
     return path
-
-
-def local_copies_of_known_urls(value: Any) -> tuple[Any, dict[str, Path]]:
-    """``value`` with every known dataset URL replaced by the path of the copy shipped with the toolkit.
-
-    ``value`` is a step's parameters (dicts, lists, strings, numbers; not changed): a
-    string that *is* a URL of :data:`KNOWN_DATASETS` becomes the bundled file's path,
-    so a step that would download it (the seed's data step inside its container)
-    gets a local file instead and never reaches the network. Strings that merely
-    contain a URL, and unknown URLs, are left as they are.
-
-    Returns:
-        The new value and ``{url: bundled path}`` for every URL replaced (the files a
-        container must see, e.g. mounted at the same path).
-
-    Raises:
-        ChecksumMismatchError: a bundled copy does not have its registered sha256.
-    """
-    replaced: dict[str, Path] = {}
-
-    def local(item: Any) -> Any:
-        if isinstance(item, str):
-            known = KNOWN_DATASETS.get(_normalise_url(item))
-            if known is None:
-                return item
-            if item not in replaced:
-                path = bundled_dataset_path(known.bundled_file)
-                _check_sha256(path, known.sha256, item)
-                replaced[item] = path
-            return str(replaced[item])
-        if isinstance(item, dict):
-            return {key: local(entry) for key, entry in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [local(entry) for entry in item]
-        return item
-
-    return local(value), replaced
 
 
 def load_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -159,7 +159,7 @@ class ZygoteServer:
 
     def _reap_children(self) -> list[int]:
         """Reap ended children, send each one's exit status to its caller; return their connections' fds."""
-        closed = []
+        closed: list[int] = []
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)

@@ -13,7 +13,11 @@ read it. The format is stable; its JSON schema is ``docs/run-record.schema.json`
                 "state": "COMPLETED" | "CACHED" | "FAILED" | ...,
                 "outputs": {"classification_0/rbf_svm.pkl": "<sha256>", ...},
                 "started": ISO, "ended": ISO, "attempts": 1, "task_run_id": "...",
-                "error": null}]}
+                "error": null,
+                "resources": {"requested": ["CVMFS", {"kubernetes_memory_limit": "8Gi"}],
+                              "applied": {"kubernetes_memory_limit": "address-space limit 8Gi ..."},
+                              "provided": {"CVMFS": "--provide CVMFS=/cvmfs"},
+                              "ignored": {}, "warnings": []}}]}
 
 A record keeps exactly the keys its writer set: optional fields that a writer
 does not fill (a step's ``cache``, ``environment``, ``resources``, ``stubbed``)
@@ -44,6 +48,7 @@ __all__ = [
     "RunWorkflow",
     "StepCache",
     "StepEnvironment",
+    "StepResources",
     "read_run_record",
     "run_record_schema",
     "write_run_record",
@@ -89,10 +94,34 @@ class StepEnvironment(_RecordPart):
     """``local``, ``docker``, ``noop``... (the spec's environment, or how it was mapped)."""
     image: str | None = None
     """The container image the spec names, if any."""
+    image_id: str | None = None
+    """The id (``sha256:...``) of the image the step's container ran, when it ran in one."""
     container: str | None = None
-    """The container the step ran in, when it ran in one."""
+    """The container the step ran in (its name), when it ran in one."""
+    container_id: str | None = None
+    """That container's id."""
     mapped_to: str | None = None
     """The local environment an image was mapped to, when it ran without a container."""
+
+
+class StepResources(_RecordPart):
+    """What a step's environment asked of the machine (its ``resources``), and what became of each."""
+
+    requested: list[str | dict[str, Any]] = Field(default_factory=list)
+    """The resources as the spec lists them (``CVMFS``, ``{kubernetes_memory_limit: 8Gi}``...)."""
+    applied: dict[str, str] = Field(default_factory=dict)
+    """Resource key -> how it was applied (``step timeout 3600 s``, ``address-space limit 8Gi ...``)."""
+    provided: dict[str, str] = Field(default_factory=dict)
+    """Required resource -> what provided it (``--provide CVMFS=/cvmfs``, an image-map entry)."""
+    ignored: dict[str, str] = Field(default_factory=dict)
+    """Resource key -> why it means nothing here (``compute_backend``, ``kubernetes_uid``...)."""
+    warnings: list[str] = Field(default_factory=list)
+    """What was asked but could not be honoured (a memory limit this platform cannot apply)."""
+
+
+def _resources_of_old_records(value: Any) -> Any:
+    # records written before the field had parts held the spec's list as it was
+    return {"requested": value} if isinstance(value, list) else value
 
 
 class RunStep(_RecordPart):
@@ -132,8 +161,8 @@ class RunStep(_RecordPart):
     """Why the step ran or was reused (absent when not recorded)."""
     environment: StepEnvironment | None = None
     """Where the step ran (absent when not recorded)."""
-    resources: list[str | dict[str, Any]] | None = None
-    """The resources the step's environment asked for, as the spec lists them (absent when none)."""
+    resources: Annotated[StepResources | None, BeforeValidator(_resources_of_old_records)] = None
+    """What the step's environment asked for and what became of it (absent when it asked for nothing)."""
     stubbed: bool | None = None
     """The step was replaced by a stub that only wrote its declared outputs (absent when not)."""
 

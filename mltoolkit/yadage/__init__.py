@@ -8,6 +8,8 @@
 5. :mod:`~mltoolkit.yadage.packtivity` -- run one step (quoting, environments,
    image map, publishers);
 6. :mod:`~mltoolkit.yadage.inputs` -- init values from ``INPUTS`` and ``-p``;
+7. :mod:`~mltoolkit.yadage.requirements` -- what the steps need provided, checked
+   before any step runs;
 
 plus :mod:`~mltoolkit.yadage.runner`, a plain executor (the reference for adapters).
 """
@@ -30,6 +32,7 @@ from mltoolkit.yadage.packtivity import (
     run_step,
 )
 from mltoolkit.yadage.planner import PlannedStage, PlannedStep, StepRecord, WorkflowRun
+from mltoolkit.yadage.requirements import StageRequirement, check_requirements, parse_provided, stage_requirements
 from mltoolkit.yadage.runner import run_planned_step, run_workflow
 from mltoolkit.yadage.visualize import VisualizationError, write_workflow_pictures
 
@@ -40,6 +43,7 @@ __all__ = [
     "LoadedSpec",
     "PlannedStage",
     "PlannedStep",
+    "StageRequirement",
     "StepOptions",
     "StepRecord",
     "StepResult",
@@ -47,17 +51,20 @@ __all__ = [
     "VisualizationError",
     "Workflow",
     "WorkflowRun",
+    "check_requirements",
     "docker_available",
     "init_dir",
     "interpolate",
     "load_step_ref",
     "load_workflow",
     "parse_image_map",
+    "parse_provided",
     "publish",
     "read_inputs",
     "run_planned_step",
     "run_step",
     "run_workflow",
+    "stage_requirements",
     "validate_step",
     "validate_workflow",
     "write_workflow_pictures",

@@ -196,7 +196,7 @@ UNSUPPORTED = {
         },
         ["steps.yml", "#/manual/environment/environment_type", "manual-instructions-env", "not supported"],
     ),
-    "docker resources in the workflow file": (
+    "a resource nothing provides": (
         {
             "workflow.yml": """\
             stages:
@@ -210,7 +210,7 @@ UNSUPPORTED = {
                   publisher: {publisher_type: constant-pub, publish: {}}
             """
         },
-        ["workflow.yml", "#/stages/0/scheduler/step/environment/resources", "CVMFS", "not supported"],
+        ["workflow.yml", "#/stages/0", "stage 'a'", "needs resource 'CVMFS'", "--provide CVMFS=/cvmfs"],
     ),
 }
 

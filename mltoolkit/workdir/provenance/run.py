@@ -45,6 +45,7 @@ from mltoolkit.workdir.provenance.vocabulary import (
     action_status,
     attempts_term,
     declare_contexts,
+    declare_resources,
 )
 from mltoolkit.workdir.provenance.workflow import add_run_inputs, add_workflow
 from mltoolkit.workdir.record import RunRecord
@@ -99,6 +100,8 @@ def build_run_crate(workdir: str | os.PathLike[str], record: RunRecord | Mapping
     )
     _describe_root(draft, record, [run_action, *steps.actions], steps.states)
     draft.add(attempts_term(draft.crate))
+    if any(step.resources is not None and step.resources.requested for step in record.steps):
+        draft.add(declare_resources(draft.crate))
     return draft.crate
 
 

@@ -8,7 +8,10 @@ those ``File`` entities, shared with the step that wrote them; anything else ->
 ``PropertyValue``); result its output files with ``sha256`` (from the record)
 and ``contentSize``; start and end time; ``actionStatus`` (COMPLETED/CACHED ->
 completed, FAILED... -> failed, with ``error``); ``attempts``; the Prefect task
-run id as ``identifier``. A ``ControlAction`` ties it to its ``HowToStep``.
+run id as ``identifier``; ``resources`` (an ad hoc term) the environment's
+resources as ``PropertyValue`` entities, each described by what became of it
+(applied, provided, ignored, with any warning). A ``ControlAction`` ties it to
+its ``HowToStep``.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from rocrate.model.softwareapplication import SoftwareApplication
 
 from mltoolkit.workdir.provenance.draft import CrateDraft
 from mltoolkit.workdir.provenance.ids import is_uri, quote_path, stage_path
-from mltoolkit.workdir.provenance.values import iso, without_none
+from mltoolkit.workdir.provenance.values import iso, property_value, without_none
 from mltoolkit.workdir.provenance.vocabulary import FAILED, action_status
-from mltoolkit.workdir.record import RunStep
+from mltoolkit.workdir.record import RunStep, StepResources
 
 __all__ = ["StepActions", "StepRun"]
 
@@ -74,6 +77,8 @@ class StepActions:
         action = self._draft.crate.add_action(
             tool, identifier=f"#step-run{names.suffix}", object=objects, result=results, properties=properties
         )
+        if step.resources is not None and step.resources.requested:
+            action["resources"] = self._resources(step.resources, names)
         control = self._draft.crate.add_action(
             howto,
             identifier=self._draft.ids.unique(f"#control{names.suffix}", position),
@@ -115,6 +120,28 @@ class StepActions:
             objects.extend(self._draft.realise(parameter, value, keys, value_id, formal))
             inputs.update(keys or ())
         return objects, inputs
+
+    def _resources(self, resources: StepResources, names: _StepNames) -> list[Entity]:
+        """One PropertyValue per requested resource, described by what became of it."""
+        entities: list[Entity] = []
+        for position, item in enumerate(resources.requested):
+            pairs = list(item.items()) if isinstance(item, dict) else [(str(item), True)]
+            for key, value in pairs:
+                fate = [
+                    f"{label} {text}"
+                    for label, text in (
+                        ("applied:", resources.applied.get(key)),
+                        ("provided by", resources.provided.get(key)),
+                        ("ignored:", resources.ignored.get(key)),
+                    )
+                    if text
+                ] + [warning for warning in resources.warnings if warning.startswith(key)]
+                identifier = self._draft.ids.unique(f"#resource{names.suffix}:{quote(str(key))}", position)
+                properties = {"@type": "PropertyValue", "name": str(key), "value": property_value(value)}
+                if fate:
+                    properties["description"] = "; ".join(fate)
+                entities.append(self._draft.add(ContextEntity(self._draft.crate, identifier, properties=properties)))
+        return entities
 
     def _results(self, outputs: dict[str, str]) -> list[Entity]:
         results: list[Entity] = []

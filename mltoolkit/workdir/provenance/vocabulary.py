@@ -25,6 +25,7 @@ __all__ = [
     "NO_LICENSE",
     "POTENTIAL",
     "PROFILES",
+    "RESOURCES_TERM",
     "RO_CRATE_VERSION",
     "SOFTWARE",
     "WORKFLOW_RO_CRATE",
@@ -32,6 +33,7 @@ __all__ = [
     "action_status",
     "attempts_term",
     "declare_contexts",
+    "declare_resources",
 ]
 
 #: The crate's metadata file, relative to the work directory (the crate's root).
@@ -53,6 +55,8 @@ PROFILES: dict[str, tuple[str, str]] = {
 #: it is an ad hoc term under RO-Crate 1.1's ``https://w3id.org/ro/terms/<namespace>``
 #: convention, declared in the context and described in the crate.
 ATTEMPTS_TERM = "https://w3id.org/ro/terms/mltoolkit#attempts"
+#: Likewise for "what the step's environment asked of the machine" (yadage/REANA ``resources``).
+RESOURCES_TERM = "https://w3id.org/ro/terms/mltoolkit#resources"
 
 _SCHEMA = "http://schema.org/"
 #: ``actionStatus`` values. Written as IRI strings, not ``{"@id": ...}``: that is
@@ -116,5 +120,22 @@ def attempts_term(crate: ROCrate) -> ContextEntity:
             "@type": "rdf:Property",
             "rdfs:label": "attempts",
             "rdfs:comment": "How many times the action's task ran, retries included (Prefect's run count).",
+        },
+    )
+
+
+def declare_resources(crate: ROCrate) -> ContextEntity:
+    """Add the ad hoc ``resources`` term to the crate's context; its description (not yet added)."""
+    crate.metadata.extra_terms["resources"] = RESOURCES_TERM
+    return ContextEntity(
+        crate,
+        RESOURCES_TERM,
+        properties={
+            "@type": "rdf:Property",
+            "rdfs:label": "resources",
+            "rdfs:comment": (
+                "What the action's environment asked of the machine (a yadage or REANA 'resources' "
+                "entry, as a PropertyValue) and, in its description, what became of it."
+            ),
         },
     )

@@ -9,10 +9,12 @@ content came from, so later phases can say *where* a problem is
 
 Reference rules (those of JSON Reference, as yadage uses them):
 
-* ``other.yml`` / ``dir/other.yml#/a/b``: relative to the folder of the file that
-  contains the reference (for a document fetched over http(s), relative to its
-  URL); if no such file exists there, relative to ``toplevel`` (where yadage's
-  loader looks);
+* ``other.yml`` / ``dir/other.yml#/a/b``: in the workflow file itself, relative to
+  ``toplevel`` (as yadage resolves them), else to the workflow file's folder; in
+  any other file, relative to the folder of that file (for a document fetched
+  over http(s), relative to its URL), else to ``toplevel``;
+* the fragment is a JSON pointer whose leading ``/`` may be left out
+  (``steps.yml#hello_world``); ``steps.yml#`` and ``steps.yml`` name the whole file;
 * ``/abs/path.yml#/x`` and ``file:///abs/path.yml``: absolute paths;
 * ``#/definitions/x``: a JSON pointer into the same file;
 * ``http(s)://host/path.yml#/x``: fetched with ``urllib`` (short timeout).
@@ -95,9 +97,11 @@ def load_document(
     # phase 1a: read the document; 1b: expand every $ref in the part asked for
     documents = Documents()
     root = documents.read(document, where)
-    parts = parse_pointer(pointer, where=where)
+    parts = parse_pointer(pointer)
     target = walk_pointer(root, parts, document, where, f"#{pointer}")
-    expander = RefExpander(documents, top)
+    # yadage loads a workflow file with --toplevel as its base (its own references
+    # resolve there first); any other document, such as a step file, with its own folder
+    expander = RefExpander(documents, top, document if what == "workflow" else None)
     expander.origins[()] = (document, parts)
     data = expander.expand(target, document, parts, ())
     return LoadedSpec(

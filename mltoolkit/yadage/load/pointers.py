@@ -16,20 +16,18 @@ def format_pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def parse_pointer(pointer: str, *, where: str = "") -> tuple[str, ...]:
+def parse_pointer(pointer: str) -> tuple[str, ...]:
     """Split a JSON pointer (``/a/b~1c``) into its unescaped parts.
 
-    Raises:
-        SpecError: the pointer is not empty and does not start with ``/``.
+    As yadage's reference resolver (jsonref) reads fragments: the leading ``/`` is
+    optional (``steps.yml#hello_world`` is ``steps.yml#/hello_world``, the form
+    the RECAST analysis template uses) and an empty fragment (``steps.yml#``)
+    names the whole document.
     """
-    if pointer in ("", "/"):
+    text = pointer.lstrip("/")
+    if not text:
         return ()
-    if not pointer.startswith("/"):
-        raise SpecError(
-            f"{where or 'JSON pointer'}: fragment {pointer!r} is not a JSON pointer; "
-            "expected '#/key/subkey' (e.g. steps.yml#/data_prep_step)"
-        )
-    return tuple(part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/"))
+    return tuple(part.replace("~1", "/").replace("~0", "~") for part in text.split("/"))
 
 
 def walk_pointer(value: Any, pointer: tuple[str, ...], document: str, where: str, ref: str) -> Any:

@@ -28,25 +28,35 @@ _MAX_REF_DEPTH = 64
 Chain = tuple[tuple[str, PathParts], ...]
 
 
-def _relative_target(target: str, base_document: str, toplevel: str) -> str | None:
-    """The document a relative ``target`` names: beside ``base_document``, else in ``toplevel``; ``None`` if absent."""
+def _relative_target(target: str, base_document: str, toplevel: str, *, toplevel_first: bool) -> str | None:
+    """The document a relative ``target`` names, or ``None`` when it exists in neither place.
+
+    Looked up beside ``base_document`` first, then in ``toplevel``; with
+    ``toplevel_first`` (a reference in the workflow file itself, which yadage
+    resolves against ``--toplevel``) the other way round.
+    """
     beside = os.path.normpath(os.path.join(os.path.dirname(base_document), target))
-    if os.path.exists(beside):
-        return beside
     if is_url(toplevel):
-        return urllib.parse.urljoin(toplevel.rstrip("/") + "/", target)
+        in_toplevel = urllib.parse.urljoin(toplevel.rstrip("/") + "/", target)
+        return in_toplevel if toplevel_first or not os.path.exists(beside) else beside
     in_toplevel = os.path.normpath(os.path.join(toplevel, target))
-    return in_toplevel if os.path.exists(in_toplevel) else None
+    places = (in_toplevel, beside) if toplevel_first else (beside, in_toplevel)
+    return next((place for place in places if os.path.exists(place)), None)
 
 
-def locate_ref(ref: str, base_document: str, toplevel: str, where: str) -> tuple[str, tuple[str, ...]]:
+def locate_ref(
+    ref: str, base_document: str, toplevel: str, where: str, *, toplevel_first: bool = False
+) -> tuple[str, tuple[str, ...]]:
     """The document and pointer that ``ref`` (found in ``base_document``) names.
 
+    ``toplevel_first``: ``base_document`` is the workflow file, whose relative
+    references resolve against ``toplevel`` before its own folder (as in yadage).
+
     Raises:
-        SpecError: the fragment is not a JSON pointer, or a relative file exists in neither place.
+        SpecError: a relative file exists in neither place.
     """
     target, _, fragment = ref.partition("#")
-    pointer = parse_pointer(urllib.parse.unquote(fragment), where=f"{where}: $ref {ref!r}")
+    pointer = parse_pointer(urllib.parse.unquote(fragment))
     if not target:
         return base_document, pointer
     if is_url(target):
@@ -57,7 +67,7 @@ def locate_ref(ref: str, base_document: str, toplevel: str, where: str) -> tuple
         return urllib.parse.urljoin(base_document, target), pointer
     if os.path.isabs(target):
         return os.path.normpath(target), pointer
-    document = _relative_target(target, base_document, toplevel)
+    document = _relative_target(target, base_document, toplevel, toplevel_first=toplevel_first)
     if document is None:
         raise SpecError(
             f"{where}: $ref {ref!r}: no file {target!r} next to {display_name(base_document)} "
@@ -96,9 +106,11 @@ def _check_not_circular(chain: Chain, document: str, pointer: tuple[str, ...], w
 class RefExpander:
     """Expands every ``$ref`` in a tree, recording where each expanded part came from."""
 
-    def __init__(self, documents: Documents, toplevel: str) -> None:
+    def __init__(self, documents: Documents, toplevel: str, workflow_document: str | None = None) -> None:
         self.documents = documents
         self.toplevel = toplevel
+        #: The document loaded first: its references resolve against ``toplevel`` first.
+        self.workflow_document = workflow_document
         self.origins: Origins = {}
         self.nodes = 0
         self.max_nodes = YAML_NODES.value()
@@ -134,7 +146,9 @@ class RefExpander:
     def _expand_ref(self, value: dict, document: str, doc_path: PathParts, out_path: PathParts, chain: Chain) -> Any:
         where = str(locate(document, doc_path, self.documents.texts))
         ref = _check_ref_mapping(value, where)
-        target_document, pointer = locate_ref(ref, document, self.toplevel, where)
+        target_document, pointer = locate_ref(
+            ref, document, self.toplevel, where, toplevel_first=document == self.workflow_document
+        )
         chain = chain + ((document, tuple(str(part) for part in doc_path)),)
         _check_not_circular(chain, target_document, pointer, where, ref)
         root = self.documents.read(target_document, where)

@@ -10,14 +10,17 @@ list), references written as ``{step|stages: ..., output: ...}`` without
 :func:`validate_workflow` turns every problem into ONE line that says where
 (file, line, JSON pointer, stage, key), what was found, what was expected and how
 to fix it (:class:`~mltoolkit.errors.SpecError`). Constructs this loader knows but
-does not implement (manual steps, tarball/umbrella environments, environment
-``resources``...) raise :class:`~mltoolkit.errors.UnsupportedFeatureError`
-instead of being skipped.
+does not implement (manual steps, tarball/umbrella environments...) raise
+:class:`~mltoolkit.errors.UnsupportedFeatureError` instead of being skipped.
+Checks across stages may also add what a spec implies but does not say (a
+dependency on a stage whose outputs a stage reads); each such addition is a
+warning in :attr:`Workflow.warnings`.
 
 Modules, in the order a spec meets them:
 
 * :mod:`~mltoolkit.yadage.model.base` -- what every model shares (unknown keys, type names);
 * :mod:`~mltoolkit.yadage.model.steps` -- processes, environments, publishers: a step;
+* :mod:`~mltoolkit.yadage.model.resources` -- an environment's ``resources`` sorted by use;
 * :mod:`~mltoolkit.yadage.model.references` -- parameter values and references;
 * :mod:`~mltoolkit.yadage.model.stages` -- the schedulers (single, multi, jq, cases);
 * :mod:`~mltoolkit.yadage.model.workflow` -- stages, their dependencies, workflows;
@@ -31,10 +34,12 @@ from __future__ import annotations
 
 from mltoolkit.yadage.model.base import ENVIRONMENT_TYPES, PROCESS_TYPES, PUBLISHER_TYPES, SCHEDULER_TYPES, SpecModel
 from mltoolkit.yadage.model.references import OutputReference, ValueReference, is_reference
+from mltoolkit.yadage.model.resources import ResourceRequest, parse_resources
 from mltoolkit.yadage.model.stages import Case, JqStage, MultistepStage, Scatter, SinglestepStage, WorkflowOpts
 from mltoolkit.yadage.model.steps import (
     ConstantPub,
     DockerEncapsulatedEnv,
+    EnvironmentSpec,
     FromGlobPub,
     FromParJqPub,
     FromParPub,
@@ -59,6 +64,7 @@ __all__ = [
     "ConstantPub",
     "Dependencies",
     "DockerEncapsulatedEnv",
+    "EnvironmentSpec",
     "FromGlobPub",
     "FromParJqPub",
     "FromParPub",
@@ -71,6 +77,7 @@ __all__ = [
     "NoopEnv",
     "OutputReference",
     "ParMount",
+    "ResourceRequest",
     "Scatter",
     "SinglestepStage",
     "SpecModel",
@@ -81,6 +88,7 @@ __all__ = [
     "Workflow",
     "WorkflowOpts",
     "is_reference",
+    "parse_resources",
     "validate_step",
     "validate_workflow",
 ]

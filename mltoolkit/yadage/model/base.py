@@ -18,6 +18,7 @@ from mltoolkit.yadage.selectors import compile_jq, is_plain_name, parse_jsonpath
 
 __all__ = [
     "ENVIRONMENT_TYPES",
+    "NULL_TAG",
     "PROCESS_TYPES",
     "PUBLISHER_TYPES",
     "SCHEDULER_TYPES",
@@ -73,6 +74,8 @@ _UNSUPPORTED = {
 UNSUPPORTED_TAG = "__unsupported__"
 #: Union tag of the model that refuses an unknown type name.
 UNKNOWN_TAG = "__unknown__"
+#: Union tag of ``null`` where a part may be left out (``process: null``).
+NULL_TAG = "__null__"
 
 
 class SpecModel(BaseModel):
@@ -95,10 +98,15 @@ class SpecModel(BaseModel):
         return data
 
 
-def type_discriminator(field: str, choices: tuple[str, ...]) -> Discriminator:
-    """Choose a union member by the type name in ``field`` (unsupported and unknown names included)."""
+def type_discriminator(field: str, choices: tuple[str, ...], *, nullable: bool = False) -> Discriminator:
+    """Choose a union member by the type name in ``field`` (unsupported and unknown names included).
+
+    With ``nullable``, ``None`` chooses the member tagged :data:`NULL_TAG`.
+    """
 
     def choose(data: Any) -> str | None:
+        if data is None and nullable:
+            return NULL_TAG
         if isinstance(data, BaseModel):
             return getattr(data, field, None)
         if not isinstance(data, dict):

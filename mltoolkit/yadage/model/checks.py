@@ -3,8 +3,13 @@
 Within each workflow (nested ones included): stage names are unique; every
 dependency and reference names an existing stage (or ``init``); no stage depends
 on itself or, through others, in a cycle (found with :mod:`graphlib`, whose
-``CycleError`` names the cycle); and a stage that reads outputs of another stage
-depends on it, directly or through others -- otherwise it would race with it.
+``CycleError`` names the cycle).
+
+A stage that reads outputs of another stage but does not depend on it, directly
+or through its dependencies, would race with it (yadage starts it anyway, and it
+reads whatever has been published so far). Published specs do this, so the
+dependency is added -- the stage waits for the one it reads -- and a warning
+naming both stages is given once (:attr:`Workflow.warnings`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from mltoolkit.yadage.model.references import OutputReference
 from mltoolkit.yadage.model.workflow import Stage, Workflow
 from mltoolkit.yadage.selectors import root_stage
 
-__all__ = ["Locate", "check_workflow"]
+__all__ = ["Locate", "Warn", "check_workflow"]
 
 #: Turns a path in the spec's data into "file line N (#/pointer)".
 Locate = Callable[[list[Any]], str]
+#: Takes one warning line.
+Warn = Callable[[str], None]
 
 _INIT = "init"
 
@@ -41,10 +48,12 @@ class _Graph:
         return ", ".join([_INIT, *self.names])
 
 
-def check_workflow(workflow: Workflow, path: list[Any], locate: Locate) -> None:
+def check_workflow(workflow: Workflow, path: list[Any], locate: Locate, warn: Warn | None = None) -> None:
     """Run every cross-stage check on ``workflow`` (at ``path`` in the data) and its nested workflows.
 
-    Also records where each stage and nested workflow is defined (for later messages).
+    Also records where each stage and nested workflow is defined (for later
+    messages), and adds the dependencies that references imply, each with a
+    warning line handed to ``warn``.
 
     Raises:
         SpecError: the first problem found, as one line.
@@ -53,13 +62,18 @@ def check_workflow(workflow: Workflow, path: list[Any], locate: Locate) -> None:
     direct, open_ended = _direct_dependencies(workflow, path, locate, names)
     reach = _transitive_dependencies(path, locate, names, direct)
     graph = _Graph(names, direct, open_ended, reach)
+    readers: list[tuple[Stage, list[Any], OutputReference]] = []
     for index, stage in enumerate(workflow.stages):
         stage_path = path + ["stages", index]
         for sub, reference in _references_of(stage):
             _check_reference(stage, stage_path + sub, reference, locate, graph)
-        for sub_path, sub_workflow in _nested_workflows(stage, stage_path):
+            if sub[:2] == ["scheduler", "parameters"] and stage.name not in open_ended:
+                readers.append((stage, stage_path + sub, reference))
+    _add_implied_dependencies(readers, path, locate, graph, warn or (lambda line: None))
+    for index, stage in enumerate(workflow.stages):
+        for sub_path, sub_workflow in _nested_workflows(stage, path + ["stages", index]):
             sub_workflow.locate(locate(sub_path))
-            check_workflow(sub_workflow, sub_path, locate)
+            check_workflow(sub_workflow, sub_path, locate, warn)
 
 
 def _check_unique_names(workflow: Workflow, path: list[Any], locate: Locate) -> dict[str, int]:
@@ -111,9 +125,15 @@ def _direct_dependencies(
 
 
 def _transitive_dependencies(
-    path: list[Any], locate: Locate, names: dict[str, int], direct: dict[str, set[str]]
+    path: list[Any],
+    locate: Locate,
+    names: dict[str, int],
+    direct: dict[str, set[str]],
+    implied: dict[tuple[str, str], str] | None = None,
 ) -> dict[str, set[str]]:
     """Stage -> every stage it depends on, directly or not (``init`` always).
+
+    ``implied``: (stage, dependency) -> where the reference that implies it is, for messages.
 
     Raises:
         SpecError: the stages depend on each other in a cycle, so none of them could start.
@@ -124,8 +144,14 @@ def _transitive_dependencies(
         # graphlib lists each stage before the one that depends on it; say it the other way round
         cycle = list(reversed(error.args[1]))
         where = locate(path + ["stages", names[cycle[0]], "dependencies"])
+        reading = [
+            f"{stage!r} reads outputs of {dependency!r} ({origin})"
+            for (stage, dependency), origin in (implied or {}).items()
+            if stage in cycle and dependency in cycle
+        ]
+        because = f", because {'; '.join(reading)}" if reading else ""
         raise SpecError(
-            f"{where}: stages depend on each other in a cycle ({' -> '.join(cycle)}); "
+            f"{where}: stages depend on each other in a cycle ({' -> '.join(cycle)}){because}; "
             "none of them could ever start: remove one dependency"
         ) from None
     reach: dict[str, set[str]] = {}
@@ -135,6 +161,53 @@ def _transitive_dependencies(
             found |= {dep} | reach.get(dep, set())
         reach[name] = found
     return reach
+
+
+def _add_implied_dependencies(
+    readers: list[tuple[Stage, list[Any], OutputReference]],
+    path: list[Any],
+    locate: Locate,
+    graph: _Graph,
+    warn: Warn,
+) -> None:
+    """Make each stage depend on the stages its parameters read from; warn once per pair.
+
+    One dependency at a time, reach recomputed after each: a dependency added to a
+    stage may already give its dependants what they read.
+
+    Raises:
+        SpecError: an added dependency closes a cycle.
+    """
+    implied: dict[tuple[str, str], str] = {}
+    pending = list(readers)
+    while pending:
+        stage, where_path, reference = pending.pop(0)
+        root = root_stage(reference.selection)
+        if root is None or root in graph.reach[stage.name]:
+            continue
+        if root == stage.name:
+            raise SpecError(
+                f"{locate(where_path)}: stage {stage.name!r} reads its own outputs, which exist only after it "
+                "ran; read them in a later stage"
+            )
+        implied[(stage.name, root)] = locate(where_path)
+        graph.direct[stage.name].add(root)
+        graph.reach.update(_transitive_dependencies(path, locate, graph.names, graph.direct, implied))
+        _depend_on(stage, root, reference)
+        warn(
+            f"{locate(where_path)}: stage {stage.name!r} reads outputs of stage {root!r} but does not depend "
+            f"on it, directly or through its dependencies; added the dependency, so {stage.name!r} waits for "
+            f"{root!r} (yadage would start it without waiting); add {root!r} to its dependencies to say so"
+        )
+
+
+def _depend_on(stage: Stage, root: str, reference: OutputReference) -> None:
+    """Add a dependency on ``root`` to ``stage``, in the form its dependencies are written in."""
+    dependencies = stage.dependencies
+    if dependencies.dependency_type == "jsonpath_ready":
+        dependencies.expressions.append(root)
+    else:  # expressions_fulfilled: ready once what the stage reads can be read
+        dependencies.expressions.append(reference)
 
 
 def _references_of(stage: Stage) -> list[tuple[list[Any], OutputReference]]:
@@ -152,22 +225,16 @@ def _references_of(stage: Stage) -> list[tuple[list[Any], OutputReference]]:
 
 
 def _check_reference(stage: Stage, path: list[Any], reference: OutputReference, locate: Locate, graph: _Graph) -> None:
-    """A reference names a known stage, and a parameter's reference one the stage depends on."""
+    """A reference names a known stage (or ``init``).
+
+    Raises:
+        SpecError: it names a stage the workflow does not have.
+    """
     root = root_stage(reference.selection)
-    if root is None:
-        return
-    if root != _INIT and root not in graph.names:
+    if root is not None and root != _INIT and root not in graph.names:
         raise SpecError(
             f"{locate(path)}: stage {stage.name!r} reads outputs of unknown stage {root!r}; "
             f"expected one of: {graph.listing}"
-        )
-    reads_parameter = path[-3:-1] == ["scheduler", "parameters"]
-    if reads_parameter and stage.name not in graph.open_ended and root not in graph.reach[stage.name]:
-        dependencies = stage.dependencies
-        named = ", ".join(dependencies.expressions) if dependencies.dependency_type == "jsonpath_ready" else None
-        raise SpecError(
-            f"{locate(path)}: stage {stage.name!r} reads outputs of stage {root!r} but does not depend on it "
-            f"(dependencies: {named if named is not None else 'expressions'}); add {root!r} to its dependencies"
         )
 
 

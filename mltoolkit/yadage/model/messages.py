@@ -16,6 +16,7 @@ from mltoolkit.errors import SpecError, UnsupportedFeatureError
 from mltoolkit.yadage.load import LoadedSpec, format_pointer
 from mltoolkit.yadage.model.base import (
     ENVIRONMENT_TYPES,
+    NULL_TAG,
     PROCESS_TYPES,
     PUBLISHER_TYPES,
     SCHEDULER_TYPES,
@@ -38,6 +39,7 @@ _HINTS = {
     "bad_parameter": "fix the value",
     "reference_selector": "keep one",
     "bad_name": "rename the stage",
+    "bad_resource": "fix the resource",
     # these messages already say how to fix the problem
     "scatter_unknown": "",
     "batch_and_partition": "",
@@ -63,12 +65,13 @@ _OWN_TYPES = frozenset(
         "bad_wflowref",
         "bad_parameter",
         "bad_name",
+        "bad_resource",
     }
 )
 
 # Parts of pydantic's error locations that name union members, not keys of the data.
 _UNION_TAGS = frozenset(
-    {"reference", "value", "literal", UNSUPPORTED_TAG, UNKNOWN_TAG}
+    {"reference", "value", "literal", UNSUPPORTED_TAG, UNKNOWN_TAG, NULL_TAG}
     | set(PROCESS_TYPES + ENVIRONMENT_TYPES + PUBLISHER_TYPES + SCHEDULER_TYPES)
 )
 

@@ -2,7 +2,10 @@
 
 Defaults follow the ``yadage-schemas``: ``interpreter: sh``; ``imagetag: latest``;
 ``glob: false`` and ``relative_paths: false`` for ``interpolated-pub``;
-``script: '.'`` (and ``tryExact: true``) for ``fromparjq-pub``.
+``script: '.'`` (and ``tryExact: true``) for ``fromparjq-pub``. ``process: null``
+or ``environment: null`` make a publish-only step (yadage runs a step only when
+it has both). Every environment may list ``resources``
+(:mod:`~mltoolkit.yadage.model.resources`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from mltoolkit.yadage.model.base import (
     ENVIRONMENT_TYPES,
+    NULL_TAG,
     PROCESS_TYPES,
     PUBLISHER_TYPES,
     UNKNOWN_TAG,
@@ -24,11 +28,13 @@ from mltoolkit.yadage.model.base import (
     check_jq,
     type_discriminator,
 )
+from mltoolkit.yadage.model.resources import ResourceRequest, parse_resources
 
 __all__ = [
     "ConstantPub",
     "DockerEncapsulatedEnv",
     "Environment",
+    "EnvironmentSpec",
     "FromGlobPub",
     "FromParJqPub",
     "FromParPub",
@@ -63,25 +69,55 @@ class InterpolatedScriptCmd(SpecModel):
     interpreter: str = "sh"
 
 
+#: A process, or ``None`` (``process: null``).
 Process = Annotated[
     Annotated[StringInterpolatedCmd, Tag("string-interpolated-cmd")]
     | Annotated[InterpolatedScriptCmd, Tag("interpolated-script-cmd")]
     | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
-    | Annotated[UnknownType, Tag(UNKNOWN_TAG)],
-    type_discriminator("process_type", PROCESS_TYPES),
+    | Annotated[UnknownType, Tag(UNKNOWN_TAG)]
+    | Annotated[None, Tag(NULL_TAG)],
+    type_discriminator("process_type", PROCESS_TYPES, nullable=True),
 ]
 
 
 # --- environment ---------------------------------------------------------------------------
 
 
-class LocalProcEnv(SpecModel):
+class EnvironmentSpec(SpecModel):
+    """What every environment has: ``resources`` (names it needs provided, REANA limits and hints)."""
+
+    resources: list[Any] = Field(default_factory=list)
+
+    @field_validator("resources", mode="before")
+    @classmethod
+    def _parses(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise PydanticCustomError(
+                "bad_resource",
+                "found {found}, expected a list of names (CVMFS) and mappings ({{kubernetes_memory_limit: '8Gi'}})",
+                {"found": repr(value)},
+            )
+        try:
+            parse_resources(value)
+        except ValueError as error:
+            raise PydanticCustomError("bad_resource", "{message}", {"message": str(error)}) from None
+        return value
+
+    @property
+    def request(self) -> ResourceRequest:
+        """The resources sorted into requirements, limits and recorded hints."""
+        return parse_resources(self.resources)
+
+
+class LocalProcEnv(EnvironmentSpec):
     """``localproc-env``: run on this machine as is."""
 
     environment_type: Literal["localproc-env"] = "localproc-env"
 
 
-class NoopEnv(SpecModel):
+class NoopEnv(EnvironmentSpec):
     """``noop-env``: run nothing, only publish."""
 
     environment_type: Literal["noop-env"] = "noop-env"
@@ -100,30 +136,16 @@ class ParMount(SpecModel):
         return value
 
 
-class DockerEncapsulatedEnv(SpecModel):
+class DockerEncapsulatedEnv(EnvironmentSpec):
     """``docker-encapsulated``: run inside ``image:imagetag``."""
 
     environment_type: Literal["docker-encapsulated"] = "docker-encapsulated"
     image: str
     imagetag: str = "latest"
-    resources: list[Any] = Field(default_factory=list)
     envscript: str = ""
     env: dict[str, str | int | float | bool] = Field(default_factory=dict)
     workdir: str | None = None
     par_mounts: list[ParMount] = Field(default_factory=list)
-
-    @field_validator("resources")
-    @classmethod
-    def _no_resources(cls, value: list[Any]) -> list[Any]:
-        if value:
-            names = ", ".join(str(item if not isinstance(item, dict) else next(iter(item), item)) for item in value)
-            raise PydanticCustomError(
-                "unsupported_feature",
-                "environment resources ({names}) are not supported by this loader (they need "
-                "site services such as CVMFS or grid credentials)",
-                {"names": names},
-            )
-        return value
 
     @field_validator("imagetag", mode="before")
     @classmethod
@@ -140,13 +162,15 @@ class DockerEncapsulatedEnv(SpecModel):
         return f"{self.image}:{self.imagetag}"
 
 
+#: An environment, or ``None`` (``environment: null``).
 Environment = Annotated[
     Annotated[LocalProcEnv, Tag("localproc-env")]
     | Annotated[NoopEnv, Tag("noop-env")]
     | Annotated[DockerEncapsulatedEnv, Tag("docker-encapsulated")]
     | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
-    | Annotated[UnknownType, Tag(UNKNOWN_TAG)],
-    type_discriminator("environment_type", ENVIRONMENT_TYPES),
+    | Annotated[UnknownType, Tag(UNKNOWN_TAG)]
+    | Annotated[None, Tag(NULL_TAG)],
+    type_discriminator("environment_type", ENVIRONMENT_TYPES, nullable=True),
 ]
 
 
@@ -221,8 +245,17 @@ Publisher = Annotated[
 
 
 class StepSpec(SpecModel):
-    """A packtivity: what to run (process), where (environment), what it publishes."""
+    """A packtivity: what to run (process), where (environment), what it publishes.
+
+    ``process`` and ``environment`` must be given, but either may be ``null``: the
+    step then runs nothing and only publishes (as yadage's pure-publishing steps).
+    """
 
     process: Process
     environment: Environment
     publisher: Publisher
+
+    @property
+    def publish_only(self) -> bool:
+        """True when the step runs nothing (no process or no environment) and only publishes."""
+        return self.process is None or self.environment is None

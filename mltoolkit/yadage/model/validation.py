@@ -33,8 +33,8 @@ def validate_workflow(loaded: LoadedSpec | dict) -> Workflow:
 
     Besides the schema, checks that stage names are safe folder names, unique and
     not ``init``, that dependencies and references name existing stages, that
-    there are no dependency cycles, and that a stage depends on every stage it
-    reads from.
+    there are no dependency cycles. A stage that reads from a stage it does not
+    depend on is made to depend on it, with a line in ``workflow.warnings``.
 
     Raises:
         UnsupportedFeatureError: a construct yadage knows that this loader does not run.
@@ -52,7 +52,7 @@ def validate_workflow(loaded: LoadedSpec | dict) -> Workflow:
     except ValidationError as exc:
         raise_validation_error(exc, data, spec, what)
     workflow.locate(spec.where() if spec else what)
-    check_workflow(workflow, [], _locator(spec, what))
+    check_workflow(workflow, [], _locator(spec, what), workflow.warn)
     return workflow
 
 

@@ -109,11 +109,25 @@ class Workflow(SpecModel):
     stages: list[Stage]
 
     _where: str = PrivateAttr(default="")
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def where(self) -> str:
         """Where the workflow is defined, for messages."""
         return self._where or "workflow"
+
+    @property
+    def warnings(self) -> list[str]:
+        """What validation added because the spec implies it without saying so, one line each.
+
+        Collected on the workflow that was validated (nested workflows' lines included).
+        """
+        return list(self._warnings)
+
+    def warn(self, line: str) -> None:
+        """Add a warning line (set by validation)."""
+        if line not in self._warnings:
+            self._warnings.append(line)
 
     def locate(self, where: str) -> None:
         """Remember where the workflow is defined (set by validation)."""

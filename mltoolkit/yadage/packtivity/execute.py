@@ -38,6 +38,16 @@ def cancel_running_steps() -> int:
     return cancel_all()
 
 
+def _stop(group: GroupProcess, on_kill: Callable[[], None] | None) -> None:
+    # What lives outside the process group (a Docker container) goes first, so its
+    # client exits by itself; once more after the group, for anything started meanwhile.
+    if on_kill is not None:
+        on_kill()
+    group.stop()
+    if on_kill is not None:
+        on_kill()
+
+
 def execute(
     argv: list[str],
     *,
@@ -47,8 +57,12 @@ def execute(
     timeout: float | None,
     on_output: Callable[[str], None] | None,
     label: str,
+    on_kill: Callable[[], None] | None = None,
 ) -> int:
     """Run ``argv`` to its end; return its exit code (always 0: anything else raises).
+
+    ``on_kill`` is called when the process is killed (timeout, interrupt), to end
+    what its process group does not hold, such as a Docker container.
 
     Raises:
         StepFailedError: it could not start, exited non-zero or timed out; one line naming
@@ -67,8 +81,10 @@ def execute(
     pump = OutputPump(group.process.stdout.fileno(), log_path, on_output)
     pump.start()
     try:
-        code = _wait(group, pump, timeout, label, log_path)
+        code = _wait(group, pump, timeout, label, log_path, on_kill)
     finally:
+        if group.process.returncode is None:  # interrupted while waiting
+            _stop(group, on_kill)
         group.close()
         if pump.is_alive():
             pump.finish(0)
@@ -80,11 +96,18 @@ def execute(
     return code
 
 
-def _wait(group: GroupProcess, pump: OutputPump, timeout: float | None, label: str, log_path: Path) -> int:
+def _wait(
+    group: GroupProcess,
+    pump: OutputPump,
+    timeout: float | None,
+    label: str,
+    log_path: Path,
+    on_kill: Callable[[], None] | None,
+) -> int:
     """The exit code of ``group``'s command once it and its group are gone; raises on timeout or cancel."""
     exited = group.wait_exit(timeout)
     if not exited:
-        group.stop()
+        _stop(group, on_kill)
         pump.finish(_OUTPUT_GRACE)
         if group.cancelled:
             raise StepCancelledError(f"{label}: stopped: the run was interrupted (log: {log_path})")

@@ -5,6 +5,18 @@
 :mod:`.shell_commands` what each command does with its words, and puts each value
 in: escaped for its quoting when the place is data, checked against the plain
 character set (or the integers) where it is not.
+
+A list inside a list is a case of its own. yadage pastes it as its Python text,
+unquoted -- ``[['a', 'b'], ['c']]`` becomes ``['a', 'b'] ['c']`` -- so the shell
+splits that text into the words ``[a,``, ``b]`` and ``[c]``, and published
+workflows rely on those words (a step receiving ``input_file`` lists of lists by
+``batchsize`` writes files named after them). As a shell word such a value
+therefore becomes exactly those words -- the text split with the shell's quoting
+rules (:func:`shlex.split`), each word then quoted like any value, so nothing is
+expanded but globs, and ``;``, ``$(...)`` or a backtick stay characters of a word.
+Inside quotes it stays the Python text, as in yadage. A mapping stays one word (its
+Python text): yadage's shell would split it too, but no published workflow is
+known to rely on that, and one word is what a program reading it can parse.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from mltoolkit.yadage.packtivity.placeholders import Placeholder, check_integer,
 from mltoolkit.yadage.packtivity.shell_commands import SHELLS, classify_command
 from mltoolkit.yadage.packtivity.shell_lexer import ANY, INTEGER, MARK, NEVER, HereDoc, Slot, lex_shell
 
-__all__ = ["fill_shell", "is_shell", "quote_keep_globs"]
+__all__ = ["fill_shell", "is_shell", "quote_keep_globs", "shell_words"]
 
 _BRACKET = re.compile(r"\[[!^]?[A-Za-z0-9_.,:+@%=\-]+\]")
 _MARKER = re.compile(MARK + r"(\d+)" + MARK)
@@ -97,6 +109,33 @@ def _escaped(quoting: str, words: list[str]) -> str:
     return text  # heredoc-quoted: the body is literal
 
 
+def _split_like_the_shell(placeholder: Placeholder, text: str) -> list[str]:
+    """The words a POSIX shell makes of unquoted ``text`` (quote removal, no expansion)."""
+    try:
+        return shlex.split(text)
+    except ValueError as error:  # an unbalanced quote: yadage's shell would stop with a syntax error
+        raise placeholder.fail(
+            "a shell word",
+            f"is pasted by yadage as Python text that a shell cannot split ({error})",
+            "pass that value as a flat list or a string",
+        ) from None
+
+
+def shell_words(placeholder: Placeholder) -> list[str]:
+    """The words a value makes as an unquoted shell word in yadage: list elements, and lists
+    inside the list as the shell splits their Python text (``['a', 'b']`` -> ``[a,``, ``b]``)."""
+    value = placeholder.value
+    if not isinstance(value, (list, tuple)):
+        return [str(value)]
+    words: list[str] = []
+    for item in value:
+        if isinstance(item, (list, tuple)):
+            words.extend(_split_like_the_shell(placeholder, str(item)))
+        else:
+            words.append(str(item))
+    return words
+
+
 def _value_text(slot: Slot, placeholder: Placeholder) -> str:
     words = words_of(placeholder.value)
     level, why = slot.effective()
@@ -110,6 +149,8 @@ def _value_text(slot: Slot, placeholder: Placeholder) -> str:
         check_integer(placeholder, words, position, fix)
     elif level > ANY:
         check_plain(placeholder, words, position, fix)
+    elif slot.quoting == "word":
+        return _escaped("word", shell_words(placeholder))
     else:
         return _escaped(slot.quoting, words)
     return " ".join(words)

@@ -1,8 +1,17 @@
-"""Values as steps see them: ``{workdir}`` filled in, relative init values made into init-file paths."""
+"""Values as steps see them: ``{workdir}`` filled in, relative init values made into init-file paths.
+
+Init values are matched against the files in ``WORKDIR/init/`` as yadage's init
+step does (``fromparjq-pub`` with ``tryExact``, ``glob`` and ``relative_paths``):
+a relative value naming a file there becomes its absolute path; one that is a
+glob pattern (``-p inputfiles="*.txt"``) becomes the list of matching files --
+sorted here, in directory order in yadage -- and stays as written when nothing
+matches.
+"""
 
 from __future__ import annotations
 
 import copy
+import glob
 import os
 from pathlib import Path
 from typing import Any
@@ -21,15 +30,22 @@ def fill_workdir(value: Any, workdir: str) -> Any:
     return value
 
 
-def _init_file(value: str, base: Path) -> str:
-    """``base / value`` when ``value`` is a relative path naming an existing file there, else ``value``."""
+def _init_file(value: str, base: Path) -> str | list[str]:
+    """``base / value`` when ``value`` is a relative path naming an existing file there; the sorted
+    files a relative glob pattern matches there (``**`` crosses folders); else ``value``."""
     if not value or "://" in value or os.path.isabs(value) or "\0" in value:
         return value
     candidate = base / value
     try:
-        return str(candidate) if candidate.exists() else value
+        if candidate.exists():
+            return str(candidate)
     except OSError:
         return value
+    if not glob.has_magic(value):
+        return value
+    # escaped: a bracket or star in the init folder's own path is not part of the pattern
+    matches = sorted(glob.glob(os.path.join(glob.escape(str(base)), value), recursive=True))
+    return matches or value
 
 
 def _with_init_files(value: Any, base: Path) -> Any:
@@ -43,7 +59,8 @@ def _with_init_files(value: Any, base: Path) -> Any:
 
 
 def resolve_init_files(values: Any, init_dir: Path | None) -> Any:
-    """A copy of ``values`` where relative strings naming files in ``init_dir`` become absolute paths.
+    """A copy of ``values`` where relative strings naming files in ``init_dir`` become absolute paths
+    and relative glob patterns the sorted list of files they match there.
 
     URLs and absolute paths are kept; nothing changes when ``init_dir`` does not exist.
     """

@@ -12,10 +12,9 @@ from mltoolkit.analysis.data import (
     KNOWN_DATASETS,
     MOON_SHA256,
     bundled_dataset_path,
+    known_dataset_file,
     load_table,
-    local_copies_of_known_urls,
     resolve_dataset,
-    sha256_of,
 )
 from mltoolkit.errors import (
     ChecksumMismatchError,
@@ -46,6 +45,14 @@ def test_seed_dropbox_url_resolves_offline_to_the_bundled_copy():
     assert SEED_URL in KNOWN_DATASETS
     path = resolve_dataset(SEED_URL)
     assert path == bundled_dataset_path("moon.txt")
+
+
+@pytest.mark.parametrize(
+    ("text", "bundled"),
+    [(SEED_URL, True), (f"  {SEED_URL} ", True), ("https://example.org/moon.txt", False), ("moon.txt", False)],
+)
+def test_known_dataset_file_names_the_bundled_copy_of_known_urls_only(text, bundled):
+    assert known_dataset_file(text) == (bundled_dataset_path("moon.txt") if bundled else None)
 
 
 def test_paths_and_file_urls(tmp_path, repo_root):
@@ -143,37 +150,6 @@ def test_missing_and_unreadable_files(tmp_path):
         resolve_dataset("ftp://example.org/moon.txt")
 
 
-def test_known_dataset_urls_in_step_parameters_become_the_bundled_files_path():
-    parameters = {
-        "dataset": SEED_URL,
-        "outfile": "{workdir}/prepped.pkl",
-        "nested": [SEED_URL, {"again": f"  {SEED_URL} "}],
-        "unknown": "https://example.com/other.txt",
-        "in_a_command": f"curl {SEED_URL}",
-        "count": 3,
-    }
-    local, replaced = local_copies_of_known_urls(parameters)
-    bundled = bundled_dataset_path("moon.txt")
-    assert local == {
-        "dataset": str(bundled),
-        "outfile": "{workdir}/prepped.pkl",
-        "nested": [str(bundled), {"again": str(bundled)}],
-        "unknown": "https://example.com/other.txt",
-        "in_a_command": f"curl {SEED_URL}",
-        "count": 3,
-    }
-    assert replaced == {SEED_URL: bundled, f"  {SEED_URL} ": bundled}
-    assert sha256_of(bundled) == KNOWN_DATASETS[SEED_URL].sha256
-    assert parameters["dataset"] == SEED_URL  # the caller's parameters are not changed
-
-
-def test_without_known_urls_nothing_is_replaced():
-    assert local_copies_of_known_urls({"dataset": "data/moon.txt", "xs": [1, 2]}) == (
-        {"dataset": "data/moon.txt", "xs": [1, 2]},
-        {},
-    )
-
-
 def test_a_corrupt_bundled_copy_is_refused(monkeypatch, tmp_path):
     from mltoolkit.analysis import data
 
@@ -181,4 +157,4 @@ def test_a_corrupt_bundled_copy_is_refused(monkeypatch, tmp_path):
     corrupt.write_text("X Y Value\n")
     monkeypatch.setattr(data, "bundled_dataset_path", lambda name: corrupt)
     with pytest.raises(ChecksumMismatchError, match="sha256"):
-        local_copies_of_known_urls({"dataset": SEED_URL})
+        known_dataset_file(SEED_URL)

@@ -17,6 +17,7 @@ from mltoolkit.workdir.record import (
     RunWorkflow,
     StepCache,
     StepEnvironment,
+    StepResources,
     main,
     read_run_record,
     run_record_schema,
@@ -173,14 +174,20 @@ def test_optional_fields_are_absent_until_set_and_then_typed(tmp_path, flow_reco
     step = record.steps[0]
     step.cache = StepCache(reused=False, reason="code changed: mltoolkit/analysis/classifiers.py")
     step.environment = StepEnvironment(kind="docker", image="danikam/sklearn:latest", container="c0ffee")
-    step.resources = ["CVMFS", {"kubernetes_memory_limit": "8Gi"}]
+    step.resources = StepResources(
+        requested=["CVMFS", {"kubernetes_memory_limit": "8Gi"}],
+        applied={"kubernetes_memory_limit": "address-space limit 8Gi of the step's processes (RLIMIT_AS)"},
+        provided={"CVMFS": "--provide CVMFS=/cvmfs"},
+    )
     step.stubbed = True
     write_run_record(tmp_path, record)
 
     again = read_run_record(tmp_path).steps[0]
     assert again.cache == StepCache(reused=False, reason="code changed: mltoolkit/analysis/classifiers.py")
     assert again.environment is not None and again.environment.container == "c0ffee"
-    assert again.resources == ["CVMFS", {"kubernetes_memory_limit": "8Gi"}] and again.stubbed is True
+    assert again.resources is not None and again.stubbed is True
+    assert again.resources.requested == ["CVMFS", {"kubernetes_memory_limit": "8Gi"}]
+    assert again.resources.provided == {"CVMFS": "--provide CVMFS=/cvmfs"}
     assert "mapped_to" not in json.loads(WorkdirLayout(tmp_path).run_record.read_text())["steps"][0]["environment"]
 
 
@@ -303,3 +310,11 @@ def test_a_record_that_is_a_folder_is_one_line(tmp_path):
     with pytest.raises(WorkdirError, match="cannot read the run record") as raised:
         read_run_record(tmp_path)
     assert "\n" not in str(raised.value)
+
+
+def test_a_resources_list_of_an_older_record_reads_as_what_was_requested(flow_record):
+    flow_record["steps"][0]["resources"] = ["CVMFS", {"kubernetes_job_timeout": 60}]
+
+    step = RunRecord.model_validate(flow_record).steps[0]
+
+    assert step.resources == StepResources(requested=["CVMFS", {"kubernetes_job_timeout": 60}])

@@ -107,7 +107,7 @@ def test_self_including_ref_is_a_cycle(tmp_path):
         ("x: {$ref: '#/nope'}\ny: 1\n", r"wf\.yml.*has no 'nope' at #/ \(keys there: x, y\)"),
         ("x: {$ref: '#/y', extra: 1}\ny: 1\n", r"wf\.yml line 1 \(#/x\): keys extra next to \$ref"),
         ("x: {$ref: 'nofragment#'}\n", r"no file 'nofragment'"),
-        ("x: {$ref: '#y'}\ny: 1\n", r"fragment 'y' is not a JSON pointer"),
+        ("x: {$ref: '#nope'}\ny: 1\n", r"wf\.yml.*has no 'nope' at #/ \(keys there: x, y\)"),
         ("x: {$ref: 3}\n", r"\$ref must be a string"),
         ("x: [1, 2\n", r"wf\.yml, line 2, column 1: not valid YAML"),
     ],

@@ -62,11 +62,24 @@ CROSS_STAGE_PROBLEMS = {
         SpecError,
         [r"line 6 \(#/stages/0/scheduler/parameters/x\)", "reads outputs of unknown stage 'prep'"],
     ),
-    "reference without dependency": (
+    "reads its own outputs": (
         """\
         stages:
         - name: a
           dependencies: [init]
+          scheduler:
+            scheduler_type: singlestep-stage
+            parameters: {x: {stages: a, output: y}}
+        """
+        + STEP,
+        SpecError,
+        [r"#/stages/0/scheduler/parameters/x\)", "stage 'a' reads its own outputs", "read them in a later stage"],
+    ),
+    "implied dependency closes a cycle": (
+        """\
+        stages:
+        - name: a
+          dependencies: [b]
           scheduler:
             scheduler_type: singlestep-stage
             parameters: {x: 1}
@@ -81,11 +94,7 @@ CROSS_STAGE_PROBLEMS = {
         """
         + STEP,
         SpecError,
-        [
-            r"#/stages/1/scheduler/parameters/x\)",
-            "stage 'b' reads outputs of stage 'a' but does not depend on it",
-            "add 'a' to its dependencies",
-        ],
+        [r"cycle \((a -> b -> a|b -> a -> b)\)", "because 'b' reads outputs of 'a'", "remove one dependency"],
     ),
     "duplicate stage": (
         """\

@@ -169,7 +169,7 @@ BAD_SPECS = {
         UnsupportedFeatureError,
         ["publisher_type 'manual-publishing' is not supported"],
     ),
-    "docker resources": (
+    "malformed memory limit": (
         """\
         stages:
         - name: a
@@ -177,11 +177,29 @@ BAD_SPECS = {
             scheduler_type: singlestep-stage
             step:
               process: {process_type: string-interpolated-cmd, cmd: 'ls'}
-              environment: {environment_type: docker-encapsulated, image: x, resources: [CVMFS]}
+              environment: {environment_type: localproc-env, resources: [{kubernetes_memory_limit: 8GB}]}
               publisher: {publisher_type: constant-pub, publish: {}}
         """,
-        UnsupportedFeatureError,
-        [r"#/stages/0/scheduler/step/environment/resources\)", r"resources \(CVMFS\) are not supported"],
+        SpecError,
+        [
+            r"#/stages/0/scheduler/step/environment/resources\)",
+            r"kubernetes_memory_limit: found '8GB', expected a memory size such as '8Gi'",
+            "fix the resource",
+        ],
+    ),
+    "resources not a list": (
+        """\
+        stages:
+        - name: a
+          scheduler:
+            scheduler_type: singlestep-stage
+            step:
+              process: {process_type: string-interpolated-cmd, cmd: 'ls'}
+              environment: {environment_type: localproc-env, resources: CVMFS}
+              publisher: {publisher_type: constant-pub, publish: {}}
+        """,
+        SpecError,
+        [r"#/stages/0/scheduler/step/environment/resources\)", "found 'CVMFS', expected a list of names"],
     ),
     "stage called init": (
         """\
