@@ -30,11 +30,11 @@ def _spec_command(workdir: Path, gate: Path) -> list[str]:
     ]
 
 
-def _start_and_wait_for_hold(workdir: Path, gate: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start the command; return once 'hold' runs (its output so far goes to ``log``)."""
+def _start_and_wait_for(argv: list[str], env: dict[str, str], log: Path, started: Path) -> subprocess.Popen:
+    """Start a command; return once the file ``started`` exists (its output so far goes to ``log``)."""
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            _spec_command(workdir, gate),
+            argv,
             env=env,
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
@@ -42,13 +42,22 @@ def _start_and_wait_for_hold(workdir: Path, gate: Path, env: dict[str, str], log
             stderr=subprocess.STDOUT,
             start_new_session=True,  # no terminal signals: the test sends its own
         )
-    started = workdir / "hold" / "started.txt"
     deadline = time.monotonic() + 180
     while not started.exists():
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     return process
+
+
+def _start_and_wait_for_hold(workdir: Path, gate: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start the spec command; return once 'hold' runs."""
+    return _start_and_wait_for(_spec_command(workdir, gate), env, log, workdir / "hold" / "started.txt")
+
+
+def _assert_nothing_left(process_tags, tag: str) -> None:
+    leftovers = process_tags.wait_until_gone(tag, timeout=30)
+    assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
 
 
 def _resume(flow_cli, run_records, workdir: Path, gate: Path, env: dict[str, str]) -> None:
@@ -72,11 +81,9 @@ def test_a_killed_command_takes_its_steps_with_it_and_the_next_run_resumes(
         assert len(running) >= 4  # the command, the warden, the step's shell and what it left running
         os.kill(command.pid, signal.SIGKILL)  # the command alone: its helpers are in other sessions
         command.wait()
-        leftovers = process_tags.wait_until_gone(tag, timeout=30)
-        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _assert_nothing_left(process_tags, tag)
         _resume(flow_cli, run_records, workdir, gate, env)
-        leftovers = process_tags.wait_until_gone(tag, timeout=30)
-        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _assert_nothing_left(process_tags, tag)
 
 
 @pytest.mark.slow
@@ -97,8 +104,7 @@ def test_ctrl_c_stops_the_running_step_at_once_releases_the_lock_and_the_run_res
             "finished steps are kept: run the same command again to resume"
         ], log.read_text()
         assert "Traceback" not in log.read_text()
-        leftovers = process_tags.wait_until_gone(tag, timeout=30)
-        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _assert_nothing_left(process_tags, tag)
         _resume(flow_cli, run_records, workdir, gate, env)  # takes the lock: it was released
 
 
@@ -110,8 +116,7 @@ def test_what_a_finished_step_left_running_is_stopped_with_it(flow_cli, run_reco
         flow_cli.check(flow_cli.spec(env, workdir, "leaks", "-p", f"gate={gate}"))
         assert run_records.states(workdir) == {"first": "COMPLETED", "hold": "COMPLETED"}
         # 'hold' left a background sleep and a grandchild, both holding its output open
-        leftovers = process_tags.wait_until_gone(tag, timeout=30)
-        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _assert_nothing_left(process_tags, tag)
 
 
 @pytest.mark.slow
@@ -128,25 +133,12 @@ def test_ctrl_c_stops_a_native_step_in_the_warm_workers_and_the_run_resumes(
     args = ("-p", f"dataset={MOON}", "-p", f"classifiers={json.dumps([gated])}")
     log = tmp_path / "interrupted.log"
     with process_tags.reaping(tag):
-        with open(log, "wb") as output:
-            command = subprocess.Popen(
-                [sys.executable, "-m", "flows.ml_workflow", *args, "--workdir", str(workdir)],
-                env=env,
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 180
-        while not waiting.exists():
-            assert command.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        argv = [sys.executable, "-m", "flows.ml_workflow", *args, "--workdir", str(workdir)]
+        command = _start_and_wait_for(argv, env, log, waiting)
         command.send_signal(signal.SIGINT)
         assert command.wait(timeout=120) == 130, log.read_text()  # the step would wait an hour
         assert log.read_text().splitlines()[-1].startswith("error: interrupted (Ctrl-C)"), log.read_text()
-        leftovers = process_tags.wait_until_gone(tag, timeout=30)
-        assert not leftovers, [(process.pid, process.cmdline()) for process in leftovers]
+        _assert_nothing_left(process_tags, tag)
         gate.write_text("open\n")
         flow_cli.check(flow_cli.native(env, workdir, *args))
         assert run_records.states(workdir) == {

@@ -57,15 +57,19 @@ def _pid_in(path: Path) -> int:
     return int(path.read_text())
 
 
+def _gone_soon(pid: int) -> bool:
+    """Whether ``pid`` ends within ten seconds (stopping takes a SIGTERM grace period)."""
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
 def test_background_children_of_a_step_that_succeeded_are_stopped_when_it_ends(make_step, tmp_path):
     step = make_step("sleep 615 > /dev/null 2>&1 & echo $! > {workdir}/bg.pid; echo done")
     result = run_step(step, {}, tmp_path / "bg", name="bg")
     assert result.exit_code == 0
-    child = _pid_in(tmp_path / "bg" / "bg.pid")
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child)
+    assert _gone_soon(_pid_in(tmp_path / "bg" / "bg.pid"))
 
 
 def test_a_background_child_holding_the_output_neither_stalls_the_step_nor_outlives_it(make_step, tmp_path):
@@ -81,11 +85,7 @@ def test_a_background_child_holding_the_output_neither_stalls_the_step_nor_outli
 def test_a_process_that_left_the_group_but_holds_the_output_is_stopped_too(make_step, tmp_path):
     step = make_step("setsid sh -c 'echo $$ > {workdir}/escaped.pid; exec sleep 617' & sleep 0.5; echo done")
     run_step(step, {}, tmp_path / "escaped", name="escaped")
-    escaped = _pid_in(tmp_path / "escaped" / "escaped.pid")
-    deadline = time.monotonic() + 10
-    while _alive(escaped) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(escaped)
+    assert _gone_soon(_pid_in(tmp_path / "escaped" / "escaped.pid"))
 
 
 def test_cancelling_stops_running_steps_at_once_and_refuses_new_ones(make_step, tmp_path):
