@@ -17,6 +17,7 @@ __all__ = [
     "DatasetDownloadError",
     "DatasetError",
     "DatasetNotFoundError",
+    "HumanStepError",
     "InputsError",
     "IntegrityError",
     "MLToolkitError",
@@ -104,6 +105,10 @@ class CommandLineError(MLToolkitError, ValueError):
 
 class EnvironmentUnavailableError(SpecError):
     """A step's environment cannot be provided here (no Docker, no image-map entry)."""
+
+
+class HumanStepError(MLToolkitError, RuntimeError):
+    """A human step cannot be asked here, was not answered in time, or was answered without a needed value."""
 
 
 class VisualizationError(MLToolkitError, ValueError):

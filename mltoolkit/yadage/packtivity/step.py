@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mltoolkit.errors import EnvironmentUnavailableError, SpecError
+from mltoolkit.errors import EnvironmentUnavailableError, HumanStepError, SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import (
     DockerEncapsulatedEnv,
@@ -40,6 +40,9 @@ from mltoolkit.yadage.packtivity.resources import StepResources, limit_memory, p
 from mltoolkit.yadage.packtivity.shell import is_shell
 from mltoolkit.yadage.selectors import run_jq
 
+if TYPE_CHECKING:
+    from mltoolkit.yadage.packtivity.stub import StubPlan
+
 __all__ = ["StepOptions", "StepResult", "run_step"]
 
 
@@ -60,6 +63,7 @@ class StepOptions:
         memory_limit: bytes a step's processes may use (``None``: no limit); set per step
             from its environment's resources (``kubernetes_memory_limit``), for a container
             as ``docker run --memory``.
+        stub: run every step as a stub (:mod:`~mltoolkit.yadage.packtivity.stub`) instead.
     """
 
     quote: bool = True
@@ -71,6 +75,7 @@ class StepOptions:
     shared_dirs: tuple[str, ...] = ()
     provided: dict[str, str] = field(default_factory=dict)
     memory_limit: int | None = None
+    stub: StubPlan | None = None
 
 
 @dataclass
@@ -299,7 +304,13 @@ def run_step(
         EnvironmentUnavailableError: a Docker image with no engine and no image-map entry, or
             a resource the environment needs that nothing provides.
         SpecError: the template names an unknown parameter, a publisher finds no file, ...
+        HumanStepError: a human step (``manual-instructions-*``): it needs a person, not a process.
     """
+    if step.human:
+        raise HumanStepError(
+            f"{f'stage {stage!r} step' if stage else 'step'} {name or Path(workdir).name} is a human step "
+            "(manual-instructions-*): a person does it; run its workflow with 'mltoolkit spec', which pauses for them"
+        )
     started = time.monotonic()
     folder = Path(workdir).resolve()
     name = name or folder.name
