@@ -39,6 +39,7 @@ from flows.ui_artifacts import publish_output_files, publish_steps
 from mltoolkit.errors import SpecRunFailedError
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import read_inputs
+from mltoolkit.yadage.packtivity.manual import DEFAULT_HUMAN_TIMEOUT
 
 __all__ = ["BUNDLED_SEED_SPEC", "seed_spec_workflow", "spec_workflow"]
 
@@ -57,6 +58,7 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
         entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
         if timing.get("resources") is not None:
             entry["resources"] = timing["resources"]
+        entry.update(result.annotations.get(record.id, {}))  # stubbed, human
         records.append(entry)
     return records
 
@@ -122,6 +124,8 @@ async def spec_workflow(
     visualize: bool = False,
     step_retries: dict[str, int] | None = None,
     provide: dict[str, str] | None = None,
+    stub: bool = False,
+    human_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -143,6 +147,10 @@ async def spec_workflow(
         step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
         provide: resources this machine provides to steps that need them, name -> value
             (``{"CVMFS": "/cvmfs"}``; ``""`` when there is no value to give).
+        stub: replace every step by a stub that writes its declared outputs empty (checks the
+            wiring without images, resources or people; never cached).
+        human_timeout: seconds a human step (manual-instructions-*) waits for a person's answer
+            while the run is paused, then the step fails (default: a day).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
@@ -156,6 +164,8 @@ async def spec_workflow(
         visualize=visualize,
         step_retries=dict(step_retries or {}),
         provided=dict(provide or {}),
+        stub=stub,
+        human_timeout=human_timeout or DEFAULT_HUMAN_TIMEOUT,
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
     return await _run_and_report(workflow, workdir, init, toplevel, options)

@@ -5,6 +5,8 @@
     mltoolkit run  --inputs inputs.yml [--workdir DIR] [-p key=value ...]   # the native flow
     mltoolkit spec WORKDIR WORKFLOW [INPUTS] [--toplevel DIR] [...]         # a yadage spec
     mltoolkit step STEPS.yml#/step WORKDIR [-p key=value ...]               # one yadage step
+    mltoolkit validate WORKFLOW [INPUTS] [--toplevel DIR] [...]             # would a spec run here?
+    mltoolkit resume FLOW_RUN_ID [-p key=value ...]                         # answer a human step
 
 ``python -m flows.ml_workflow``, ``python -m flows.spec_workflow`` and
 ``python -m flows.spec_step`` are the same commands under their documented names
@@ -39,12 +41,12 @@ __all__ = ["FLOW_COMMANDS", "main", "run_module_command"]
 #: Subcommands that run a Prefect flow: their process starts the start-up helpers first.
 FLOW_COMMANDS = frozenset({"run", "spec", "step"})
 
-#: What asks for help rather than a run (the helpers are not started for it).
-_HELP_OPTIONS = frozenset({"-h", "--help"})
+#: What asks for help or a check rather than a run (the helpers are not started for it).
+_NOT_A_RUN = frozenset({"-h", "--help", "--validate"})
 
 
 def _prepare_unless_help(args: Sequence[str]) -> None:
-    if not _HELP_OPTIONS & set(args):
+    if not _NOT_A_RUN & set(args):
         from flows.startup import prepare_cli_process
 
         prepare_cli_process()

@@ -5,6 +5,11 @@ Everything the command is given is checked before the first write: the spec,
 the inputs, the image map, the stage names of ``--step-retries`` and the
 resources the steps need (``--provide``). The spec's warnings (dependencies its
 references imply) are printed on stderr.
+
+``--validate`` only checks (:mod:`flows.cli.validate`; no Prefect, nothing
+written); ``--stub`` runs every step as a stub that writes its declared outputs
+empty (no image, resource or person needed; nothing cached); a human step waits
+``--human-timeout`` seconds for its answer (``mltoolkit resume``).
 """
 
 from __future__ import annotations
@@ -33,18 +38,37 @@ from flows.cli.options import (
     UnsafeNoQuoting,
     Visualize,
     WorkdirArgument,
+    WorkflowArgument,
 )
+from flows.cli.validate import SpecCheck, check_spec, inputs_file
 from mltoolkit.errors import CommandLineError
+from mltoolkit.workdir.layout import WorkdirLayout
 
 __all__ = ["parse_step_retries", "spec", "stage_names"]
 
-Workflow = Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")]
+Stub = Annotated[
+    bool,
+    typer.Option(
+        "--stub", help="Run every step as a stub that writes its declared outputs empty: checks the wiring only."
+    ),
+]
+ValidateOnly = Annotated[
+    bool, typer.Option("--validate", help="Only check whether the spec would run here (mltoolkit validate).")
+]
+HumanTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--human-timeout",
+        min=1,
+        help="Seconds a human step (manual-instructions-*) waits for its answer [default: 86400].",
+    ),
+]
 
 
 def spec(
     context: typer.Context,
     workdir: WorkdirArgument,
-    workflow: Workflow,
+    workflow: WorkflowArgument,
     inputs: InputsArgument = None,
     toplevel: Toplevel = None,
     parameter: Parameters = None,
@@ -61,8 +85,23 @@ def spec(
     step_retries: StepRetries = None,
     step_timeout: StepTimeout = None,
     provide: Provide = None,
+    stub: Stub = False,
+    validate: ValidateOnly = False,
+    human_timeout: HumanTimeout = None,
 ) -> None:
     """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record."""
+    if validate:
+        check = SpecCheck(
+            workflow,
+            inputs,
+            toplevel,
+            tuple(parameter or ()),
+            tuple(image_map or ()),
+            image_map_file,
+            tuple(provide or ()),
+            workdir,
+        )
+        raise typer.Exit(check_spec(check, WorkdirLayout(workdir).records if visualize else None))
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
@@ -72,7 +111,9 @@ def spec(
     retries_by_stage = parse_step_retries(step_retries or [])
     provided = parse_provided(provide or [])
     init, validated = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
-    check_requirements(validated, provided, parse_image_map(list(image_map or []), image_map_file))
+    image_entries = parse_image_map(list(image_map or []), image_map_file)
+    if not stub:  # a stub needs no image and no resource
+        check_requirements(validated, provided, image_entries)
     for warning in validated.warnings:
         typer.echo(f"warning: {warning}", err=True)
     workdir = check_workdir(workdir)
@@ -97,9 +138,12 @@ def spec(
             visualize=visualize,
             step_retries=retries_by_stage,
             provide=provided,
+            stub=stub,
+            human_timeout=human_timeout,
         ),
     )
-    typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+    stubs = " (all stubs: nothing ran)" if stub else ""
+    typer.echo(f"{summary['status']}: {summary['steps']} steps{stubs}; record: {summary['record']}")
 
 
 def _checked_inputs(
@@ -114,9 +158,7 @@ def _checked_inputs(
     from mltoolkit.yamlfiles import parse_assignments
 
     overrides = parse_assignments(parameters)
-    if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
-        inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
-    init = read_inputs(inputs, overrides=overrides)
+    init = read_inputs(inputs_file(inputs, toplevel), overrides=overrides)
     spec = validate_workflow(load_workflow(workflow, toplevel))
     unknown = sorted(retried_stages - stage_names(spec))
     if unknown:

@@ -42,6 +42,7 @@ from mltoolkit.yadage.packtivity.step import script_language
 from mltoolkit.yadage.readers import ReadOutputs
 
 __all__ = [
+    "DEFAULT_HUMAN_TIMEOUT",
     "OTHER_VALUES",
     "HumanField",
     "HumanRequest",
@@ -51,6 +52,8 @@ __all__ = [
     "write_request",
 ]
 
+#: Seconds a human step waits for its answer by default (a working day and a night).
+DEFAULT_HUMAN_TIMEOUT = 86_400.0
 #: The form field for values nobody reads by key (the whole publication is read, or nothing reads it).
 OTHER_VALUES = "other_values"
 
