@@ -63,6 +63,20 @@ def classification_phase(workdir: Path) -> float:
     return (started - ended).total_seconds()
 
 
+def _print_table(results: dict[str, tuple[float, float]], tasks: int, seconds: float) -> None:
+    """Whole-run and classification-phase times and speedups against the sequential baseline."""
+    whole_seq, phase_seq = results["sequential"]
+    print(f"{tasks} classifier tasks of ~{seconds:g} s CPU each; machine: {os.cpu_count()} cores; one run each")
+    print(f"{'':12} {'whole run':>10} {'speedup':>8} {'classify phase':>15} {'speedup':>8}")
+    for name, (whole, phase) in results.items():
+        print(f"{name:12} {whole:9.2f}s {whole_seq / whole:8.2f} {phase:14.2f}s {phase_seq / phase:8.2f}")
+    best = max((name for name in results if name != "sequential"), key=lambda name: phase_seq / results[name][1])
+    print(
+        f"best runner: {best}, classify-phase speedup {phase_seq / results[best][1]:.2f} (target >= 1.8); "
+        f"whole-run speedup {whole_seq / results[best][0]:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20)
@@ -116,19 +130,7 @@ def main() -> None:
             elapsed, _, _ = run_measured(command, flow_env)
             results[runner] = (elapsed, classification_phase(workdir))
 
-    whole_seq, phase_seq = results["sequential"]
-    print(
-        f"{arguments.tasks} classifier tasks of ~{arguments.seconds:g} s CPU each; "
-        f"machine: {os.cpu_count()} cores; one run each"
-    )
-    print(f"{'':12} {'whole run':>10} {'speedup':>8} {'classify phase':>15} {'speedup':>8}")
-    for name, (whole, phase) in results.items():
-        print(f"{name:12} {whole:9.2f}s {whole_seq / whole:8.2f} {phase:14.2f}s {phase_seq / phase:8.2f}")
-    best = max((name for name in results if name != "sequential"), key=lambda name: phase_seq / results[name][1])
-    print(
-        f"best runner: {best}, classify-phase speedup {phase_seq / results[best][1]:.2f} (target >= 1.8); "
-        f"whole-run speedup {whole_seq / results[best][0]:.2f}"
-    )
+    _print_table(results, arguments.tasks, arguments.seconds)
 
 
 if __name__ == "__main__":

@@ -30,16 +30,18 @@ from typing import Any
 from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
-from flows.caching import CacheSettings, cache_options, definition_of, prune_stale_cache, record_step_outputs
+from flows.cache_keys import remember_stored_key, take_key_note
+from flows.cache_records import result_files
+from flows.caching import CacheSettings, StepCachePolicy, begin_cached_run, cache_options, step_cache_record
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
-from flows.parameters import ClassifierParameter, to_parameter, to_spec
+from flows.parameters import ClassifierName, CustomClassifier, to_parameter, to_specs
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import uses_compute_pool
 from flows.startup.compute_pool import pool_for_flow, run_in_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
-from mltoolkit.analysis.classifiers import ClassifierSpec
+from mltoolkit.analysis.classifiers import SEED_CLASSIFIERS, ClassifierSpec
 from mltoolkit.analysis.pipeline import (
     ClassificationOutput,
     FileRef,
@@ -53,28 +55,19 @@ from mltoolkit.errors import MLToolkitError
 __all__ = ["classify", "data_prep", "merge_and_plot", "ml_workflow"]
 
 
-def _files_of(value: Any) -> dict[str, str]:
-    """Every :class:`FileRef` inside a step's result, as ``{path: sha256}``."""
-    if isinstance(value, FileRef):
-        return {value.path: value.sha256}
-    found: dict[str, str] = {}
-    for item in getattr(value, "__dataclass_fields__", {}):
-        found.update(_files_of(getattr(value, item)))
-    return found
-
-
 def _run_step(function: Callable[..., Any], workdir: str, timeout: float | None, **inputs: Any) -> Any:
-    """Run a pipeline step (in the warm pool when active) and write its cache manifest."""
+    """Run a pipeline step (in the warm pool when active); keep its cache key's parts when it is stored."""
     # Here too, not only where the flow starts: with the process and Dask runners
     # this runs in a worker process whose loggers the flow never configured.
     install_expected_error_filter()
     try:
+        note = take_key_note()
         result = run_in_pool(function, workdir=workdir, timeout=timeout, **inputs)
     except MLToolkitError as error:
         # the message names a function or a classifier; users know the step by its task run name
         hint = "; raise --step-timeout or check the step" if timeout and "did not finish within" in str(error) else ""
         raise type(error)(f"step {_task_run_name()}: {error}{hint}") from None
-    record_step_outputs(workdir, _files_of(result))
+    remember_stored_key(workdir, note)
     return result
 
 
@@ -109,10 +102,27 @@ def merge_and_plot(prepped: FileRef, classifications: list[ClassificationOutput]
     return _run_step(merge_step, workdir, _timeout(), prepped=prepped, classifications=list(classifications))
 
 
-_STEP_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "data_prep": prepare_data_step,
-    "classify": classification_step,
-    "merge_and_plot": merge_step,
+#: The registry's file, as the toolkit's code digest names it.
+CLASSIFIER_REGISTRY = "mltoolkit/analysis/classifiers.py"
+
+
+def _builders_not_run(inputs: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """The classifier registry's builder functions a step cannot run: all but its own classifier's.
+
+    So a change to one registered classifier re-runs that classifier's step (and
+    the merge, whose input changes), not every step.
+    """
+    builders = {name: function.__name__ for name, function in SEED_CLASSIFIERS.items()}
+    spec = inputs.get("classifier")
+    used = builders.get(spec.name) if isinstance(spec, ClassifierSpec) and spec.estimator is None else None
+    return {CLASSIFIER_REGISTRY: frozenset(name for name in builders.values() if name != used)}
+
+
+#: Each task's step id in ``run.json`` (formatted with its inputs), its pipeline function, its named inputs.
+_STEPS: dict[str, tuple[str, Callable[..., Any], tuple[str, ...]]] = {
+    "data_prep": ("/data_prep", prepare_data_step, ("dataset",)),
+    "classify": ("/classification_{index}", classification_step, ()),
+    "merge_and_plot": ("/merge_and_visualize", merge_step, ()),
 }
 
 
@@ -127,12 +137,22 @@ class _StepSettings:
     timeout_seconds: float | None
 
     def configured(self, step: Any) -> Any:
-        """``step`` (a task) with these settings and its cache key's definition."""
+        """``step`` (a task) with these settings and its cache policy."""
+        step_id, function, named = _STEPS[step.name]
+        definition = f"{function.__module__}.{function.__qualname__}"
+        policy = StepCachePolicy(
+            workdir=self.root,
+            step=step_id,
+            definition=definition,
+            named=named,
+            unused_code=_builders_not_run,
+            refresh=self.cache.refresh,
+        )
         return step.with_options(
             retries=self.retries,
             retry_delay_seconds=self.retry_delay_seconds,
             timeout_seconds=self.timeout_seconds,
-            **cache_options(self.root, definition_of(_STEP_FUNCTIONS[step.name]), self.cache),
+            **cache_options(self.root, self.cache, policy),
         )
 
 
@@ -186,7 +206,8 @@ def _run_steps(
 )
 async def ml_workflow(
     dataset: str,
-    classifiers: list[ClassifierParameter],
+    classifiers: list[ClassifierName],
+    custom_classifiers: list[CustomClassifier] | None = None,
     workdir: str = "workdir",
     dataset_sha256: str | None = None,
     use_cache: bool = True,
@@ -198,8 +219,10 @@ async def ml_workflow(
     """Run the analysis and return ``{classifier name: test score}``.
 
     Args:
-        dataset: path, ``file://`` or ``http(s)://`` URL of a table ``x y label``.
-        classifiers: registered names or ``{name, estimator, params}`` entries.
+        dataset: path, file:// or http(s):// URL of a table of x, y and label.
+        classifiers: registered classifiers to train, one task run each.
+        custom_classifiers: other scikit-learn classifiers (name, import path, parameters),
+            trained after the registered ones.
         workdir: folder for the outputs (yadage's layout).
         dataset_sha256: expected sha256 of the dataset file.
         use_cache: reuse steps whose inputs and code are unchanged (results kept in the workdir).
@@ -209,7 +232,7 @@ async def ml_workflow(
         step_timeout: seconds after which a running step is killed and fails.
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
-    specs = [to_spec(entry) for entry in classifiers]
+    specs = to_specs(classifiers, custom_classifiers)
     root = str(Path(workdir).resolve())
     context = FlowRunContext.get()
     flow_run_id = context.flow_run.id if context and context.flow_run else None
@@ -217,18 +240,17 @@ async def ml_workflow(
     cache = CacheSettings(enabled=use_cache, refresh=refresh_cache)
     # in the warm pool a step's own timeout kills its processes; elsewhere Prefect's task timeout applies
     settings = _StepSettings(root, cache, retries, retry_delay_seconds, None if in_pool else step_timeout)
-    run = _RecordedRun(root, dataset, dataset_sha256, specs, flow_run_id)
+    run = _RecordedRun(root, dataset, dataset_sha256, specs, flow_run_id, cache)
     with guarded_run(root, "ml-workflow"), pool_for_flow(enabled=in_pool):
-        if use_cache:
-            prune_stale_cache(root)
+        begin_cached_run(root, cache)
         try:
             scores, merged = _run_steps(run.produced, settings, dataset, dataset_sha256, specs)
             run.status = "completed"
         finally:
             await run.write()
         await publish_scores(scores)
-        await publish_figure(merged.figure.resolve(root))
-        await publish_output_files(root, key="ml-output-files")
+        await publish_figure(root, merged.figure.resolve(root))
+        await publish_output_files(root, key="ml-output-files", checksums_key="ml-checksums")
     return scores
 
 
@@ -241,6 +263,7 @@ class _RecordedRun:
     dataset_sha256: str | None
     specs: list[ClassifierSpec]
     flow_run_id: Any
+    cache: CacheSettings
     started: str = field(default_factory=now_iso)
     status: str = "failed"
     produced: _Produced = field(default_factory=_Produced)
@@ -248,13 +271,19 @@ class _RecordedRun:
     async def write(self) -> None:
         """Write ``run.json`` once Prefect has recorded the task runs this flow run started."""
         details = await task_run_details(self.flow_run_id, expected=self.produced.task_run_names(self.specs))
+        steps = self.step_records(details)
+        cache_record = step_cache_record(self.root, self.flow_run_id, self.cache)
+        for step in steps:
+            cache = cache_record(step["id"], step["state"])
+            if cache is not None:
+                step["cache"] = cache
         write_run_record(
             self.root,
             status=self.status,
             flow="ml-workflow",
             flow_run_id=self.flow_run_id,
             started=self.started,
-            steps=self.step_records(details),
+            steps=steps,
             workflow={"flow": "flows/ml_workflow.py:ml_workflow", "file": str(Path(__file__).resolve())},
             inputs={
                 "dataset": self.dataset,
@@ -288,7 +317,7 @@ class _RecordedRun:
             "parameters": parameters,
             "published": published if result is not None else None,
             "state": timing.get("state", "PENDING"),
-            "outputs": _files_of(result) if result is not None else {},
+            "outputs": result_files(result) if result is not None else {},
             **{key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")},
             "error": timing.get("error"),
         }

@@ -33,7 +33,9 @@ person runs to its end first -- and then asks, one human step at a time.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ __all__ = [
     "answer_form",
     "ask_person",
     "human_record",
+    "pause_key",
     "publish_human_step",
     "resume_command",
 ]
@@ -83,6 +86,13 @@ def answer_form(request: HumanRequest) -> type[RunInput]:
         fields[CONFIRMATION] = (bool, done)
     model = pydantic.create_model("HumanStepAnswer", __base__=RunInput, **fields)
     return model.with_initial_data(description=request.markdown())
+
+
+def pause_key(request: HumanRequest) -> str:
+    """The pause's key: unique per step of the run, in the form Prefect accepts (lowercase, digits, dashes)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{request.stage}-{request.name}".lower()).strip("-")
+    digest = hashlib.sha256(f"{request.stage}\0{request.name}".encode()).hexdigest()[:8]
+    return f"human-{slug[:60]}-{digest}"
 
 
 def resume_command(request: HumanRequest, flow_run_id: str) -> str:
@@ -132,7 +142,7 @@ async def ask_person(request: HumanRequest, *, timeout: float, poll_interval: fl
             wait_for_input=answer_form(request),
             timeout=seconds,
             poll_interval=max(1, math.ceil(min(poll_interval, seconds))),
-            key=f"human-step {request.label}",
+            key=pause_key(request),
         )
     except FlowPauseTimeout:
         raise HumanStepError(

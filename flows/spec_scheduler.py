@@ -6,6 +6,8 @@ be applied; :func:`run_spec` submits each applied stage as one ``.map`` of
 stage), and as each task run finishes feeds its outcome back to the planner,
 which may then apply further stages. Independent branches therefore run at the
 same time, and a stage starts as soon as the stages it depends on have published.
+Each task run names the task runs of the steps its stage depends on (``wait_for``),
+so Prefect's run graph draws the workflow's dependencies.
 
 Before any step runs, the resources the steps need (``CVMFS``, credentials...)
 are checked against what the run provides (``provided``, the image map): a run
@@ -25,15 +27,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import deque
+import os
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
 
 from prefect import unmapped
 from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
-from flows.caching import CacheSettings, cache_options, prune_stale_cache
+from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
 from flows.spec_human import ask_person, human_record, publish_human_step
@@ -44,6 +49,7 @@ from flows.spec_tasks import (
     run_spec_step,
     step_identity,
     task_run_label,
+    text_leaves,
 )
 from flows.startup.compute_pool import active_pool, pool_for_flow
 from mltoolkit.errors import HumanStepError, MLToolkitError
@@ -63,7 +69,12 @@ from mltoolkit.yadage import (
 from mltoolkit.yadage.packtivity.manual import DEFAULT_HUMAN_TIMEOUT
 from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
 
-__all__ = ["SpecRunOptions", "SpecRunResult", "run_spec"]
+__all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "upstream_futures"]
+
+#: Dependency edges recorded per stage, at most (a scatter after a scatter would need N x M).
+MAX_GRAPH_EDGES = 10_000
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -98,7 +109,54 @@ class SpecRunResult:
     labels: dict[str, str]  # step id -> task run name
     source: dict[str, str]  # where the spec came from
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> times, attempts, task run
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> why it ran or was reused
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> record fields (stubbed, human)
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+class _Lineage:
+    """The files the run's steps wrote so far, and which of them a step's parameters name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, str] = {}  # workdir-relative path -> sha256
+
+    def add(self, files: dict[str, str]) -> None:
+        """Note the files a finished step wrote."""
+        self.files.update(files)
+
+    def of(self, planned: PlannedStep) -> dict[str, str]:
+        """The written files ``planned``'s parameters name: as files, as folders holding them, or by a glob."""
+        found: dict[str, str] = {}
+        for text in text_leaves(planned.parameters):
+            if len(text) > 4096 or not os.path.isabs(text) or not Path(text).is_relative_to(self.root):
+                continue
+            relative = Path(text).relative_to(self.root).as_posix()
+            if relative in self.files:
+                found[relative] = self.files[relative]
+            elif _GLOB.search(relative):
+                pattern = f"/{relative}"
+                found.update(
+                    {path: sha for path, sha in self.files.items() if PurePosixPath(f"/{path}").match(pattern)}
+                )
+            elif os.path.isdir(text):
+                found.update({path: sha for path, sha in self.files.items() if path.startswith(f"{relative}/")})
+        return found
+
+
+def upstream_futures(futures: Mapping[str, T], upstream: Sequence[str], steps: int) -> list[T]:
+    """The futures a stage of ``steps`` steps waits for: those of its ``upstream`` step ids.
+
+    Prefect records them in each task run's inputs, and its run graph draws them
+    as edges. They have all finished (a stage is applied once its dependencies
+    have published), so nothing waits. A stage of many steps after a stage of
+    many steps would need steps x upstream edges; beyond :data:`MAX_GRAPH_EDGES`
+    each step names only the first few of its upstream steps.
+    """
+    found = [futures[step_id] for step_id in upstream if step_id in futures]
+    return found[: max(1, MAX_GRAPH_EDGES // max(1, steps))]
 
 
 class _StageSubmitter:
@@ -113,6 +171,10 @@ class _StageSubmitter:
         self.step_options = step_options
         self.result = result
         self.outstanding: dict[Any, PlannedStep] = {}
+        self.lineage = _Lineage(root)
+        # the run's own inputs, which the cache may read outside the work directory
+        self.named = tuple(text for text in text_leaves(run.init) if os.path.isabs(text))
+        self.futures: dict[str, Any] = {}  # step id -> its task run's future (the graph's edges)
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.warned: set[tuple[str, str]] = set()  # (stage, warning) already logged
@@ -137,12 +199,17 @@ class _StageSubmitter:
 
     def _submit(self, stage: PlannedStage) -> None:
         identities = [step_identity(planned, self.step_options) for planned in stage.steps]
-        policy = SpecStepCachePolicy(run_root=str(self.root))
+        policy = SpecStepCachePolicy(
+            run_root=str(self.root),
+            timeout=self.options.step_timeout,
+            named=self.named,
+            refresh=self.options.cache.refresh,
+        )
         step_task = run_spec_step.with_options(
             name=stage.stage,
             retries=self.options.retries_of(stage.stage),
             retry_delay_seconds=self.options.retry_delay_seconds,
-            **cache_options(self.root, "", self.options.cache, policy=policy),
+            **cache_options(self.root, self.options.cache, policy),
         )
         futures = step_task.map(
             [task_run_label(planned) for planned in stage.steps],
@@ -150,8 +217,11 @@ class _StageSubmitter:
             stage.steps,
             unmapped(self.step_options),
             unmapped(str(self.root)),
+            [self.lineage.of(planned) for planned in stage.steps],
+            wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
         for planned, future in zip(stage.steps, futures):
+            self.futures[planned.id] = future
             self.result.labels[planned.id] = task_run_label(planned)
             self.run.mark_running(planned.id)
             self.outstanding[future] = planned
@@ -188,12 +258,14 @@ class _StageSubmitter:
             if outcome.root and outcome.root != str(self.root):  # reused from a moved workdir
                 published = relocated(published, outcome.root, str(self.root))
             self.result.outputs[planned.id] = outcome.files
+            self.lineage.add(outcome.files)
             self.result.details[planned.id] = {
                 "started": outcome.started,
                 "ended": outcome.ended,
                 "attempts": outcome.attempts,
                 "task_run_id": str(future.task_run_id),
                 "resources": outcome.resources,
+                "environment": outcome.environment,
             }
             self._log_resource_warnings(planned.stage, outcome.resources)
             self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
@@ -291,11 +363,17 @@ async def run_spec(
             provided=dict(options.provided),
             stub=stub_plan(spec) if options.stub else None,
         )
-        if options.cache.enabled:
-            removed = prune_stale_cache(root)
-            if removed:
-                logger.info("%d cached step(s) had missing or changed outputs and will run again", len(removed))
+        removed = begin_cached_run(root, options.cache)
+        if removed:
+            logger.info("%d stored result(s) dropped (missing or changed outputs); their steps run again", len(removed))
         await _StageSubmitter(run, root, options, step_options, result).run_to_completion()
+        cache_record = step_cache_record(
+            root, context.flow_run.id if context and context.flow_run else None, options.cache
+        )
+        for record in run.records():
+            cache = cache_record(record.id, record.state)
+            if cache is not None:
+                result.cache[record.id] = cache
         if options.stub:
             for record in run.records():
                 result.annotations.setdefault(record.id, {})["stubbed"] = True

@@ -28,6 +28,8 @@ from prefect.logging import get_run_logger
 from flows.expected_errors import install_expected_error_filter
 from flows.run_guard import guarded_run
 from flows.startup.compute_pool import active_pool, pool_for_flow
+from flows.step_log import CappedStepLog
+from mltoolkit.workdir.layout import step_private_dir
 from mltoolkit.yadage import StepOptions, load_step_ref, parse_image_map, run_step, validate_step
 from mltoolkit.yadage.planner import fill_workdir
 
@@ -40,9 +42,8 @@ def _run_one(
 ) -> Any:
     logger = get_run_logger()
     step = validate_step(load_step_ref(step_ref, toplevel))
-    result = run_step(
-        step, parameters, workdir, options=options, name=name, on_output=lambda line: logger.info("%s", line)
-    )
+    log = CappedStepLog(logger, step_private_dir(workdir) / f"{name}.run.log")
+    result = run_step(step, parameters, workdir, options=options, name=name, on_output=log)
     return result.published
 
 

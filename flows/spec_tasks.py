@@ -4,13 +4,15 @@
 in a clean folder and returns a :class:`StepOutcome`: what it published, the files
 it produced with their sha256, and when it ran. Its cache key
 (:class:`SpecStepCachePolicy`) covers the step's spec, parameters and placement
-(:func:`step_identity`) and its input files by content.
+(:func:`step_identity`), its input files by content, the toolkit's code and
+library versions, and, for a step run in Docker, the image's id (:func:`environment_identity`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,16 @@ from prefect import task
 from prefect.cache_policies import CachePolicy
 from prefect.logging import get_run_logger
 
-from flows.caching import record_step_outputs, step_cache_key
+from flows.cache_keys import TOOLKIT_PACKAGES, compute_step_key, remember_stored_key, take_key_note
 from flows.expected_errors import install_expected_error_filter
 from flows.run_record import now_iso
-from mltoolkit.workdir.artifacts import sha256_file
-from mltoolkit.workdir.layout import remove_tree
+from flows.step_log import CappedStepLog
+from mltoolkit.errors import HashingTimeoutError
+from mltoolkit.preservation import CodeDigest, Fingerprinter, KeyComponents
+from mltoolkit.workdir.artifacts import FileHasher, lineage_environment
+from mltoolkit.workdir.layout import remove_tree, step_private_dir
 from mltoolkit.yadage import StepOptions, run_planned_step
+from mltoolkit.yadage.packtivity import environment_identity
 from mltoolkit.yadage.planner import PlannedStep
 
 __all__ = [
@@ -31,9 +37,10 @@ __all__ = [
     "StepOutcome",
     "relocated",
     "run_spec_step",
-    "spec_step_key",
+    "spec_step_components",
     "step_identity",
     "task_run_label",
+    "text_leaves",
 ]
 
 
@@ -53,6 +60,8 @@ class StepOutcome:
     attempts: int = 1
     #: The step's resources record (``None`` when its environment asked for none).
     resources: dict[str, Any] | None = None
+    #: Where it ran (the run record's step ``environment``: Docker image and container, or the image map's entry).
+    environment: dict[str, Any] | None = None
 
 
 def relocated(value: Any, old_root: str, new_root: str) -> Any:
@@ -68,32 +77,39 @@ def relocated(value: Any, old_root: str, new_root: str) -> Any:
     return value
 
 
-def _leaf_paths(value: Any) -> list[str]:
+def text_leaves(value: Any) -> list[str]:
+    """Every string inside ``value`` (nested dicts and lists), in order."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [path for item in value.values() for path in _leaf_paths(item)]
+        return [text for item in value.values() for text in text_leaves(item)]
     if isinstance(value, (list, tuple)):
-        return [path for item in value for path in _leaf_paths(item)]
+        return [text for item in value for text in text_leaves(item)]
     return []
 
 
-def _produced_files(planned: PlannedStep, published: Any, run_root: Path) -> dict[str, str]:
-    """Files the step wrote (its folder) or published, as workdir-relative path -> sha256."""
+def _produced_files(planned: PlannedStep, published: Any, run_root: Path, hasher: FileHasher) -> dict[str, str]:
+    """Files the step wrote (its folder) or published, as workdir-relative path -> sha256.
+
+    Only regular files inside the work directory count: a link leading out of
+    it is not followed (its target's hash would end up in ``run.json``), and a
+    FIFO or device is never opened.
+
+    Raises:
+        HashingTimeoutError: hashing ran past the step's deadline.
+    """
+    candidates: list[Path] = []
+    for current, _, names in os.walk(planned.workdir):  # linked folders are not entered
+        candidates.extend(Path(current) / name for name in sorted(names))
+    candidates += [Path(text) for text in text_leaves(published) if len(text) < 4096 and os.path.isabs(text)]
     files: dict[str, str] = {}
-    candidates = [path for path in planned.workdir.rglob("*") if path.is_file()] if planned.workdir.is_dir() else []
-    for text in _leaf_paths(published):
-        if len(text) < 4096 and os.path.isabs(text):
-            candidates.append(Path(text))
     for path in candidates:
-        try:
-            if not path.is_file():
-                continue
-            resolved = path.resolve()
-            relative = resolved.relative_to(run_root).as_posix() if resolved.is_relative_to(run_root) else str(resolved)
-            files[relative] = sha256_file(resolved)
-        except OSError:
+        real = Path(os.path.realpath(path))  # realpath: a link loop is no error
+        if not real.is_relative_to(run_root):
             continue
+        digest = hasher.digest(real)
+        if digest is not None:
+            files[real.relative_to(run_root).as_posix()] = digest
     return files
 
 
@@ -114,25 +130,67 @@ def step_identity(planned: PlannedStep, options: StepOptions) -> dict[str, Any]:
         },
         # what the machine provides (a CVMFS path, a proxy file) can change what a step computes
         "provided": dict(sorted(options.provided.items())),
+        # where it runs: Docker (with the image's id) or an image map's entry
+        "environment": environment_identity(planned.step, options),
     }
 
 
-def spec_step_key(identity: dict[str, Any], run_root: Path) -> str:
-    """A spec step's cache key: its identity, with input files by content (its own folder excluded)."""
-    return step_cache_key(identity["stage"], "", {"identity": identity}, run_root, own_dir=identity["workdir"])
+def spec_step_components(
+    step_id: str,
+    identity: dict[str, Any],
+    run_root: Path,
+    parts: tuple[FileHasher, CodeDigest, dict[str, str]],
+    named: tuple[str, ...] = (),
+) -> KeyComponents:
+    """The parts of a spec step's key: its identity's parameters and the rest of it as its definition.
+
+    ``parts`` are the hasher (with the step's deadline), the toolkit's code and the
+    library versions; ``named`` the run's own input paths (init values), which
+    may be read outside the work directory, as may the image map's host folders.
+    """
+    hasher, code, libraries = parts
+    mounts = [host for _, mapping_mounts, *_ in identity["image_map"].values() for _, host in mapping_mounts]
+    fingerprinter = Fingerprinter(
+        run_root, own_dir=identity["workdir"], named=[*named, *mounts], hasher=hasher, code_roots=TOOLKIT_PACKAGES
+    )
+    parameters, files = fingerprinter.parameters(identity["parameters"])
+    # the image id is a component of its own (its change is named as such), not part of the definition
+    placement = {key: value for key, value in identity["environment"].items() if key != "image_id"}
+    definition = fingerprinter.of(
+        {**{key: value for key, value in identity.items() if key != "parameters"}, "environment": placement}
+    )
+    image = identity["environment"].get("image_id")
+    return KeyComponents(step_id, definition, parameters, code.digest, libraries, image=image, inputs=files)
 
 
 @dataclass
 class SpecStepCachePolicy(CachePolicy):
-    """Prefect cache policy of a spec step: :func:`spec_step_key` of its ``identity`` argument."""
+    """Prefect cache policy of a spec step (its ``identity``, ``planned`` and ``options`` arguments).
+
+    Attributes:
+        run_root: the run's work directory.
+        timeout: the step timeout, which also bounds hashing its inputs.
+        named: the run's own input paths (init values), readable outside the work directory.
+        refresh: ``--refresh``: the key is computed, its stored result replaced.
+    """
 
     run_root: str = ""
+    timeout: float | None = None
+    named: tuple[str, ...] = ()
+    refresh: bool = False
 
     def compute_key(
         self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
     ) -> str | None:
         """The key of the step whose ``identity`` is among ``inputs``."""
-        return spec_step_key(inputs["identity"], Path(self.run_root))
+        planned: PlannedStep = inputs["planned"]
+
+        def build(hasher: FileHasher, code: CodeDigest, libraries: dict[str, str]) -> KeyComponents:
+            parts = (hasher, code, libraries)
+            return spec_step_components(planned.id, inputs["identity"], Path(self.run_root), parts, self.named)
+
+        step = (planned.id, inputs["identity"]["stage"])
+        return compute_step_key(task_ctx, self.run_root, step, build, timeout=self.timeout, refresh=self.refresh)
 
 
 def task_run_label(planned: PlannedStep) -> str:
@@ -141,30 +199,62 @@ def task_run_label(planned: PlannedStep) -> str:
     return f"{label} @{planned.scope}" if planned.scope else label
 
 
+def _with_lineage(
+    planned: PlannedStep, options: StepOptions, root: Path, lineage: dict[str, str] | None
+) -> StepOptions:
+    """``options`` whose environment tells the step's scripts the sha256 of each upstream file (if known)."""
+    if lineage is None:
+        return options
+    spill = step_private_dir(planned.workdir) / "lineage.json"
+    environment = lineage_environment(root, lineage, planned.workdir, spill)
+    return replace(options, extra_env={**options.extra_env, **environment})
+
+
 @task(name="spec-step", task_run_name="{label}")
 def run_spec_step(
-    label: str, identity: dict[str, Any], planned: PlannedStep, options: StepOptions, run_root: str
+    label: str,
+    identity: dict[str, Any],
+    planned: PlannedStep,
+    options: StepOptions,
+    run_root: str,
+    lineage: dict[str, str] | None = None,
 ) -> StepOutcome:
-    """Run one planned yadage step; its output lines go to Prefect's log and the step's log file.
+    """Run one planned yadage step; its output goes to the step's log file and (capped) to Prefect's log.
+
+    ``lineage``: the sha256 of each file the step's upstream steps wrote in this
+    run (workdir-relative path -> sha256); its scripts load pickles only with those.
 
     Raises:
         WorkdirError: the step's folder is not strictly inside ``run_root`` (nothing is removed).
+        HashingTimeoutError: hashing its inputs or outputs ran past the step timeout.
     """
     from prefect.runtime import task_run as current_task_run
 
     # Here too, not only where the flow starts: with the process and Dask runners
     # this body runs in a worker process whose loggers the flow never configured.
     install_expected_error_filter()
-    logger = get_run_logger()
     started_at = now_iso()
     root = Path(run_root)
+    try:
+        note = take_key_note()
+    except HashingTimeoutError as error:
+        raise HashingTimeoutError(f"{label}: {error}") from None
     # A step runs in a clean folder, as in yadage: files left by an earlier run of
     # it (another classifier's pickle, a killed attempt) would otherwise be
     # published by globs such as '{outdir}/*.pkl' and hashed into its outputs.
     remove_tree(root, planned.workdir, what=f"step {label!r}'s folder")
-    result = run_planned_step(planned, options, on_output=lambda line: logger.info("%s", line))
-    files = _produced_files(planned, result.published, root)
-    record_step_outputs(root, files)
+    log = CappedStepLog(get_run_logger(), step_private_dir(planned.workdir) / f"{planned.name}.run.log")
+    try:
+        result = run_planned_step(planned, _with_lineage(planned, options, root, lineage), on_output=log)
+    finally:
+        with contextlib.suppress(OSError):
+            (step_private_dir(planned.workdir) / "lineage.json").unlink()
+    try:
+        # hashing the outputs is bounded by the step timeout too
+        files = _produced_files(planned, result.published, root, FileHasher.within(options.timeout))
+    except HashingTimeoutError as error:
+        raise HashingTimeoutError(f"{label}: outputs: {error}") from None
+    remember_stored_key(run_root, note)
     return StepOutcome(
         published=result.published,
         files=files,
@@ -173,4 +263,5 @@ def run_spec_step(
         ended=now_iso(),
         attempts=max(1, int(current_task_run.run_count or 1)),
         resources=result.resources,
+        environment=result.where,
     )

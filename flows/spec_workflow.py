@@ -35,7 +35,7 @@ from flows.parameters import ClassifierName
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, write_run_record
 from flows.spec_scheduler import SpecRunOptions, SpecRunResult, run_spec
-from flows.ui_artifacts import publish_output_files, publish_steps
+from flows.ui_artifacts import publish_output_files, publish_spec_results, publish_steps
 from mltoolkit.errors import SpecRunFailedError
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import read_inputs
@@ -49,7 +49,7 @@ BUNDLED_SEED_SPEC = str(Path(__file__).resolve().parents[1] / "mltoolkit" / "spe
 
 
 def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
-    """The run record's steps: the planner's records plus each step's files, times and task run."""
+    """The run record's steps: the planner's records plus each step's files, times, task run and cache reason."""
     records = []
     for record in result.run.records():
         entry = record.to_dict()
@@ -58,6 +58,10 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
         entry.update({key: timing.get(key) for key in ("started", "ended", "attempts", "task_run_id")})
         if timing.get("resources") is not None:
             entry["resources"] = timing["resources"]
+        if timing.get("environment"):  # where it ran (absent for a step that did not finish)
+            entry["environment"] = timing["environment"]
+        if record.id in result.cache:
+            entry["cache"] = result.cache[record.id]
         entry.update(result.annotations.get(record.id, {}))  # stubbed, human
         records.append(entry)
     return records
@@ -90,8 +94,9 @@ async def _run_and_report(
             workflow=result.source,
             inputs=run.init,
         )
-        await publish_steps(records)
-        await publish_output_files(root, key="spec-output-files")
+        await publish_steps(records, root)
+        await publish_spec_results(records, root)
+        await publish_output_files(root, key="spec-output-files", checksums_key="spec-checksums")
     problems = run.problems()
     if run.failed:
         failed = sum(1 for record in records if record["state"] == "FAILED")
@@ -130,23 +135,24 @@ async def spec_workflow(
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
     Args:
-        workflow: the workflow file (``workflow.yml``), resolved against ``toplevel``.
-        workdir: the run's folder (yadage's layout; init files in ``WORKDIR/init``).
-        inputs: init values (override ``inputs_file``).
-        inputs_file: YAML file of init values (the seed's ``inputs.yml``).
-        toplevel: folder ``workflow`` and ``$ref`` s resolve against (default: the workflow's folder).
-        image_map: extra ``IMAGE=local`` entries for Docker images when no engine answers.
-        image_map_file: YAML file of image-map entries.
-        quote: shell-quote parameter values (``False``: yadage's unsafe pasting).
+        workflow: the workflow file (workflow.yml), resolved against toplevel.
+        workdir: the run's folder (yadage's layout; init files in WORKDIR/init).
+        inputs: init values (override those of inputs_file).
+        inputs_file: YAML file of init values (the seed's inputs.yml).
+        toplevel: folder the workflow and its $ref's resolve against (default: the workflow's folder).
+        image_map: IMAGE=local entries: these images' steps run on this machine, with or
+            without a Docker engine (the built-in entry for the seed's image applies only without one).
+        image_map_file: YAML file of image-map entries (same rule).
+        quote: shell-quote parameter values (off: yadage's unsafe pasting).
         use_cache: reuse steps whose spec, parameters and input files are unchanged.
         refresh_cache: run every step again and store the new results.
         retries: retries of a failed step.
         retry_delay_seconds: pause before each retry.
         step_timeout: seconds after which a step's processes are killed.
-        visualize: also draw ``WORKDIR/_mltoolkit/workflow.{png,svg,dot}``.
-        step_retries: retries per stage name, overriding ``retries`` for that stage's steps.
+        visualize: also draw WORKDIR/_mltoolkit/workflow.png, .svg and .dot.
+        step_retries: retries per stage name, overriding retries for that stage's steps.
         provide: resources this machine provides to steps that need them, name -> value
-            (``{"CVMFS": "/cvmfs"}``; ``""`` when there is no value to give).
+            (for example {"CVMFS": "/cvmfs"}; an empty value when there is none to give).
         stub: replace every step by a stub that writes its declared outputs empty (checks the
             wiring without images, resources or people; never cached).
         human_timeout: seconds a human step (manual-instructions-*) waits for a person's answer

@@ -17,6 +17,7 @@ __all__ = [
     "DatasetDownloadError",
     "DatasetError",
     "DatasetNotFoundError",
+    "HashingTimeoutError",
     "HumanStepError",
     "InputsError",
     "IntegrityError",
@@ -89,6 +90,10 @@ class UnsupportedFeatureError(SpecError):
 
 class StepFailedError(MLToolkitError, RuntimeError):
     """A workflow step's process exited with an error."""
+
+
+class HashingTimeoutError(StepFailedError):
+    """Hashing a step's inputs or outputs for its cache key did not finish within the step's timeout."""
 
 
 class WorkdirError(MLToolkitError, OSError):

@@ -19,7 +19,14 @@ from flows.cli.errors import exit_with_error, one_line
 from flows.expected_errors import install_expected_error_filter
 from mltoolkit.errors import MLToolkitError, WorkdirError
 
-__all__ = ["check_workdir", "command_line", "holding_workdir_lock", "run_flow_from_cli", "warn_unquoted"]
+__all__ = [
+    "check_workdir",
+    "command_line",
+    "echo_cache_summary",
+    "holding_workdir_lock",
+    "run_flow_from_cli",
+    "warn_unquoted",
+]
 
 
 def check_workdir(workdir: Path) -> Path:
@@ -103,3 +110,11 @@ def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callabl
             raise
         except Exception as exc:
             exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+
+
+def echo_cache_summary(workdir: Path) -> None:
+    """Print which steps were reused and which ran, and why (from the run record)."""
+    from mltoolkit.preservation import summary_line
+    from mltoolkit.workdir.record import read_run_record
+
+    typer.echo(summary_line(read_run_record(workdir).steps))

@@ -88,10 +88,24 @@ StepTimeout = Annotated[
 # --- yadage steps: environments and quoting --------------------------------------------------
 
 ImageMap = Annotated[
-    list[str] | None, typer.Option("--image-map", help="Run a Docker image's steps locally: IMAGE=local.")
+    list[str] | None,
+    typer.Option(
+        "--image-map",
+        help="Run a docker-encapsulated image's steps on this machine instead of in Docker: IMAGE=local "
+        "(as is), IMAGE=local:/container/path=/host/path,... (paths rewritten like bind mounts) or "
+        "IMAGE=toolkit (this toolkit's scripts and Python). An entry you give applies whether or not a "
+        "Docker engine answers; the built-in entry for the seed's danikam/sklearn applies only when none "
+        "answers. Repeatable.",
+    ),
 ]
 ImageMapFile = Annotated[
-    Path | None, typer.Option("--image-map-file", help="YAML file of image-map entries.", dir_okay=False)
+    Path | None,
+    typer.Option(
+        "--image-map-file",
+        help="YAML file of image-map entries (IMAGE: local, or {kind: local, mounts: {/c: /h}}); "
+        "like --image-map, they apply with or without Docker; --image-map entries override them.",
+        dir_okay=False,
+    ),
 ]
 UnsafeNoQuoting = Annotated[
     bool,

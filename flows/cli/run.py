@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from flows.cli.flow_run import check_workdir, run_flow_from_cli
+from flows.cli.flow_run import check_workdir, echo_cache_summary, run_flow_from_cli
 from flows.cli.options import (
     DaskAddress,
     InputsFile,
@@ -50,7 +49,7 @@ def run(
     """Run the seed's analysis: data_prep -> classify (one task per classifier) -> merge_and_plot."""
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.ml_workflow import ml_workflow
-    from flows.parameters import to_parameter
+    from flows.parameters import CustomClassifier, split_classifiers
     from flows.runners import make_task_runner
     from flows.startup.compute_pool import run_in_pool
     from mltoolkit.analysis.inputs import load_inputs
@@ -64,14 +63,15 @@ def run(
     run_inputs = load_inputs(inputs, overrides)
     workdir = check_workdir(workdir)
     run_in_pool(check_inputs, run_inputs)
-    # names and {name, estimator, params} mappings: Prefect validates them into the flow's parameter type
-    classifiers: list[Any] = [to_parameter(spec) for spec in run_inputs.classifiers]
+    # registered names and {name, estimator, params} mappings: the flow takes them as two parameters
+    names, custom = split_classifiers(run_inputs.classifiers)
     scores = run_flow_from_cli(
         context,
         workdir,
         lambda: ml_workflow.with_options(task_runner=task_runner)(
             dataset=run_inputs.dataset,
-            classifiers=classifiers,
+            classifiers=names,
+            custom_classifiers=[CustomClassifier.model_validate(entry) for entry in custom] or None,
             workdir=str(workdir),
             dataset_sha256=run_inputs.dataset_sha256,
             use_cache=not no_cache,
@@ -83,3 +83,4 @@ def run(
     )
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")
+    echo_cache_summary(workdir)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli.flow_run import check_workdir, run_flow_from_cli, warn_unquoted
+from flows.cli.flow_run import check_workdir, echo_cache_summary, run_flow_from_cli, warn_unquoted
 from flows.cli.options import (
     DaskAddress,
     ImageMap,
@@ -89,7 +89,11 @@ def spec(
     validate: ValidateOnly = False,
     human_timeout: HumanTimeout = None,
 ) -> None:
-    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record."""
+    """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record.
+    docker-encapsulated steps run in Docker when an engine answers (DOCKER_HOST, else the default socket),
+    except images named by --image-map or --image-map-file, which always run as mapped; without an engine
+    the seed's danikam/sklearn runs with this toolkit's scripts. The run record says where each step ran.
+    """
     if validate:
         check = SpecCheck(
             workflow,
@@ -105,17 +109,11 @@ def spec(
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
-    from mltoolkit.yadage import check_requirements, parse_image_map, parse_provided
 
     task_runner = make_task_runner(runner, dask_address)
     retries_by_stage = parse_step_retries(step_retries or [])
-    provided = parse_provided(provide or [])
     init, validated = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
-    image_entries = parse_image_map(list(image_map or []), image_map_file)
-    if not stub:  # a stub needs no image and no resource
-        check_requirements(validated, provided, image_entries)
-    for warning in validated.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+    provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file, stub=stub)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
     summary = run_flow_from_cli(
@@ -142,8 +140,28 @@ def spec(
             human_timeout=human_timeout,
         ),
     )
+    echo_cache_summary(workdir)
     stubs = " (all stubs: nothing ran)" if stub else ""
     typer.echo(f"{summary['status']}: {summary['steps']} steps{stubs}; record: {summary['record']}")
+
+
+def _checked_requirements(
+    validated: Any, provide: list[str], image_map: list[str], image_map_file: Path | None, *, stub: bool = False
+) -> dict[str, str]:
+    """What ``--provide`` declares; stops before any step runs when a required resource is missing.
+
+    The image map is checked either way; a stub run (``stub``) needs no resource.
+    Also prints the spec's load warnings (e.g. implied dependencies).
+    """
+    from mltoolkit.yadage import check_requirements, parse_image_map, parse_provided
+
+    provided = parse_provided(provide)
+    image_entries = parse_image_map(list(image_map), image_map_file)
+    if not stub:  # a stub needs no image and no resource
+        check_requirements(validated, provided, image_entries)
+    for warning in validated.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return provided
 
 
 def _checked_inputs(

@@ -36,6 +36,7 @@ __all__ = [
     "KnownDataset",
     "bundled_dataset_path",
     "cache_dir",
+    "known_dataset_file",
     "load_table",
     "resolve_dataset",
     "sha256_of",
@@ -105,6 +106,20 @@ def _check_sha256(path: Path, expected: str | None, source: str) -> None:
             "the file changed or the expected hash is wrong: fix the 'sha256' value "
             "or point 'dataset' at the right file"
         )
+
+
+def known_dataset_file(url: str) -> Path | None:
+    """The bundled copy of the dataset known by ``url`` (its sha256 checked); ``None`` for any other text.
+
+    Raises:
+        ChecksumMismatchError: the bundled copy does not have the registered content.
+    """
+    known = KNOWN_DATASETS.get(_normalise_url(url))
+    if known is None:
+        return None
+    path = bundled_dataset_path(known.bundled_file)
+    _check_sha256(path, known.sha256, url)
+    return path
 
 
 def _download(url: str, sha256: str | None) -> Path:

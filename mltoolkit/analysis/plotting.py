@@ -4,6 +4,11 @@ Layout and styling follow scikit-learn's classifier comparison, which the seed
 used: red/blue points, training points solid and test points translucent, the
 surface from ``decision_function`` (or ``predict_proba``) on a 0.02 mesh over the
 data range +/- 0.5, and the test score in the lower right corner.
+
+The geometry is the seed's too: ``plt.figure(figsize=(15, 3))`` at 100 dpi for
+its six panels, 1500 x 300 pixels, one row. Each panel keeps the seed's 2.5 x 3
+inches, so other numbers of classifiers get the same panels, side by side; a
+larger rendering is a higher ``dpi`` (:func:`save_figure`), never other shapes.
 """
 
 from __future__ import annotations
@@ -21,12 +26,26 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["MARGIN", "MESH_STEP", "build_figure", "decision_surface", "mesh_for", "preview_png_base64", "save_figure"]
+__all__ = [
+    "DPI",
+    "MARGIN",
+    "MESH_STEP",
+    "PANEL_SIZE",
+    "build_figure",
+    "decision_surface",
+    "mesh_for",
+    "preview_png_base64",
+    "save_figure",
+]
 
 #: Mesh spacing of the decision surface, as in the seed.
 MESH_STEP = 0.02
 #: How far the plotted area extends beyond the data, as in the seed.
 MARGIN = 0.5
+#: One panel's size in inches: the seed's 15 x 3 figure holds six.
+PANEL_SIZE = (2.5, 3.0)
+#: matplotlib's default resolution, at which the seed saved its figure.
+DPI = 100
 
 
 def mesh_for(X: np.ndarray, step: float = MESH_STEP) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +78,7 @@ def build_figure(prepped: PreppedData, results: Sequence[ClassifierResult]) -> F
     from matplotlib.figure import Figure
 
     panels = 1 + len(results)
-    figure = Figure(figsize=(4.5 * panels, 9 if panels > 1 else 4.5))
+    figure = Figure(figsize=(PANEL_SIZE[0] * panels, PANEL_SIZE[1]), dpi=DPI)
     surface_map = matplotlib.colormaps["RdBu"]
     point_map = ListedColormap(["#FF0000", "#0000FF"])
     xx, yy = mesh_for(prepped.X)
@@ -96,12 +115,16 @@ def save_figure(
     prepped: PreppedData,
     results: Sequence[ClassifierResult],
     outfile: str | os.PathLike[str],
+    dpi: float = DPI,
 ) -> Path:
-    """Build the figure and write it as PNG atomically; return the path."""
+    """Build the figure and write it as PNG atomically; return the path.
+
+    ``dpi`` above the seed's 100 renders the same figure larger (200: 3000 x 600 for six panels).
+    """
     target = Path(outfile)
     figure = build_figure(prepped, results)
     with atomic_output(target) as temporary:
-        figure.savefig(temporary, format="png")
+        figure.savefig(temporary, format="png", dpi=dpi)
     return target
 
 

@@ -1,10 +1,16 @@
-"""Intermediate files: atomic writes, sha256 sidecars and checked unpickling.
+"""Intermediate files: atomic writes, sha256 sidecars, the run's lineage and checked unpickling.
 
 Every file the toolkit writes goes to a temporary file in the same folder and is
 renamed into place, so a crash never leaves a half-written file under the final
 name. Pickles get a ``<file>.sha256`` sidecar (``sha256sum`` format) written after
 the pickle itself; :func:`load_pickle` checks the content against it (or against a
 hash the caller recorded) before unpickling anything.
+
+A sidecar lies next to its pickle, so whoever can replace one can replace both.
+Inside a run, a step is therefore also told the sha256 each upstream file had
+when the step that wrote it finished (the run's *lineage*, in the environment
+variable :data:`LINEAGE_ENV`, :func:`lineage_environment`); a pickle in the work
+directory is then loaded only with that hash (:func:`lineage_sha256`).
 """
 
 from __future__ import annotations
@@ -14,18 +20,25 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mltoolkit.errors import ArtifactError, IntegrityError
+from mltoolkit.errors import ArtifactError, HashingTimeoutError, IntegrityError
+from mltoolkit.workdir.layout import INIT_DIR
 
 __all__ = [
+    "LINEAGE_ENV",
+    "FileHasher",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "lineage_environment",
+    "lineage_sha256",
     "load_pickle",
     "read_sidecar",
     "save_pickle",
@@ -35,6 +48,11 @@ __all__ = [
 ]
 
 SIDECAR_SUFFIX = ".sha256"
+_HASH_CHUNK = 1 << 20
+#: The environment variable holding a step's lineage (JSON, or the path of a JSON file).
+LINEAGE_ENV = "MLTOOLKIT_LINEAGE"
+#: Lineages longer than this travel in a file (an environment variable must stay well below 128 kB).
+_INLINE_LINEAGE = 32 * 1024
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -49,6 +67,66 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class FileHasher:
+    """sha256 of regular files, optionally within a deadline (``time.monotonic()`` value).
+
+    Only regular files are ever opened: the type is checked with ``stat`` before
+    opening and with ``fstat`` after (opened non-blocking, so a FIFO that took a
+    file's place cannot block). Digests are remembered per process by device,
+    inode, size and modification time, so a file several steps read is read once.
+    """
+
+    _known: ClassVar[dict[tuple[int, int, int, int], str]] = {}
+
+    def __init__(self, deadline: float | None = None, timeout: float | None = None) -> None:
+        self.deadline = deadline
+        self.timeout = timeout
+
+    @classmethod
+    def within(cls, timeout: float | None) -> FileHasher:
+        """A hasher whose deadline is ``timeout`` seconds from now (``None``: no deadline)."""
+        return cls(time.monotonic() + timeout if timeout else None, timeout)
+
+    def check_deadline(self, path: str | os.PathLike[str]) -> None:
+        """Raise :class:`HashingTimeoutError` naming ``path`` when the deadline has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise HashingTimeoutError(
+                f"hashing {os.fspath(path)} did not finish within the step timeout ({self.timeout or 0:g} s)"
+            )
+
+    def digest(self, path: str | os.PathLike[str]) -> str | None:
+        """sha256 of ``path``'s content (links followed); ``None`` unless it is a readable regular file.
+
+        Raises:
+            HashingTimeoutError: the deadline passed before the file was read.
+        """
+        self.check_deadline(path)
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        memo = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        known = self._known.get(memo)
+        if known is not None:
+            return known
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:  # unreadable (permissions) or gone
+            return None
+        with os.fdopen(descriptor, "rb", buffering=0) as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            content = hashlib.sha256()
+            while chunk := handle.read(_HASH_CHUNK):
+                content.update(chunk)
+                self.check_deadline(path)
+        digest = content.hexdigest()
+        self._known[memo] = digest
+        return digest
 
 
 @contextlib.contextmanager
@@ -175,3 +253,62 @@ def load_pickle(
             f"{path}: not a readable pickle ({type(exc).__name__}); the file is truncated "
             "or corrupt: re-run the step that writes it"
         ) from None
+
+
+def lineage_environment(
+    root: str | os.PathLike[str],
+    files: dict[str, str],
+    own: str | os.PathLike[str],
+    spill: str | os.PathLike[str],
+) -> dict[str, str]:
+    """The environment telling a step's scripts the sha256 of each file its upstream steps wrote in this run.
+
+    ``files`` maps work-directory-relative paths to sha256; ``own`` is the step's
+    own folder (emptied before it runs: what is in it, the step wrote itself). A
+    long lineage is written to ``spill`` and the variable names that file.
+    """
+    base = Path(root).resolve()
+    text = json.dumps({"root": str(base), "own": str(Path(own).resolve()), "files": files})
+    if len(text) <= _INLINE_LINEAGE:
+        return {LINEAGE_ENV: text}
+    atomic_write_text(spill, text)
+    return {LINEAGE_ENV: os.fspath(spill)}
+
+
+def _lineage(value: str) -> tuple[Path, Path, dict[str, str]]:
+    text = value if value.lstrip().startswith("{") else Path(value).read_text(encoding="utf-8")
+    content = json.loads(text)
+    files = {str(key): str(digest) for key, digest in content["files"].items()}
+    return Path(content["root"]), Path(content["own"]), files
+
+
+def lineage_sha256(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> str | None:
+    """The sha256 this run's lineage records for ``path``.
+
+    ``None`` when no lineage is given (a step run on its own), when ``path`` is
+    a named input -- outside the work directory or in its ``init/`` folder -- or
+    in the step's own folder (written by the step itself): then its sidecar vouches for it.
+
+    Raises:
+        ArtifactError: ``path`` is in the work directory but no upstream step wrote
+            it in this run, or the lineage cannot be read.
+    """
+    value = (os.environ if environ is None else environ).get(LINEAGE_ENV)
+    if not value:
+        return None
+    try:
+        root, own, files = _lineage(value)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ArtifactError(
+            f"{LINEAGE_ENV}: cannot read the run's lineage; run the step through its workflow"
+        ) from None
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(root) or real.is_relative_to(root / INIT_DIR) or real.is_relative_to(own):
+        return None
+    relative = real.relative_to(root).as_posix()
+    if relative not in files:
+        raise ArtifactError(
+            f"{path}: no step this one depends on wrote this file in this run (it is not in the run's lineage); "
+            "refusing to unpickle a file of unknown origin: remove it, or re-run the step that should write it"
+        )
+    return files[relative]

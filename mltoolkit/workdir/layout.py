@@ -12,8 +12,12 @@ and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
       _mltoolkit/
         run.json                  the run record (mltoolkit.workdir.record)
         lock                      one run at a time (mltoolkit.workdir.locking)
-        cache/                    Prefect's stored results of cached steps
-        cache-manifests/          files each cached step produced, with sha256
+        cache/                    Prefect's stored results of cached steps (JSON)
+        cache-keys/               what each step's last stored key covered, to say why it ran
+          steps/<id>.json           per step: the key and its parts (code, libraries, inputs...)
+          code/<digest>.json        per version of the toolkit's code: the sha256 of each file
+          reasons.jsonl             why each step of the current run ran or was reused
+          pruned.json               stored results the last run dropped, and why
         workflow.{png,svg,dot}    the workflow picture (--visualize)
 
 Every path a module needs is a property of :class:`WorkdirLayout` (or one of the
@@ -24,6 +28,7 @@ creating anything on behalf of a run goes through :func:`remove_tree` /
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -36,13 +41,12 @@ __all__ = [
     "CACHE_DIR",
     "CRATE_FILE",
     "INIT_DIR",
+    "KEYS_DIR",
     "LOCK_FILE",
-    "MANIFEST_DIR",
     "RECORDS_DIR",
     "RUN_RECORD_FILE",
     "STEP_PRIVATE_DIR",
     "WorkdirLayout",
-    "cached_result_manifest",
     "inside_workdir",
     "remove_tree",
     "step_private_dir",
@@ -62,8 +66,8 @@ RUN_RECORD_FILE = f"{RECORDS_DIR}/run.json"
 LOCK_FILE = f"{RECORDS_DIR}/lock"
 #: Prefect's stored results of cached steps, relative to the work directory.
 CACHE_DIR = f"{RECORDS_DIR}/cache"
-#: The manifests of the files each cached step produced, relative to the work directory.
-MANIFEST_DIR = f"{RECORDS_DIR}/cache-manifests"
+#: What each step's last stored cache key covered, relative to the work directory.
+KEYS_DIR = f"{RECORDS_DIR}/cache-keys"
 #: Folders that hold bookkeeping, never a step's inputs or outputs (also Python's bytecode caches).
 BOOKKEEPING_DIRS = frozenset({RECORDS_DIR, STEP_PRIVATE_DIR, "__pycache__"})
 
@@ -101,13 +105,30 @@ class WorkdirLayout:
         return self.root / CACHE_DIR
 
     @property
-    def cache_manifests(self) -> Path:
-        """``_mltoolkit/cache-manifests/``: the files each cached step produced."""
-        return self.root / MANIFEST_DIR
+    def cache_keys(self) -> Path:
+        """``_mltoolkit/cache-keys/``: what the steps' last stored keys covered."""
+        return self.root / KEYS_DIR
 
-    def manifest(self, key: str) -> Path:
-        """``_mltoolkit/cache-manifests/<key>.json``: the files the cached step ``key`` produced."""
-        return self.cache_manifests / f"{key}.json"
+    def step_key(self, step_id: str) -> Path:
+        """``_mltoolkit/cache-keys/steps/<digest of step_id>.json``: one step's last stored key and its parts.
+
+        Named by a digest because a step's id (``/map/0/stage1``) is no file name.
+        """
+        return self.cache_keys / "steps" / f"{hashlib.sha256(step_id.encode()).hexdigest()[:32]}.json"
+
+    def code_files(self, digest: str) -> Path:
+        """``_mltoolkit/cache-keys/code/<digest>.json``: the per-file sha256 of one version of the toolkit's code."""
+        return self.cache_keys / "code" / f"{digest}.json"
+
+    @property
+    def cache_reasons(self) -> Path:
+        """``_mltoolkit/cache-keys/reasons.jsonl``: why each step of the current run ran or was reused."""
+        return self.cache_keys / "reasons.jsonl"
+
+    @property
+    def pruned_results(self) -> Path:
+        """``_mltoolkit/cache-keys/pruned.json``: the stored results the last run dropped, and why."""
+        return self.cache_keys / "pruned.json"
 
     @property
     def init(self) -> Path:
@@ -127,17 +148,6 @@ class WorkdirLayout:
         """``path`` relative to the work directory (POSIX) when inside it, else absolute."""
         resolved = Path(path).resolve()
         return resolved.relative_to(self.root).as_posix() if resolved.is_relative_to(self.root) else str(resolved)
-
-
-def cached_result_manifest(result: str | os.PathLike[str]) -> Path:
-    """The manifest that belongs to a cached result file ``<workdir>/_mltoolkit/cache/<key>``.
-
-    Prefect names a stored result only by its path, so the manifest is found
-    from that path, without knowing the work directory.
-    """
-    stored = Path(result)
-    records = stored.parent.parent
-    return records / Path(MANIFEST_DIR).name / f"{stored.name}.json"
 
 
 def step_private_dir(step_dir: str | os.PathLike[str]) -> Path:

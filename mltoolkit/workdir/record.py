@@ -98,8 +98,12 @@ class StepEnvironment(_RecordPart):
     """``local``, ``docker``, ``noop``... (the spec's environment, or how it was mapped)."""
     image: str | None = None
     """The container image the spec names, if any."""
+    image_id: str | None = None
+    """The id (``sha256:...``) of the image the step's container ran, when it ran in one."""
     container: str | None = None
-    """The container the step ran in, when it ran in one."""
+    """The container the step ran in (its name), when it ran in one."""
+    container_id: str | None = None
+    """That container's id."""
     mapped_to: str | None = None
     """The local environment an image was mapped to, when it ran without a container."""
 

@@ -89,6 +89,7 @@ def real_server(tmp_path_factory) -> Iterator[dict]:
     env.update(
         PREFECT_HOME=str(base / "home"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",  # no upgrade banners in the UI's screenshots
         PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
         MLTOOLKIT_API_IDLE_TIMEOUT="0",
         PREFECT_LOGGING_LEVEL="INFO",
@@ -199,6 +200,9 @@ def test_an_unknown_task_runner_in_the_job_environment_is_one_clear_error(deploy
     "deployment, parameters, fragment",
     [
         ("ml-workflow/seed-analysis", {"classifiers": ["rbf_svm", "random_forest_x"]}, "random_forest_x"),
+        ("ml-workflow/seed-analysis", {"classifiers": [{"name": "forest"}]}, "classifiers"),  # objects go elsewhere
+        ("ml-workflow/seed-analysis", {"custom_classifiers": [{"name": "forest"}]}, "estimator"),
+        ("ml-workflow/seed-analysis", {"custom_classifiers": ["rbf_svm"]}, "custom_classifiers"),
         ("ml-workflow/seed-analysis", {"dataset": None}, "dataset"),
         ("seed-spec-workflow/seed-spec", {"classifiers": ["no_such_classifier"]}, "no_such_classifier"),
         ("seed-spec-workflow/seed-spec", {"dataset": None}, "dataset"),
@@ -216,6 +220,20 @@ def test_parameter_schema_rejects_bad_parameters(deployed, deployment, parameter
     assert info.value.response.status_code in (409, 422)
     assert "Validation failed" in message or "validation" in message.lower()
     assert fragment in message
+
+
+@pytest.mark.parametrize("deployment", ["ml-workflow/seed-analysis", "seed-spec-workflow/seed-spec"])
+def test_a_bad_classifier_name_is_refused_with_the_valid_names(deployed, deployment):
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with SyncPrefectClient(deployed["env"]["PREFECT_API_URL"]) as client:
+        target = client.read_deployment_by_name(deployment)
+        with pytest.raises(PrefectHTTPStatusError) as info:
+            client.create_flow_run_from_deployment(target.id, parameters={"classifiers": ["rbf_svm", "bogus_name"]})
+    message = info.value.response.json()["detail"]
+    assert "'bogus_name' is not one of" in message
+    assert all(repr(name) in message for name in SEED_SCORES), message
 
 
 def test_serve_registers_both_flows(deployed):

@@ -60,6 +60,7 @@ class Baseline:
         second: dict[str, str],
         outputs_before: dict[str, str],
         outputs_after: dict[str, str],
+        summaries: list[str],
     ) -> None:
         self.workdir = workdir
         self.dataset = dataset
@@ -67,6 +68,7 @@ class Baseline:
         self.second = second
         self.outputs_before = outputs_before
         self.outputs_after = outputs_after
+        self.summaries = summaries  # the last line each command printed
 
     def copy(self, target: Path) -> Path:
         """Copy the work directory (records, cache and all) to ``target``, keeping file times."""
@@ -86,12 +88,18 @@ def dataset(tmp_path_factory, repo_root) -> Path:
     return path
 
 
+def _summary(stdout: str) -> str:
+    """The summary line a command printed (``mltoolkit spec`` ends with the record's path after it)."""
+    return next(line for line in reversed(stdout.splitlines()) if " reused, " in line)
+
+
 def _baseline(run, flow_cli, run_records, workdir: Path, dataset: Path) -> Baseline:
-    flow_cli.check(run(workdir))
+    printed = [_summary(flow_cli.check(run(workdir)).stdout)]
     first = run_records.states(workdir)
     before = output_digests(workdir)
-    flow_cli.check(run(workdir))
-    return Baseline(workdir, dataset, first, run_records.states(workdir), before, output_digests(workdir))
+    printed.append(_summary(flow_cli.check(run(workdir)).stdout))
+    second = run_records.states(workdir)
+    return Baseline(workdir, dataset, first, second, before, output_digests(workdir), printed)
 
 
 @pytest.fixture(scope="module")
@@ -120,54 +128,6 @@ def spec_baseline(module_env, flow_cli, run_records, dataset, tmp_path_factory) 
     )
 
 
-# --- cache keys and manifests (no flow runs) ----------------------------------------------
-
-
-def test_key_follows_the_files_a_glob_or_folder_input_names(tmp_path):
-    from flows.caching import step_cache_key
-
-    root = tmp_path / "run"
-    for index in range(2):
-        (root / f"step_{index}").mkdir(parents=True)
-        (root / f"step_{index}" / "out.pkl").write_bytes(b"result %d" % index)
-    (root / "step_0" / "_packtivity").mkdir()
-    (root / "step_0" / "_packtivity" / "step_0.run.log").write_text("log")
-
-    def key(value: str, workdir: Path = root) -> str:
-        return step_cache_key("merge", "", {"inputs": value}, workdir, own_dir=workdir / "merge")
-
-    glob_key, folder_key = key(f"{root}/step_*/*.pkl"), key(f"{root}/step_0")
-    assert key(f"{root}/step_*/*.pkl") == glob_key and key(f"{root}/step_0") == folder_key
-
-    (root / "step_0" / "_packtivity" / "step_0.run.log").write_text("another log")  # bookkeeping only
-    (root / "step_0" / "__pycache__").mkdir()
-    (root / "step_0" / "__pycache__" / "tool.cpython-311.pyc").write_bytes(b"bytecode")  # written on import
-    assert key(f"{root}/step_0") == folder_key
-
-    copy = tmp_path / "elsewhere" / "run"
-    shutil.copytree(root, copy)  # relocation: same content, other path
-    assert key(f"{copy}/step_*/*.pkl", copy) == glob_key and key(f"{copy}/step_0", copy) == folder_key
-
-    (root / "step_0" / "out.pkl").write_bytes(b"changed")
-    assert key(f"{root}/step_*/*.pkl") != glob_key and key(f"{root}/step_0") != folder_key
-    changed = key(f"{root}/step_*/*.pkl")
-    (root / "step_1" / "extra.pkl").write_bytes(b"new match")
-    assert key(f"{root}/step_*/*.pkl") != changed
-
-
-def test_manifest_is_skipped_when_the_step_stores_nothing(prefect_api, tmp_path):
-    from prefect.transactions import transaction
-
-    from flows.caching import MANIFEST_DIR, write_manifest
-
-    with transaction(key=None):  # a task run under --no-cache
-        write_manifest(tmp_path, "step-abc", {"out.txt": "0" * 64})
-    assert not (tmp_path / MANIFEST_DIR).exists()
-    with transaction(key="step-abc"):
-        write_manifest(tmp_path, "step-abc", {"out.txt": "0" * 64})
-    assert json.loads((tmp_path / MANIFEST_DIR / "step-abc.json").read_text()) == {"files": {"out.txt": "0" * 64}}
-
-
 # --- native flow ------------------------------------------------------------------------
 
 
@@ -176,6 +136,11 @@ def test_native_second_run_reuses_every_step_and_changes_no_byte(native_baseline
     assert native_baseline.first == _all(NATIVE_STEPS, "COMPLETED")
     assert native_baseline.second == _all(NATIVE_STEPS, "CACHED")
     assert native_baseline.outputs_after == native_baseline.outputs_before
+    assert native_baseline.summaries == [
+        "0 reused, 7 ran: data_prep, classification_0, classification_1, "
+        "classification_2, classification_3 and 2 more (first run)",
+        "7 reused, 0 ran",
+    ]
     assert "scores.json" in native_baseline.outputs_after
 
 
@@ -204,6 +169,35 @@ def test_native_changed_dataset_reruns_everything(
         flow_cli.native(module_env, workdir, "--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={changed}")
     )
     assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    assert _reasons(run_records, workdir)["data_prep"] == (False, f"input changed: {changed}")
+
+
+@pytest.mark.slow
+def test_native_changed_classifier_code_reruns_exactly_its_step_and_the_merge_saying_why(
+    native_baseline, module_env, repo_root, tmp_path, flow_cli, run_records, run_cli
+):
+    """The issue's reproduction: KNeighborsClassifier(3) -> (25) in an installed copy of the toolkit."""
+    installed = tmp_path / "installed"
+    for package in ("mltoolkit", "flows"):
+        shutil.copytree(repo_root / package, installed / package, ignore=shutil.ignore_patterns("__pycache__"))
+    registry = installed / "mltoolkit" / "analysis" / "classifiers.py"
+    registry.write_text(registry.read_text().replace("KNeighborsClassifier(3)", "KNeighborsClassifier(25)"))
+    workdir = native_baseline.copy(tmp_path / "workdir")
+    env = {**module_env, "PYTHONPATH": str(installed)}
+    arguments = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
+
+    result = flow_cli.check(
+        run_cli(["-m", "flows.ml_workflow", "--workdir", str(workdir), *arguments], env, cwd=installed)
+    )
+
+    expected = _all(NATIVE_STEPS, "CACHED")
+    expected.update(classification_0="COMPLETED", merge_and_visualize="COMPLETED")
+    assert run_records.states(workdir) == expected
+    assert json.loads((workdir / "scores.json").read_text())["nearest_neighbours"] == pytest.approx(0.9)
+    assert result.stdout.splitlines()[-1] == (
+        "5 reused, 2 ran: classification_0 (code changed: mltoolkit/analysis/classifiers.py), "
+        "merge_and_visualize (input changed: classification_0/nearest_neighbours.pkl)"
+    )
 
 
 @pytest.mark.slow
@@ -226,6 +220,10 @@ def test_native_changed_classifier_reruns_that_step_and_the_merge(
     expected = _all(NATIVE_STEPS, "CACHED")
     expected.update(classification_2="COMPLETED", merge_and_visualize="COMPLETED")
     assert run_records.states(workdir) == expected
+    reasons = _reasons(run_records, workdir)
+    assert reasons["classification_2"] == (False, "parameter changed: classifier")
+    assert reasons["merge_and_visualize"] == (False, "input changed: classification_2/svm_gamma_1.pkl")
+    assert reasons["data_prep"] == (True, "reused")
     scores = json.loads((workdir / "scores.json").read_text())
     assert list(scores) == ["nearest_neighbours", "linear_svm", "svm_gamma_1", "gaussian_process", "decision_tree"]
 
@@ -241,9 +239,17 @@ def _written_since(before: dict[str, tuple[str, int]], after: dict[str, tuple[st
     return [key for key, (_, mtime) in after.items() if key not in before or before[key][1] != mtime]
 
 
-def _manifests(workdir: Path) -> dict[str, tuple[str, int]]:
-    folder = workdir / "_mltoolkit" / "cache-manifests"
+def _stored_keys(workdir: Path) -> dict[str, tuple[str, int]]:
+    """``{file: (sha256, mtime_ns)}`` of the kept parts of each step's stored key."""
+    folder = workdir / "_mltoolkit" / "cache-keys" / "steps"
     return {path.name: (sha256_file(path), path.stat().st_mtime_ns) for path in folder.iterdir()}
+
+
+def _reasons(run_records, workdir: Path) -> dict[str, tuple[bool, str]]:
+    """``{step name: (reused, reason)}`` from ``run.json``."""
+    return {
+        step["name"]: (step["cache"]["reused"], step["cache"]["reason"]) for step in run_records.read(workdir)["steps"]
+    }
 
 
 @pytest.mark.slow
@@ -253,16 +259,19 @@ def test_native_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
     workdir = native_baseline.copy(tmp_path / "workdir")
     args = ["--inputs", str(repo_root / "inputs.yml"), "-p", f"dataset={native_baseline.dataset}"]
     records = _cache_records(workdir)
-    manifests = _manifests(workdir)
-    assert len(records) == len(NATIVE_STEPS)
+    stored_keys = _stored_keys(workdir)
+    assert len(records) == len(NATIVE_STEPS) == len(stored_keys)
 
     flow_cli.check(flow_cli.native(module_env, workdir, *args, "--no-cache"))
     assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
     assert _cache_records(workdir) == records  # not one record read-and-rewritten or added
-    assert _manifests(workdir) == manifests  # nor the manifests that vouch for them
+    assert _stored_keys(workdir) == stored_keys  # nor the parts of the keys kept beside them
+    assert set(_reasons(run_records, workdir).values()) == {(False, "--no-cache")}
 
-    flow_cli.check(flow_cli.native(module_env, workdir, *args, "--refresh"))
+    result = flow_cli.check(flow_cli.native(module_env, workdir, *args, "--refresh"))
     assert run_records.states(workdir) == _all(NATIVE_STEPS, "COMPLETED")
+    assert set(_reasons(run_records, workdir).values()) == {(False, "--refresh")}
+    assert "0 reused, 7 ran: data_prep, classification_0" in result.stdout and "(--refresh)" in result.stdout
     assert len(_written_since(records, _cache_records(workdir))) == len(NATIVE_STEPS)  # each result stored anew
     assert json.loads((workdir / "scores.json").read_text()) == json.loads(
         (native_baseline.workdir / "scores.json").read_text()
@@ -277,6 +286,7 @@ def test_spec_second_run_reuses_every_step_and_changes_no_byte(spec_baseline):
     assert spec_baseline.first == _all(SPEC_STEPS, "COMPLETED")
     assert spec_baseline.second == _all(SPEC_STEPS, "CACHED")
     assert spec_baseline.outputs_after == spec_baseline.outputs_before
+    assert spec_baseline.summaries[1] == "7 reused, 0 ran"
 
 
 @pytest.mark.slow
@@ -338,16 +348,18 @@ def test_spec_no_cache_neither_reuses_nor_stores_and_refresh_reruns_all(
     workdir = spec_baseline.copy(tmp_path / "workdir")
     args = ["-p", f"dataset={spec_baseline.dataset}"]
     records = _cache_records(workdir)
-    manifests = _manifests(workdir)
-    assert len(records) == len(SPEC_STEPS)
+    stored_keys = _stored_keys(workdir)
+    assert len(records) == len(SPEC_STEPS) == len(stored_keys)
 
     flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", *args, "--no-cache"))
     assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
     assert _cache_records(workdir) == records
-    assert _manifests(workdir) == manifests
+    assert _stored_keys(workdir) == stored_keys
+    assert set(_reasons(run_records, workdir).values()) == {(False, "--no-cache")}
 
     flow_cli.check(flow_cli.spec(module_env, workdir, "seed_parallel", *args, "--refresh"))
     assert run_records.states(workdir) == _all(SPEC_STEPS, "COMPLETED")
+    assert set(_reasons(run_records, workdir).values()) == {(False, "--refresh")}
     assert len(_written_since(records, _cache_records(workdir))) == len(SPEC_STEPS)
     assert spec_scores(workdir, 5) == spec_scores(spec_baseline.workdir, 5)
 

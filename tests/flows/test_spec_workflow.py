@@ -148,6 +148,19 @@ def test_one_named_task_run_per_step(seed_runs, run_records, read_task_runs):
     assert {step["task_run_id"] for step in record["steps"]} == {str(run.id) for run in task_runs}
 
 
+def test_run_record_says_where_each_step_ran(seed_runs, run_records):
+    # No engine answers in this suite (tests/docker runs the same spec in containers):
+    # the seed's image runs by its built-in image-map entry, and the record says so.
+    from mltoolkit.yadage.packtivity import TOOLKIT_SCRIPTS_DIR
+
+    for step in run_records.read(seed_runs["spec_workdir"])["steps"]:
+        assert step["environment"] == {
+            "kind": "toolkit",
+            "image": "danikam/sklearn:latest",
+            "mapped_to": f"toolkit (built-in entry; /fun_with_ml={TOOLKIT_SCRIPTS_DIR})",
+        }, step["name"]
+
+
 # --- concurrency -------------------------------------------------------------------------------
 
 TIMED_STEPS = """\

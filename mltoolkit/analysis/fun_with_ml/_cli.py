@@ -164,7 +164,10 @@ def load_artifact(
     what: str,
     produced_by: str,
 ) -> T:
-    """Unpickle ``path`` after checking it against its sha256 sidecar; check its type.
+    """Unpickle ``path`` after checking its sha256; check its type.
+
+    The sha256 is the one the run's lineage records (the hash the upstream step's
+    output had when that step finished), else the file's sidecar.
 
     Args:
         path: the pickle file.
@@ -173,18 +176,19 @@ def load_artifact(
         produced_by: the step that writes such files (for the hint in messages).
 
     Raises:
-        ArtifactError: the file is missing, is a folder, has no sidecar, or holds
-            something other than ``expected``.
-        IntegrityError: the content does not match the sidecar, or is not a pickle.
+        ArtifactError: the file is missing, is a folder, has no sidecar, is in the
+            work directory but not in the run's lineage, or holds something other
+            than ``expected``.
+        IntegrityError: the content does not match the known hash, or is not a pickle.
     """
-    from mltoolkit.workdir.artifacts import load_pickle
+    from mltoolkit.workdir.artifacts import lineage_sha256, load_pickle
 
     if os.path.isdir(path):
         raise ArtifactError(f"{what} {path}: is a directory, expected a pickle written by {produced_by}")
     try:
-        # A sidecar is required: every step script writes one, and a pickle of
-        # unknown origin can run arbitrary code when loaded.
-        value = load_pickle(path, require_hash=True)
+        # A known hash is required (the lineage's, else the sidecar every step
+        # script writes): a pickle of unknown origin can run any code when loaded.
+        value = load_pickle(path, expected_sha256=lineage_sha256(path), require_hash=True)
     except ArtifactError as error:  # name the argument: the user typed that, not a path
         raise type(error)(f"{what} {error}") from None
     if not isinstance(value, expected):

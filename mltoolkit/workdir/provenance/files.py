@@ -8,7 +8,6 @@ their sha256); only the small workflow and spec files are.
 
 from __future__ import annotations
 
-import contextlib
 import mimetypes
 import os
 from typing import Any
@@ -17,7 +16,7 @@ from rocrate.model.entity import Entity
 from rocrate.model.file import File
 from rocrate.rocrate import ROCrate
 
-from mltoolkit.workdir.artifacts import sha256_file
+from mltoolkit.workdir.artifacts import FileHasher
 from mltoolkit.workdir.provenance.file_keys import FileKeys
 from mltoolkit.workdir.provenance.ids import is_uri
 
@@ -38,9 +37,12 @@ def file_facts(path: str, *, with_hash: bool) -> dict[str, Any]:
     except OSError:
         return facts
     facts["contentSize"] = str(size)
-    if with_hash and size <= HASH_LIMIT:
-        with contextlib.suppress(OSError):  # unreadable: the size still says something
-            facts["sha256"] = sha256_file(path)
+    # never through a link (its target may be a file the run has no business
+    # describing) and only regular files (a FIFO blocks, a device never ends)
+    if with_hash and size <= HASH_LIMIT and not os.path.islink(path):
+        digest = FileHasher().digest(path)
+        if digest is not None:  # unreadable: the size still says something
+            facts["sha256"] = digest
     media_type = mimetypes.guess_type(path)[0] or ("application/yaml" if path.endswith(SPEC_SUFFIXES) else None)
     if media_type:
         facts["encodingFormat"] = media_type

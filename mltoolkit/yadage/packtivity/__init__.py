@@ -88,14 +88,25 @@ created outside the step's folder: the private folder and its files are checked
 after resolving links, and relative published paths must stay inside the folder.
 
 **Environments.** ``localproc-env`` runs on this machine; ``noop-env`` runs
-nothing and only publishes; ``docker-encapsulated`` runs ``docker run`` when a
-Docker engine answers (probed once) and otherwise looks the image up in the
-*image map*: ``local`` runs the command here as is (optionally with
-``/container/path=/host/path`` mounts applied as path rewrites); ``toolkit``
-(built in for ``danikam/sklearn``, the seed's image) maps ``/fun_with_ml`` onto
+nothing and only publishes; ``docker-encapsulated`` (:func:`place_step`): an image
+with an entry the user gave in the *image map* (``--image-map`` or a map file) runs
+as that entry says, whether or not an engine answers -- an explicit choice wins;
+otherwise it runs in Docker when an engine answers (probed once per ``DOCKER_HOST``),
+and else by the built-in entry (``danikam/sklearn``, the seed's image: ``toolkit``).
+``local`` runs the command here as is (optionally with ``/container/path=/host/path``
+mounts applied as path rewrites); ``toolkit`` maps ``/fun_with_ml`` onto
 ``mltoolkit/analysis/fun_with_ml`` and puts a ``python`` on ``PATH`` that is this
 interpreter (or the warm zygote). An image with neither is an
 :class:`EnvironmentUnavailableError` naming both fixes.
+
+In Docker (:mod:`.docker`, :mod:`.containers`) a step runs ``docker run --rm --init`` of the
+image's id with a unique ``--name``, as the invoking user (``--user uid:gid``), with
+the run's folder and the step's folder mounted at their own paths, ``par_mounts``
+and bundled datasets (known dataset URLs, :func:`mltoolkit.analysis.data.known_dataset_file`)
+mounted read-only, the spec's ``workdir`` as working directory and
+``$MLTOOLKIT_DOCKER_NETWORK`` as ``--network`` when set. A missing image is pulled;
+one that cannot be is a one-line error. A timeout or interrupt removes the
+container (``docker rm --force``). :attr:`StepResult.where` says where a step ran.
 
 **Publishers.** ``interpolated-pub`` (``glob`` -> sorted matches when any,
 ``relative_paths`` -> joined to the workdir), ``frompar-pub``, ``fromglob-pub``
@@ -105,35 +116,55 @@ interpreter (or the warm zygote). An image with neither is an
 from __future__ import annotations
 
 from mltoolkit.errors import EnvironmentUnavailableError
+from mltoolkit.yadage.packtivity.docker import (
+    CONTAINER_LABEL,
+    DockerRun,
+    docker_available,
+    docker_command,
+    docker_problem,
+)
 from mltoolkit.yadage.packtivity.environments import (
     DEFAULT_IMAGE_MAP,
     TOOLKIT_MOUNT,
     TOOLKIT_SCRIPTS_DIR,
     ImageMapping,
-    docker_available,
-    docker_command,
+    Placement,
     lookup_image,
     parse_image_map,
+    place_step,
 )
 from mltoolkit.yadage.packtivity.interpolate import interpolate
 from mltoolkit.yadage.packtivity.publishers import publish
 from mltoolkit.yadage.packtivity.shell import is_shell, quote_keep_globs
-from mltoolkit.yadage.packtivity.step import StepOptions, StepResult, run_step
+from mltoolkit.yadage.packtivity.step import (
+    DOCKER_NETWORK_VARIABLE,
+    StepOptions,
+    StepResult,
+    environment_identity,
+    run_step,
+)
 
 __all__ = [
+    "CONTAINER_LABEL",
     "DEFAULT_IMAGE_MAP",
+    "DOCKER_NETWORK_VARIABLE",
     "TOOLKIT_MOUNT",
     "TOOLKIT_SCRIPTS_DIR",
+    "DockerRun",
     "EnvironmentUnavailableError",
     "ImageMapping",
+    "Placement",
     "StepOptions",
     "StepResult",
     "docker_available",
     "docker_command",
+    "docker_problem",
+    "environment_identity",
     "interpolate",
     "is_shell",
     "lookup_image",
     "parse_image_map",
+    "place_step",
     "publish",
     "quote_keep_globs",
     "run_step",

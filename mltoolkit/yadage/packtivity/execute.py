@@ -60,6 +60,16 @@ def _kill_group(process: subprocess.Popen) -> None:
             continue
 
 
+def _stop(process: subprocess.Popen, on_kill: Callable[[], None] | None) -> None:
+    # What lives outside the process group (a Docker container) goes first, so its
+    # client exits by itself; once more after the group, for anything started meanwhile.
+    if on_kill is not None:
+        on_kill()
+    _kill_group(process)
+    if on_kill is not None:
+        on_kill()
+
+
 def execute(
     argv: list[str],
     *,
@@ -69,8 +79,12 @@ def execute(
     timeout: float | None,
     on_output: Callable[[str], None] | None,
     label: str,
+    on_kill: Callable[[], None] | None = None,
 ) -> int:
     """Run ``argv`` to its end; return its exit code (always 0: anything else raises).
+
+    ``on_kill`` is called when the process is killed (timeout, interrupt), to end
+    what its process group does not hold, such as a Docker container.
 
     Raises:
         StepFailedError: it could not start, exited non-zero or timed out; one line naming
@@ -96,14 +110,14 @@ def execute(
     try:
         code = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(process)
+        _stop(process, on_kill)
         reader.join(timeout=5)
         raise StepFailedError(
             f"{label}: timed out after {timeout:g} s and was killed (log: {log_path}); "
             f"last output: {_tail_text(tail)}; raise the timeout or check the step"
         ) from None
     except BaseException:
-        _kill_group(process)
+        _stop(process, on_kill)
         raise
     reader.join(timeout=30)
     if code != 0:

@@ -1,8 +1,9 @@
-"""Running one step: choose its environment, apply its resources, fill its template, start it, publish."""
+"""Running one step: choose where it runs, apply its resources, fill its template, start it, publish."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltoolkit.errors import EnvironmentUnavailableError, HumanStepError, SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
@@ -19,16 +20,15 @@ from mltoolkit.yadage.model import (
     DockerEncapsulatedEnv,
     EnvironmentSpec,
     InterpolatedScriptCmd,
-    NoopEnv,
     StepSpec,
     StringInterpolatedCmd,
 )
+from mltoolkit.yadage.packtivity.containers import Container, prepare_container, with_bundled_datasets
+from mltoolkit.yadage.packtivity.docker import DockerRun, docker_command, image_id, remove_container
 from mltoolkit.yadage.packtivity.environments import (
-    DEFAULT_IMAGE_MAP,
     ImageMapping,
-    docker_available,
-    docker_command,
-    lookup_image,
+    Placement,
+    place_step,
     python_shim_dir,
     rewrite_text,
     rewrite_values,
@@ -38,57 +38,10 @@ from mltoolkit.yadage.packtivity.interpolate import interpolate
 from mltoolkit.yadage.packtivity.publishers import publish
 from mltoolkit.yadage.packtivity.resources import StepResources, limit_memory, plan_limits, resource_environment
 from mltoolkit.yadage.packtivity.shell import is_shell
+from mltoolkit.yadage.packtivity.step_options import DOCKER_NETWORK_VARIABLE, StepOptions, StepResult
 from mltoolkit.yadage.selectors import run_jq
 
-if TYPE_CHECKING:
-    from mltoolkit.yadage.packtivity.stub import StubPlan
-
-__all__ = ["StepOptions", "StepResult", "run_step"]
-
-
-@dataclass
-class StepOptions:
-    """How to run steps.
-
-    Attributes:
-        quote: shell-quote interpolated values (``False``: yadage's raw pasting).
-        image_map: image (``name`` for any tag, or ``name:tag``) -> local environment.
-        zygote_socket: warm Python server for the ``toolkit`` environment's ``python``.
-        timeout: seconds before the step's process group is killed (``None``: no limit).
-        extra_env: variables added to every step's environment.
-        use_docker: ``True`` always Docker, ``False`` never, ``None`` when an engine answers.
-        shared_dirs: folders mounted into Docker containers (e.g. the run's WORKDIR, so
-            steps see upstream files); the step's own folder is always mounted.
-        provided: resources this machine provides (``--provide NAME=VALUE``): name -> value.
-        memory_limit: bytes a step's processes may use (``None``: no limit); set per step
-            from its environment's resources (``kubernetes_memory_limit``), for a container
-            as ``docker run --memory``.
-        stub: run every step as a stub (:mod:`~mltoolkit.yadage.packtivity.stub`) instead.
-    """
-
-    quote: bool = True
-    image_map: dict[str, ImageMapping] = field(default_factory=lambda: dict(DEFAULT_IMAGE_MAP))
-    zygote_socket: str | None = None
-    timeout: float | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
-    use_docker: bool | None = None
-    shared_dirs: tuple[str, ...] = ()
-    provided: dict[str, str] = field(default_factory=dict)
-    memory_limit: int | None = None
-    stub: StubPlan | None = None
-
-
-@dataclass
-class StepResult:
-    """What running a step produced (``resources``: its resources record, ``None`` when it asked for none)."""
-
-    published: Any
-    exit_code: int | None
-    log_path: Path | None
-    command: str
-    environment: str
-    duration: float = 0.0
-    resources: dict[str, Any] | None = None
+__all__ = ["DOCKER_NETWORK_VARIABLE", "StepOptions", "StepResult", "environment_identity", "run_step"]
 
 
 @dataclass
@@ -101,12 +54,21 @@ class _Run:
     name: str
     label: str
     options: StepOptions
-    kind: str = "local"
-    mapping: ImageMapping | None = None
+    placement: Placement = field(default_factory=lambda: Placement("local"))
     par_mounts: list[tuple[str, str]] = field(default_factory=list)
+    #: bundled dataset file -> its path in the container (known dataset URLs, in Docker)
+    datasets: dict[str, str] = field(default_factory=dict)
     text: str = ""
     resources: StepResources | None = None
     resource_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.placement.kind
+
+    @property
+    def mapping(self) -> ImageMapping | None:
+        return self.placement.mapping
 
     @property
     def private(self) -> Path:
@@ -137,29 +99,35 @@ class _Run:
 
 
 def _choose_environment(run: _Run) -> None:
-    """Set ``run.kind`` (publish-only, noop, local, docker, or an image map's kind) and ``run.mapping``."""
-    if run.step.publish_only:
-        run.kind = "publish-only"
+    """Set ``run.placement``: publish-only, noop, local, docker, or an image map's kind.
+
+    Raises:
+        EnvironmentUnavailableError: a Docker image with no engine and no image-map entry.
+    """
+    if run.step.publish_only:  # yadage runs a step only when it has a process and an environment
+        run.placement = Placement("publish-only")
         return
-    if isinstance(run.step.environment, NoopEnv):
-        run.kind = "noop"
-        return
-    environment = run.docker_env
-    if environment is None:
-        return
-    use_docker = run.options.use_docker if run.options.use_docker is not None else docker_available()
-    if use_docker:
-        run.kind = "docker"
-        return
-    image = environment.full_image
-    run.mapping = lookup_image(image, run.options.image_map)
-    if run.mapping is None:
-        raise EnvironmentUnavailableError(
-            f"{run.label}: image {image!r} has no image-map entry and no Docker engine answers; "
-            f"run it on this machine with --image-map {environment.image}=local (or "
-            f"local:/container/path=/host/path), or install and start Docker"
-        )
-    run.kind = run.mapping.kind
+    run.placement = place_step(run.step, run.options.image_map, run.options.use_docker)
+    if run.placement.problem is not None:
+        raise EnvironmentUnavailableError(f"{run.label}: {run.placement.problem}")
+
+
+def environment_identity(step: StepSpec, options: StepOptions) -> dict[str, Any]:
+    """Where ``step`` would run, for cache keys: kind and image, and in Docker the image's id.
+
+    Never raises: a step that can run nowhere gets kind ``unavailable`` (it fails when it runs).
+    Image ids are remembered in ``options.image_ids`` (once per image and run); an image the
+    engine does not have yet has no id here (it is pulled when the step runs).
+    """
+    placement = place_step(step, options.image_map, options.use_docker)
+    identity: dict[str, Any] = {"kind": placement.kind, "image": placement.image}
+    if placement.kind == "docker" and placement.image is not None:
+        if placement.image not in options.image_ids:
+            found = image_id(placement.image)
+            if found is not None:
+                options.image_ids[placement.image] = found
+        identity["image_id"] = options.image_ids.get(placement.image)
+    return identity
 
 
 def _apply_resources(run: _Run) -> None:
@@ -216,6 +184,8 @@ def _fill_template(run: _Run) -> None:
         mounts = run.mapping.mounts + tuple((container, host) for host, container in run.par_mounts)
         template = rewrite_text(template, mounts, shell=language == "shell")
         values = rewrite_values(dict(run.parameters), mounts)
+    elif run.kind == "docker":
+        values = with_bundled_datasets(dict(run.parameters), run.datasets)
     run.text = interpolate(
         template, values, workdir=run.folder, quote=run.options.quote, language=language, where=run.label
     )
@@ -225,9 +195,9 @@ def _process_env(run: _Run) -> dict[str, str]:
     """The environment variables the step's process starts with."""
     env = dict(os.environ)
     env.update(run.options.extra_env)
-    env.update(run.resource_env)
     if run.docker_env is not None:
         env.update({key: str(value) for key, value in run.docker_env.env.items()})
+    env.update(run.resource_env)
     if run.mapping is not None and run.mapping.python_shim:
         # a memory limit holds for the step's own processes, not for the warm zygote's children
         zygote = run.options.zygote_socket if run.options.memory_limit is None else None
@@ -258,23 +228,68 @@ def _command_line(run: _Run) -> list[str]:
     return argv
 
 
-def _in_environment(run: _Run, argv: list[str]) -> tuple[list[str], Path]:
+def _in_environment(run: _Run, argv: list[str], container: Container | None) -> tuple[list[str], Path]:
     """``argv`` wrapped for Docker when the step runs there, and the folder it starts in."""
     environment = run.docker_env
-    if run.kind == "docker" and environment is not None:
-        wrapped = docker_command(
-            environment.full_image,
-            argv,
-            workdir=run.folder,
+    if container is not None and environment is not None:
+        docker_run = DockerRun(
+            image=container.image_id,
+            name=container.name,
+            workdir=str(run.folder),
             container_workdir=environment.workdir,
             shared_dirs=run.options.shared_dirs,
-            env={**run.options.extra_env, **{k: str(v) for k, v in environment.env.items()}},
-            extra_mounts=run.par_mounts,
+            read_only=(*run.par_mounts, *run.datasets.items()),
+            env={
+                **run.options.extra_env,
+                **{k: str(v) for k, v in environment.env.items()},
+                **run.resource_env,
+            },
+            memory=str(run.options.memory_limit) if run.options.memory_limit is not None else None,
+            labels=container.labels,
+            network=run.options.docker_network,
+            cidfile=str(container.cidfile),
         )
-        return wrapped, run.folder
+        return docker_command(docker_run, argv), run.folder
     if run.mapping is not None and environment is not None and environment.workdir:
         return argv, Path(rewrite_values(environment.workdir, run.mapping.mounts))
     return argv, run.folder
+
+
+def _where(run: _Run, container: Container | None) -> dict[str, Any]:
+    """Where the step ran, in the run record's ``environment`` format."""
+    where: dict[str, Any] = {"kind": run.kind}
+    if run.placement.image is not None:
+        where["image"] = run.placement.image
+    if run.mapping is not None:
+        where["mapped_to"] = run.mapping.describe()
+    if container is not None:
+        where.update(image_id=container.image_id, container=container.name, container_id=container.started_id())
+    return where
+
+
+def _run_process(run: _Run, on_output: Callable[[str], None] | None) -> tuple[int, Path, Container | None]:
+    """Start the step's process (here or in its container), wait for it; its exit code, log and container."""
+    log_path = run.private_file(".run.log")
+    log_path.write_bytes(b"")
+    container = None
+    if run.kind == "docker":
+        container = prepare_container(run.placement, run.label, run.name, run.private_file)
+    argv, cwd = _in_environment(run, _command_line(run), container)
+    if run.options.memory_limit is not None and container is None:
+        argv = limit_memory(argv, run.options.memory_limit)
+    if container is not None:
+        container.announce(log_path, on_output, network=run.options.docker_network)
+    code = execute(
+        argv,
+        cwd=cwd,
+        env=_process_env(run),
+        log_path=log_path,
+        timeout=run.options.timeout,
+        on_output=on_output,
+        label=run.label,
+        on_kill=functools.partial(remove_container, container.name) if container is not None else None,
+    )
+    return code, log_path, container
 
 
 def run_step(
@@ -321,30 +336,21 @@ def run_step(
     _apply_resources(run)
     code: int | None = None
     log_path: Path | None = None
-    if run.kind != "publish-only":  # yadage runs a step only when it has a process and an environment
+    container: Container | None = None
+    if run.kind != "publish-only":
         _write_par_mounts(run)
         _fill_template(run)
     if run.kind not in ("noop", "publish-only"):
-        code, log_path = _start(run, on_output)
+        code, log_path, container = _run_process(run, on_output)
     published = publish(step.publisher, parameters, folder, where=label)
     resources = run.resources.to_dict() if run.resources is not None else None
-    return StepResult(published, code, log_path, run.text, run.kind, time.monotonic() - started, resources)
-
-
-def _start(run: _Run, on_output: Callable[[str], None] | None) -> tuple[int, Path]:
-    """Run the step's process to its end; its exit code and log file."""
-    log_path = run.private_file(".run.log")
-    log_path.write_bytes(b"")
-    argv, cwd = _in_environment(run, _command_line(run))
-    if run.options.memory_limit is not None and run.kind != "docker":
-        argv = limit_memory(argv, run.options.memory_limit)
-    code = execute(
-        argv,
-        cwd=cwd,
-        env=_process_env(run),
-        log_path=log_path,
-        timeout=run.options.timeout,
-        on_output=on_output,
-        label=run.label,
+    return StepResult(
+        published,
+        code,
+        log_path,
+        run.text,
+        run.kind,
+        time.monotonic() - started,
+        where=_where(run, container),
+        resources=resources,
     )
-    return code, log_path

@@ -42,7 +42,7 @@ from mltoolkit.errors import SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import FromYamlPub, ManualInstructionsPub, StepSpec
 from mltoolkit.yadage.packtivity.publishers import publish, publisher_paths
-from mltoolkit.yadage.packtivity.step import StepResult
+from mltoolkit.yadage.packtivity.step_options import StepResult
 from mltoolkit.yadage.readers import ReadOutputs
 
 __all__ = ["STUB_ENVIRONMENT", "StubPlan", "run_stub_step", "stub_match", "stub_publication"]
@@ -154,4 +154,5 @@ def run_stub_step(
     private.mkdir(exist_ok=True)
     listing = inside_workdir(private, private / f"{name}.stub", what=f"{label}: stub listing")
     listing.write_text("".join(f"{path}\n" for path in made), encoding="utf-8")
-    return StepResult(published, None, listing, "", STUB_ENVIRONMENT, time.monotonic() - started)
+    duration = time.monotonic() - started
+    return StepResult(published, None, listing, "", STUB_ENVIRONMENT, duration, where={"kind": STUB_ENVIRONMENT})

@@ -27,6 +27,7 @@ from mltoolkit.yadage.planner.records import PlannedStage, PlannedStep
 from mltoolkit.yadage.planner.resolve import resolve_bindings, resolve_parameters
 from mltoolkit.yadage.planner.scopes import Scope, StageEntry
 from mltoolkit.yadage.planner.state import RunState
+from mltoolkit.yadage.planner.upstream import upstream_steps
 from mltoolkit.yadage.planner.values import fill_workdir
 from mltoolkit.yadage.schedulers import jq_parameter_sets, scatter_parameters, select_case
 
@@ -145,4 +146,7 @@ def apply_stage(state: RunState, scope: Scope, entry: StageEntry) -> PlannedStag
     if not planned:
         return None
     scheduler_type = getattr(stage.scheduler, "scheduler_type", "singlestep-stage")
-    return PlannedStage(scope=scope.pointer, stage=stage.name, steps=planned, scheduler_type=scheduler_type)
+    upstream = tuple(upstream_steps(state, scope, stage))
+    return PlannedStage(
+        scope=scope.pointer, stage=stage.name, steps=planned, scheduler_type=scheduler_type, upstream=upstream
+    )

@@ -83,3 +83,5 @@ class PlannedStage:
     stage: str
     steps: list[PlannedStep]
     scheduler_type: str = "singlestep-stage"
+    #: Ids of the steps this stage's steps depend on (the steps its dependencies select).
+    upstream: tuple[str, ...] = ()

@@ -192,7 +192,10 @@ def test_the_first_command_starts_a_kept_server_the_next_reuses_it_and_stop_ends
     assert not state.exists()
 
     again = _run(SERVER_CLI, env, "stop")
-    assert (again.returncode, again.stderr.strip()) == (1, "error: no server to stop")
+    assert (again.returncode, again.stderr.strip()) == (
+        1,
+        "error: no server to stop (nothing is recorded for this PREFECT_HOME)",
+    )
     assert _run(SERVER_CLI, env, "status").stdout.startswith("no server")
 
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mltoolkit.analysis.data import KNOWN_DATASETS, MOON_SHA256, bundled_dataset_path, load_table, resolve_dataset
+from mltoolkit.analysis.data import (
+    KNOWN_DATASETS,
+    MOON_SHA256,
+    bundled_dataset_path,
+    known_dataset_file,
+    load_table,
+    resolve_dataset,
+)
 from mltoolkit.errors import (
     ChecksumMismatchError,
     DatasetDownloadError,
@@ -38,6 +45,14 @@ def test_seed_dropbox_url_resolves_offline_to_the_bundled_copy():
     assert SEED_URL in KNOWN_DATASETS
     path = resolve_dataset(SEED_URL)
     assert path == bundled_dataset_path("moon.txt")
+
+
+@pytest.mark.parametrize(
+    ("text", "bundled"),
+    [(SEED_URL, True), (f"  {SEED_URL} ", True), ("https://example.org/moon.txt", False), ("moon.txt", False)],
+)
+def test_known_dataset_file_names_the_bundled_copy_of_known_urls_only(text, bundled):
+    assert known_dataset_file(text) == (bundled_dataset_path("moon.txt") if bundled else None)
 
 
 def test_paths_and_file_urls(tmp_path, repo_root):

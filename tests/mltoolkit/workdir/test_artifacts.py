@@ -6,8 +6,11 @@ import pytest
 
 from mltoolkit.errors import ArtifactError, IntegrityError
 from mltoolkit.workdir.artifacts import (
+    LINEAGE_ENV,
     atomic_output,
     atomic_write_bytes,
+    lineage_environment,
+    lineage_sha256,
     load_pickle,
     read_sidecar,
     save_pickle,
@@ -70,3 +73,37 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path):
         raise RuntimeError("crash in the middle")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+# --- the run's lineage: the sha256 each upstream file had when its step wrote it -----------
+
+
+@pytest.fixture
+def lineage_run(tmp_path):
+    root = tmp_path / "run"
+    for folder in ("data_prep", "merge", "init"):
+        (root / folder).mkdir(parents=True)
+    return root
+
+
+def test_lineage_gives_the_recorded_hash_of_an_upstream_file(lineage_run):
+    environ = lineage_environment(lineage_run, {"data_prep/prepped.pkl": "a" * 64}, lineage_run / "merge", "unused")
+    assert lineage_sha256(lineage_run / "data_prep" / "prepped.pkl", environ) == "a" * 64
+    assert lineage_sha256(lineage_run / "merge" / "own.pkl", environ) is None  # the step's own output
+    assert lineage_sha256(lineage_run / "init" / "given.pkl", environ) is None  # named by the user
+    assert lineage_sha256(lineage_run.parent / "elsewhere.pkl", environ) is None
+    assert lineage_sha256(lineage_run / "data_prep" / "prepped.pkl", {}) is None  # a step run on its own
+
+
+def test_a_file_in_the_work_directory_no_upstream_step_wrote_is_refused(lineage_run):
+    environ = lineage_environment(lineage_run, {"data_prep/prepped.pkl": "a" * 64}, lineage_run / "merge", "unused")
+    with pytest.raises(ArtifactError, match=r"stray\.pkl: no step this one depends on wrote this file in this run"):
+        lineage_sha256(lineage_run / "data_prep" / "stray.pkl", environ)
+
+
+def test_a_long_lineage_travels_in_a_file(lineage_run):
+    files = {f"data_prep/part_{index:05d}.pkl": f"{index:064x}" for index in range(2000)}
+    spill = lineage_run / "merge" / "lineage.json"
+    environ = lineage_environment(lineage_run, files, lineage_run / "merge", spill)
+    assert environ == {LINEAGE_ENV: str(spill)}
+    assert lineage_sha256(lineage_run / "data_prep" / "part_01999.pkl", environ) == f"{1999:064x}"

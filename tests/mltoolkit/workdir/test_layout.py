@@ -11,13 +11,12 @@ from mltoolkit.errors import WorkdirError
 from mltoolkit.workdir.layout import (
     BOOKKEEPING_DIRS,
     CACHE_DIR,
+    KEYS_DIR,
     LOCK_FILE,
-    MANIFEST_DIR,
     RECORDS_DIR,
     RUN_RECORD_FILE,
     STEP_PRIVATE_DIR,
     WorkdirLayout,
-    cached_result_manifest,
     inside_workdir,
     remove_tree,
     step_private_dir,
@@ -45,7 +44,7 @@ def workdir(tmp_path: Path) -> Path:
         ("run_record", RUN_RECORD_FILE),
         ("lock", LOCK_FILE),
         ("cache", CACHE_DIR),
-        ("cache_manifests", MANIFEST_DIR),
+        ("cache_keys", KEYS_DIR),
         ("init", "init"),
         ("crate", "ro-crate-metadata.json"),
     ],
@@ -58,16 +57,18 @@ def test_every_path_is_under_the_resolved_root(tmp_path, attribute, relative):
 
 
 def test_records_live_in_one_folder_that_is_bookkeeping():
-    for relative in (RUN_RECORD_FILE, LOCK_FILE, CACHE_DIR, MANIFEST_DIR):
+    for relative in (RUN_RECORD_FILE, LOCK_FILE, CACHE_DIR, KEYS_DIR):
         assert Path(relative).parts[0] == RECORDS_DIR
     assert {RECORDS_DIR, STEP_PRIVATE_DIR} <= BOOKKEEPING_DIRS
 
 
-def test_a_cached_results_manifest_is_found_from_the_results_path(tmp_path):
+def test_cache_key_records_are_files_under_cache_keys_whatever_the_step_id(tmp_path):
     layout = WorkdirLayout(tmp_path)
+    paths = [layout.step_key(step_id) for step_id in ("/data_prep", "/map/0/stage1", "/../../etc", "")]
 
-    assert cached_result_manifest(layout.cache / "step-abc") == layout.manifest("step-abc")
-    assert layout.manifest("step-abc") == layout.cache_manifests / "step-abc.json"
+    assert len(set(paths)) == len(paths)
+    for path in [*paths, layout.code_files("ab" * 32), layout.cache_reasons, layout.pruned_results]:
+        assert path.is_relative_to(layout.cache_keys) and ".." not in path.relative_to(layout.cache_keys).parts
 
 
 def test_pictures_and_private_folders(tmp_path):

@@ -1,4 +1,4 @@
-"""Environments: the image map, Docker, the toolkit's python, mounts, par_mounts and envscripts."""
+"""Environments: where a step runs (the image map's rule), the toolkit's python, mounts, par_mounts, envscripts."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from mltoolkit.yadage.packtivity import (
     EnvironmentUnavailableError,
     ImageMapping,
     StepOptions,
-    docker_available,
-    docker_command,
     lookup_image,
     parse_image_map,
+    place_step,
     run_step,
 )
 
@@ -35,8 +34,12 @@ def test_image_without_docker_or_map_entry_names_both_fixes(docker_step, tmp_pat
             options=StepOptions(use_docker=False),
         )
     message = str(caught.value)
-    assert "stage 'st' step d: image 'some/image:2.1' has no image-map entry and no Docker engine answers" in message
-    assert "--image-map some/image=local" in message and "install and start Docker" in message
+    assert "\n" not in message
+    assert message.startswith(
+        "stage 'st' step d: image 'some/image:2.1' has no image-map entry and no Docker engine answers "
+        "(Docker is turned off for this run); "
+    )
+    assert "start Docker" in message and "--image-map some/image=local" in message
 
 
 def test_local_image_mapping_with_mounts_rewrites_paths(docker_step, tmp_path):
@@ -105,58 +108,6 @@ def test_par_mounts_env_and_envscript_with_a_local_mapping(docker_step, tmp_path
     assert lines[1] == "hi sourced"
 
 
-def test_docker_run_when_an_engine_answers(docker_step, tmp_path, monkeypatch):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "docker").write_text(f"#!/bin/sh\nprintf '%s\\0' \"$@\" > {tmp_path}/docker-args.bin\n")
-    (fake / "docker").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
-    workdir = tmp_path / "step"
-    run_step(
-        docker_step("echo {x}", image="some/image"),
-        {"x": "a b"},
-        workdir,
-        name="d",
-        options=StepOptions(use_docker=True, shared_dirs=(str(tmp_path),), extra_env={"K": "v"}),
-    )
-    args = (tmp_path / "docker-args.bin").read_bytes().decode().split("\0")[:-1]
-    assert args[:2] == ["run", "--rm"]
-    assert ["-v", f"{workdir.resolve()}:{workdir.resolve()}"] == args[args.index("-v") : args.index("-v") + 2]
-    assert f"{tmp_path}:{tmp_path}" in args and args[args.index("-e") : args.index("-e") + 2] == ["-e", "K=v"]
-    assert args[-4:] == ["some/image:latest", "sh", "-c", "echo 'a b'"]
-
-
-def test_docker_probe_is_cached_and_needs_a_working_engine(tmp_path, monkeypatch):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "docker").write_text("#!/bin/sh\nexit 0\n")
-    (fake / "docker").chmod(0o755)
-    try:
-        monkeypatch.setenv("PATH", str(fake))
-        assert docker_available(refresh=True) is True
-        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-        assert docker_available() is True  # cached
-        assert docker_available(refresh=True) is False
-    finally:
-        monkeypatch.undo()
-        docker_available(refresh=True)
-
-
-def test_docker_command_shape(tmp_path):
-    command = docker_command(
-        "img:1",
-        ["sh", "-c", "ls"],
-        workdir=tmp_path,
-        container_workdir="/work",
-        shared_dirs=[str(tmp_path)],
-        env={"A": "1"},
-        extra_mounts=[("/h/p.json", "/p.json")],
-    )
-    assert command[:4] == ["docker", "run", "--rm", "-i"]
-    assert command.count("-v") == 2 and "/h/p.json:/p.json:ro" in command
-    assert command[command.index("-w") + 1] == "/work" and command[-4:] == ["img:1", "sh", "-c", "ls"]
-
-
 def test_parse_image_map_entries_file_and_lookup(tmp_path):
     (tmp_path / "map.yml").write_text(
         "team/analysis: local\nteam/tools:2.0: {kind: local, mounts: {/opt/x: sub}}\ndanikam/sklearn: local\n"
@@ -179,3 +130,55 @@ def test_parse_image_map_entries_file_and_lookup(tmp_path):
     (tmp_path / "bad.yml").write_text("- a\n")
     with pytest.raises(CommandLineError, match=r"expected a mapping IMAGE: local\|toolkit"):
         parse_image_map([], tmp_path / "bad.yml")
+
+
+# --- an explicit choice wins: where a docker-encapsulated step runs ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "map_file", "engine", "expected"),
+    [
+        ([], None, True, ("docker", None)),  # the built-in entry gives way to an engine
+        ([], None, False, ("toolkit", "built-in entry")),
+        (["danikam/sklearn=local"], None, True, ("local", "--image-map")),  # an explicit entry wins
+        (["danikam/sklearn=local"], None, False, ("local", "--image-map")),
+        ([], "danikam/sklearn: local\n", True, ("local", "image map file")),
+        (["danikam/sklearn=toolkit"], "danikam/sklearn: local\n", True, ("toolkit", "--image-map")),
+    ],
+    ids=["builtin-engine", "builtin-no-engine", "cli-engine", "cli-no-engine", "file-engine", "cli-over-file"],
+)
+def test_explicit_entries_apply_with_or_without_an_engine(docker_step, tmp_path, entries, map_file, engine, expected):
+    file = None
+    if map_file is not None:
+        file = tmp_path / "map.yml"
+        file.write_text(map_file)
+    placement = place_step(docker_step("true", image="danikam/sklearn"), parse_image_map(entries, file), engine)
+    kind, source = expected
+    assert placement.kind == kind and placement.image == "danikam/sklearn:latest"
+    if source is None:
+        assert placement.mapping is None
+    else:
+        assert placement.mapping is not None and placement.mapping.source.startswith(source)
+        assert placement.mapping.built_in is (source == "built-in entry")
+
+
+def test_placement_of_local_and_noop_steps_needs_no_engine(make_step):
+    assert place_step(make_step("true"), {}, None).kind == "local"
+    noop = make_step("true", environment={"environment_type": "noop-env"})
+    assert place_step(noop, {}, None).kind == "noop"
+
+
+def test_no_engine_answering_is_one_line_naming_both_fixes(docker_step, fake_docker):
+    fake_docker.answer(info_exit="1")
+    placement = place_step(docker_step("true", image="team/tools", imagetag="3"), {}, None)
+    assert placement.kind == "unavailable" and placement.problem is not None
+    assert "\n" not in placement.problem
+    assert "no Docker engine answers (unix://" in placement.problem
+    assert "start Docker (or point DOCKER_HOST at a running engine)" in placement.problem
+    assert "--image-map team/tools=local" in placement.problem
+
+
+def test_mapping_description_says_kind_source_and_mounts():
+    mapping = DEFAULT_IMAGE_MAP["danikam/sklearn"]
+    assert mapping.describe() == f"toolkit (built-in entry; /fun_with_ml={TOOLKIT_SCRIPTS_DIR})"
+    assert parse_image_map(["x=local"], defaults=False)["x"].describe() == "local (--image-map)"

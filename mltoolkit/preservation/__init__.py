@@ -1,0 +1,35 @@
+"""Preservation: what a result depends on, and why a step ran again.
+
+Pure Python (no Prefect): the flows build their cache keys from these parts,
+and the preservation tools (reproduce, compare) read the same parts back.
+
+* :mod:`~mltoolkit.preservation.fingerprint` -- the code (digest of the toolkit's
+  own files), the library versions, a Docker image's id;
+* :mod:`~mltoolkit.preservation.inputs` -- a step's parameters and input files as
+  a JSON value that changes exactly when their meaning changes;
+* :mod:`~mltoolkit.preservation.keys` -- the parts of a cache key, the reason a
+  step ran (``code changed: mltoolkit/analysis/classifiers.py``) and the one-line
+  summary of a run.
+"""
+
+from __future__ import annotations
+
+from mltoolkit.preservation.fingerprint import (
+    SCIENTIFIC_LIBRARIES,
+    CodeDigest,
+    code_digest,
+    library_versions,
+)
+from mltoolkit.preservation.inputs import Fingerprinter
+from mltoolkit.preservation.keys import KeyComponents, explain, summary_line
+
+__all__ = [
+    "SCIENTIFIC_LIBRARIES",
+    "CodeDigest",
+    "Fingerprinter",
+    "KeyComponents",
+    "code_digest",
+    "explain",
+    "library_versions",
+    "summary_line",
+]
