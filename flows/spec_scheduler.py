@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import deque
 import os
 import re
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
