@@ -9,7 +9,7 @@ primitive, :func:`prefect.flow_runs.apause_flow_run` with ``wait_for_input``:
   form's description) are stored with the run, so the Prefect UI shows the
   instructions above a *Resume* form;
 * the terminal shows the same request and how to resume: the UI, or
-  ``mltoolkit resume FLOW_RUN_ID -p key=value`` (:mod:`flows.cli.resume`), or
+  ``mltoolkit resume WORKDIR -p key=value`` (:mod:`flows.cli.resume`), or
   ``prefect.flow_runs.resume_flow_run(id, run_input={...})`` from Python;
 * the answer comes back validated against the form; the step's task run
   (:func:`publish_human_step`, named after its stage) keeps it in the step's
@@ -29,6 +29,14 @@ every independent branch at its next step for as long as the person takes. So
 the scheduler (:mod:`flows.spec_scheduler`) keeps ready human steps waiting
 until no other step is running or ready -- every branch that does not need the
 person runs to its end first -- and then asks, one human step at a time.
+
+Why a pause, not a suspension: ``suspend_flow_run`` ends the flow run's process
+and needs a deployment whose worker starts the run again once it is resumed;
+``mltoolkit spec`` runs its flow in the command's own process, with no
+deployment. ``pause_flow_run`` keeps that process waiting (it polls the API
+every few seconds), which works for a command-line run, in a deployment's run
+alike, and needs nothing else; the cost is a process that stays up while the
+person takes their time (``--human-timeout``).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,10 +104,10 @@ def pause_key(request: HumanRequest) -> str:
     return f"human-{slug[:60]}-{digest}"
 
 
-def resume_command(request: HumanRequest, flow_run_id: str) -> str:
-    """The ``mltoolkit resume`` command line that answers ``request``."""
+def resume_command(request: HumanRequest, run: str) -> str:
+    """The ``mltoolkit resume`` command line that answers ``request`` (``run``: the run's work directory or id)."""
     values = " ".join(f"-p {item.key}=VALUE" for item in request.fields if item.required)
-    return f"mltoolkit resume {flow_run_id}{' ' + values if values else ''}"
+    return f"mltoolkit resume {shlex.quote(run)}{' ' + values if values else ''}"
 
 
 def _ui_link(flow_run_id: str) -> str:
@@ -108,13 +117,13 @@ def _ui_link(flow_run_id: str) -> str:
     return f" ({url})" if url else ""
 
 
-def _announce(request: HumanRequest, flow_run_id: str, timeout: float) -> None:
+def _announce(request: HumanRequest, flow_run_id: str, run_root: str, timeout: float) -> None:
     """Show the request and how to resume on the terminal, and say it in the flow run's log."""
     lines = [
         "",
         request.text(),
         f"  the flow run {flow_run_id} is paused; resume it with the form in the Prefect UI{_ui_link(flow_run_id)},",
-        f"  or run: {resume_command(request, flow_run_id)}",
+        f"  or run: {resume_command(request, run_root)}",
         f"  (values are YAML; without an answer within {timeout:g} s the step fails: --human-timeout)",
         "",
     ]
@@ -122,12 +131,14 @@ def _announce(request: HumanRequest, flow_run_id: str, timeout: float) -> None:
     get_run_logger().warning(
         "%s waits for a person: resume the paused run in the UI or with: %s",
         request.label,
-        resume_command(request, flow_run_id),
+        resume_command(request, run_root),
     )
 
 
-async def ask_person(request: HumanRequest, *, timeout: float, poll_interval: float = 2.0) -> dict[str, Any]:
-    """Pause the current flow run until a person answers ``request``; the answer (by output key).
+async def ask_person(
+    request: HumanRequest, run_root: str, *, timeout: float, poll_interval: float = 2.0
+) -> dict[str, Any]:
+    """Pause the current flow run (of work directory ``run_root``) until a person answers ``request``; the answer.
 
     Raises:
         HumanStepError: nobody answered within ``timeout`` seconds.
@@ -135,7 +146,7 @@ async def ask_person(request: HumanRequest, *, timeout: float, poll_interval: fl
     context = FlowRunContext.get()
     flow_run_id = str(context.flow_run.id) if context and context.flow_run else "?"
     write_request(request)
-    _announce(request, flow_run_id, timeout)
+    _announce(request, flow_run_id, run_root, timeout)
     seconds = max(1, math.ceil(timeout))
     try:
         answer = await apause_flow_run(

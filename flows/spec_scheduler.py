@@ -295,7 +295,10 @@ class _StageSubmitter:
             request = planned_request(planned, self.reads)
             self.result.annotations[planned.id] = {"human": human_record(request, None, asked, None)}
             answer = await ask_person(
-                request, timeout=self.options.human_timeout, poll_interval=self.options.human_poll_interval
+                request,
+                str(self.root),
+                timeout=self.options.human_timeout,
+                poll_interval=self.options.human_poll_interval,
             )
         except MLToolkitError as error:
             if isinstance(error, HumanStepError):

@@ -1,12 +1,14 @@
-"""``mltoolkit resume FLOW_RUN_ID -p key=value``: answer a human step of a paused spec run.
+"""``mltoolkit resume WORKDIR -p key=value``: answer a human step of a paused spec run.
 
 A human step (``manual-instructions-*``) pauses its flow run with a form (see
-:mod:`flows.spec_human`); the run's command prints this command line. It
-reads the paused run's form from the Prefect API, checks the values against it
-(every required value given, no unknown one, mappings where a mapping is
-asked), and resumes the run with them, which is what the UI's *Resume* button
-does. ``--show`` prints the request and the form instead. Values are YAML, as
-everywhere on our command lines (``-p window='[110, 140]'``).
+:mod:`flows.spec_human`); the run's command prints this command line. RUN is
+the paused run's work directory (the run of that folder that waits now) or its
+flow run id. The command reads the paused run's form from the Prefect API,
+checks the values against it (every required value given, no unknown one,
+mappings where a mapping is asked), and resumes the run with them, which is
+what the UI's *Resume* button does. ``--show`` prints the request and the form
+instead. Values are YAML, as everywhere on our command lines (``-p
+window='[110, 140]'``).
 
 It talks to the API the run uses: the configured ``PREFECT_API_URL``, else the
 server the run's command keeps for this ``PREFECT_HOME`` (one is started on the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +29,12 @@ from mltoolkit.errors import CommandLineError, HumanStepError
 
 __all__ = ["PausedForm", "check_answer", "resume"]
 
-FlowRunId = Annotated[str, typer.Argument(help="The paused flow run (its id, printed by the run's command).")]
+RunArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN", help="The paused run: its work directory, or its flow run id (printed by the run's command)."
+    ),
+]
 Answers = Annotated[
     list[str] | None,
     typer.Option("--parameter", "-p", help="A value the human step asks for: key=value, parsed as YAML. Repeatable."),
@@ -52,13 +60,49 @@ class PausedForm:
         return list(self.schema.get("required") or [])
 
 
-def _flow_run_id(text: str) -> uuid.UUID:
+def _as_flow_run_id(text: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(text.strip())
     except ValueError:
+        return None
+
+
+def _checked_run(text: str) -> uuid.UUID | Path:
+    """RUN as a flow run id, or as an existing work directory (resolved).
+
+    Raises:
+        CommandLineError: neither a flow run id nor a folder.
+    """
+    run_id = _as_flow_run_id(text)
+    if run_id is not None:
+        return run_id
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
         raise CommandLineError(
-            f"FLOW_RUN_ID {text!r}: not a flow run id; expected the UUID the paused run's command printed"
-        ) from None
+            f"RUN {text!r}: neither a folder nor a flow run id; give the paused run's work directory "
+            "or the flow run id its command printed"
+        )
+    return folder.resolve()
+
+
+def _paused_run_of(client: Any, workdir: Path) -> uuid.UUID:
+    """The flow run of ``workdir`` that is paused now.
+
+    Raises:
+        HumanStepError: no run of that folder is paused.
+    """
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    for flow_run in client.read_flow_runs(flow_run_filter=paused, sort=FlowRunSort.START_TIME_DESC):
+        if flow_run.parameters.get("workdir") == str(workdir):
+            return flow_run.id
+    raise HumanStepError(
+        f"RUN {workdir}: no paused run of this folder on the Prefect API; nothing waits for an answer "
+        "(is the run still going, and does this command use its PREFECT_API_URL / PREFECT_HOME?)"
+    )
 
 
 def check_answer(form: PausedForm, values: dict[str, Any]) -> dict[str, Any]:
@@ -127,21 +171,22 @@ def _show(form: PausedForm | None) -> None:
         typer.echo(f"-p {name}=...  ({need}) {field.get('description', '')}".rstrip())
 
 
-def resume(flow_run_id: FlowRunId, parameter: Answers = None, show: Show = False) -> None:
-    """Answer a human step: resume the paused flow run FLOW_RUN_ID with the -p values its form asks for."""
+def resume(run: RunArgument, parameter: Answers = None, show: Show = False) -> None:
+    """Answer a human step: resume the paused RUN (work directory or flow run id) with the -p values it asks for."""
     from mltoolkit.yamlfiles import parse_assignments
 
     values = parse_assignments(parameter or [])
-    run_id = _flow_run_id(flow_run_id)
+    target = _checked_run(run)
     from flows.startup.temporary_server import start_early, wait_until_ready
 
     start_early()  # before Prefect is imported: the API of the paused run's command
     wait_until_ready()
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import FlowPauseTimeout
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError
     from prefect.flow_runs import resume_flow_run
 
     with get_client(sync_client=True) as client:
+        run_id = target if isinstance(target, uuid.UUID) else _paused_run_of(client, target)
         form = _paused_form(client, run_id)
     if show:
         _show(form)
@@ -151,6 +196,8 @@ def resume(flow_run_id: FlowRunId, parameter: Answers = None, show: Show = False
         raise CommandLineError(f"-p {next(iter(values))}: the paused run asks for no values; resume it without -p")
     try:
         resume_flow_run(run_id, run_input=answer or None)
+    except NotPausedError:
+        raise HumanStepError(f"flow run {run_id}: no longer paused (answered or ended meanwhile)") from None
     except FlowPauseTimeout:
         raise HumanStepError(f"flow run {run_id}: its pause has expired; the run cannot resume any more") from None
     except RuntimeError as error:  # the server rejected the answer

@@ -36,7 +36,7 @@ from mltoolkit.yadage.packtivity.environments import ImageMapping, lookup_image
 from mltoolkit.yadage.packtivity.resources import find_provider, provide_hint
 from mltoolkit.yadage.readers import ReadOutputs, init_outputs_read, outputs_read
 
-__all__ = ["StageReport", "ValidationReport", "validation_report"]
+__all__ = ["StageReport", "ValidationReport", "step_summary", "validation_report"]
 
 
 @dataclass
@@ -45,11 +45,30 @@ class StageReport:
 
     name: str
     depth: int  # 0 at the top level, +1 per nested workflow
+    scope: str  # the stage's scope: "/" at the top level, "/outer_stage" inside its nested workflow
     scheduler: str
     after: list[str]
+    steps: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def _type_name(part: Any) -> str:
+    """A process, environment or publisher by its type name (``none`` for ``null``)."""
+    if part is None:
+        return "none"
+    return str(
+        getattr(part, "process_type", None)
+        or getattr(part, "environment_type", None)
+        or getattr(part, "publisher_type", None)
+        or type(part).__name__
+    )
+
+
+def step_summary(step: StepSpec) -> str:
+    """One line on a step's parts: ``process in environment, publishes with publisher``."""
+    return f"{_type_name(step.process)} in {_type_name(step.environment)}, publishes with {_type_name(step.publisher)}"
 
 
 @dataclass
@@ -73,7 +92,9 @@ class ValidationReport:
         lines = [f"workflow: {self.source}", f"docker engine: {engine}", f"stages ({len(self.stages)}):"]
         for stage in self.stages:
             indent = "  " * (stage.depth + 1)
-            lines.append(f"{indent}{stage.name} [{stage.scheduler}] after: {', '.join(stage.after) or 'nothing'}")
+            where = f" in {stage.scope}" if stage.scope != "/" else ""
+            after = ", ".join(stage.after) or "nothing"
+            lines.append(f"{indent}{stage.name}{where} [{stage.scheduler}] after: {after}")
             lines += [f"{indent}    {kind}: {text}" for kind, items in _parts(stage) for text in items]
         lines += [f"warning: {warning}" for warning in self.warnings]
         verdict = "ok: the workflow would run here" if self.ok else f"{len(self.problems)} problem(s)"
@@ -81,7 +102,7 @@ class ValidationReport:
 
 
 def _parts(stage: StageReport) -> list[tuple[str, list[str]]]:
-    return [("runs", stage.runs), ("needs", stage.needs), ("note", stage.notes)]
+    return [("step", stage.steps), ("runs", stage.runs), ("needs", stage.needs), ("note", stage.notes)]
 
 
 def _dependency_text(expression: Any) -> str:
@@ -110,11 +131,12 @@ class _Checker:
     report: ValidationReport
     missing_images: dict[str, list[str]] = field(default_factory=dict)  # image -> stages
 
-    def walk(self, workflow: Workflow, depth: int) -> None:
+    def walk(self, workflow: Workflow, depth: int, scope: str = "/") -> None:
         for stage in workflow.stages:
             entry = StageReport(
                 stage.name,
                 depth,
+                scope,
                 str(getattr(stage.scheduler, "scheduler_type", "?")),
                 [_dependency_text(item) for item in stage.dependencies.expressions],
             )
@@ -122,12 +144,13 @@ class _Checker:
             for runnable in _runnables(stage):
                 if isinstance(runnable, Workflow):
                     entry.runs.append(f"a nested workflow of {len(runnable.stages)} stage(s), listed below")
-                    self.walk(runnable, depth + 1)
+                    self.walk(runnable, depth + 1, f"{scope.rstrip('/')}/{stage.name}")
                 else:
                     self._step(stage, runnable, entry)
 
     def _step(self, stage: Stage, step: StepSpec, entry: StageReport) -> None:
         environment = step.environment
+        entry.steps.append(step_summary(step))
         if step.human:
             asked = self.reads.get(stage.name)
             keys = ", ".join(asked.sorted_keys()) if asked is not None and asked.keys else "a confirmation"
