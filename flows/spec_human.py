@@ -46,6 +46,7 @@ import math
 import re
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +60,17 @@ from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
 from flows.run_record import now_iso
-from flows.spec_tasks import StepOutcome
+from flows.spec_tasks import StepOutcome, task_run_label
 from mltoolkit.errors import HumanStepError
 from mltoolkit.workdir.artifacts import sha256_file
 from mltoolkit.workdir.layout import WorkdirLayout
-from mltoolkit.yadage import HumanRequest, PlannedStep
+from mltoolkit.yadage import HumanRequest, PlannedStep, ReadOutputs, planned_request
 from mltoolkit.yadage.packtivity.manual import publish_answer, write_answer, write_request
 
 __all__ = [
     "CONFIRMATION",
     "answer_form",
+    "ask_and_submit",
     "ask_person",
     "human_record",
     "pause_key",
@@ -161,6 +163,33 @@ async def ask_person(
             "expired cannot resume: run the workflow again (a longer --human-timeout gives people more time)"
         ) from None
     return answer.model_dump(by_alias=True)
+
+
+async def ask_and_submit(
+    planned: PlannedStep,
+    reads: Mapping[str, ReadOutputs],
+    run_root: str,
+    timeout: float,
+    poll_interval: float,
+    annotations: dict[str, dict[str, Any]],
+) -> Any:
+    """Ask a person for a human step's answer (the run pauses), then submit the task run that publishes it.
+
+    ``reads``: what later stages read (the form's fields); ``annotations`` gets the
+    step's run record ``human`` field when asking and again once answered.
+    Returns the task run's future.
+
+    Raises:
+        HumanStepError: nobody answered within ``timeout`` seconds.
+        SpecError: the request cannot be filled in (the command of a manual environment).
+    """
+    asked = now_iso()
+    request = planned_request(planned, reads)
+    annotations[planned.id] = {"human": human_record(request, None, asked, None)}
+    answer = await ask_person(request, run_root, timeout=timeout, poll_interval=poll_interval)
+    annotations[planned.id] = {"human": human_record(request, answer, asked, now_iso())}
+    task = publish_human_step.with_options(name=planned.stage)
+    return task.submit(task_run_label(planned), planned, request, answer, asked, run_root)
 
 
 def human_record(request: HumanRequest, answer: dict[str, Any] | None, asked: str, answered: str | None) -> dict:

@@ -41,7 +41,7 @@ from prefect.logging import get_run_logger
 from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
-from flows.spec_human import ask_person, human_record, publish_human_step
+from flows.spec_human import ask_and_submit
 from flows.spec_tasks import (
     SpecStepCachePolicy,
     StepOutcome,
@@ -62,7 +62,6 @@ from mltoolkit.yadage import (
     load_workflow,
     outputs_read,
     parse_image_map,
-    planned_request,
     stub_plan,
     validate_workflow,
 )
@@ -75,6 +74,9 @@ __all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "up
 MAX_GRAPH_EDGES = 10_000
 
 T = TypeVar("T")
+
+#: The ``cache`` reason of a stub run's steps.
+STUB_REASON = "--stub: stubs are never cached"
 
 
 @dataclass
@@ -291,27 +293,19 @@ class _StageSubmitter:
         if self.expired is not None:
             self.run.record_failure(planned.id, f"not asked: {self.expired}")
             return
+        timeout, interval = self.options.human_timeout, self.options.human_poll_interval
         try:
-            request = planned_request(planned, self.reads)
-            self.result.annotations[planned.id] = {"human": human_record(request, None, asked, None)}
-            answer = await ask_person(
-                request,
-                str(self.root),
-                timeout=self.options.human_timeout,
-                poll_interval=self.options.human_poll_interval,
+            future = await ask_and_submit(
+                planned, self.reads, str(self.root), timeout, interval, self.result.annotations
             )
         except MLToolkitError as error:
-            if isinstance(error, HumanStepError):
+            if isinstance(error, HumanStepError):  # the pause expired: the flow run cannot go on
                 self.expired = f"the run's pause for {planned.stage!r} expired"
             self.result.details[planned.id] = {"started": asked, "ended": now_iso(), "attempts": 1}
             self.run.record_failure(planned.id, str(error))
             return
-        self.result.annotations[planned.id] = {"human": human_record(request, answer, asked, now_iso())}
-        label = task_run_label(planned)
-        future = publish_human_step.with_options(name=planned.stage).submit(
-            label, planned, request, answer, asked, str(self.root)
-        )
-        self.result.labels[planned.id] = label
+        self.futures[planned.id] = future
+        self.result.labels[planned.id] = task_run_label(planned)
         self.outstanding[future] = planned
         future.add_done_callback(self._on_done)
 
@@ -377,9 +371,9 @@ async def run_spec(
             cache = cache_record(record.id, record.state)
             if cache is not None:
                 result.cache[record.id] = cache
-        if options.stub:
+        if options.stub:  # ran as stubs, never cached (not because of --no-cache)
             for record in run.records():
-                result.annotations.setdefault(record.id, {})["stubbed"] = True
+                result.annotations[record.id] = {"stubbed": True, "cache": {"reused": False, "reason": STUB_REASON}}
         if options.visualize:
             _visualize(run, root, logger)
     return result
