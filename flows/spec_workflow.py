@@ -130,7 +130,7 @@ async def spec_workflow(
     step_retries: dict[str, int] | None = None,
     provide: dict[str, str] | None = None,
     stub: bool = False,
-    human_timeout: float | None = None,
+    human_timeout: float = DEFAULT_HUMAN_TIMEOUT,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -153,10 +153,8 @@ async def spec_workflow(
         step_retries: retries per stage name, overriding retries for that stage's steps.
         provide: resources this machine provides to steps that need them, name -> value
             (for example {"CVMFS": "/cvmfs"}; an empty value when there is none to give).
-        stub: replace every step by a stub that writes its declared outputs empty (checks the
-            wiring without images, resources or people; never cached).
-        human_timeout: seconds a human step (manual-instructions-*) waits for a person's answer
-            while the run is paused, then the step fails (default: a day).
+        stub: run every step as a stub that writes its declared outputs empty (wiring only; never cached).
+        human_timeout: seconds a human step (manual-instructions-*) waits for its answer, then fails.
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
@@ -171,10 +169,9 @@ async def spec_workflow(
         step_retries=dict(step_retries or {}),
         provided=dict(provide or {}),
         stub=stub,
-        human_timeout=human_timeout or DEFAULT_HUMAN_TIMEOUT,
+        human_timeout=human_timeout,
     )
-    init = read_inputs(inputs_file, overrides=inputs or {})
-    return await _run_and_report(workflow, workdir, init, toplevel, options)
+    return await _run_and_report(workflow, workdir, read_inputs(inputs_file, overrides=inputs or {}), toplevel, options)
 
 
 @flow(

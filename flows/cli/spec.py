@@ -94,18 +94,8 @@ def spec(
     except images named by --image-map or --image-map-file, which always run as mapped; without an engine
     the seed's danikam/sklearn runs with this toolkit's scripts. The run record says where each step ran.
     """
-    if validate:
-        check = SpecCheck(
-            workflow,
-            inputs,
-            toplevel,
-            tuple(parameter or ()),
-            tuple(image_map or ()),
-            image_map_file,
-            tuple(provide or ()),
-            workdir,
-        )
-        raise typer.Exit(check_spec(check, WorkdirLayout(workdir).records if visualize else None))
+    if validate:  # only check (flows.cli.validate): no Prefect, nothing written
+        raise typer.Exit(_check_only(context.params))
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
@@ -116,33 +106,57 @@ def spec(
     provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file, stub=stub)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
+    arguments = _flow_arguments(context.params, workdir, init, provided, retries_by_stage)
     summary = run_flow_from_cli(
-        context,
-        workdir,
-        lambda: spec_workflow.with_options(task_runner=task_runner)(
-            workflow=workflow,
-            workdir=str(workdir),
-            inputs=init,
-            inputs_file=None,
-            toplevel=toplevel,
-            image_map=list(image_map or []),
-            image_map_file=str(image_map_file.resolve()) if image_map_file else None,
-            quote=not unsafe_no_quoting,
-            use_cache=not no_cache,
-            refresh_cache=refresh,
-            retries=retries,
-            retry_delay_seconds=retry_delay,
-            step_timeout=step_timeout,
-            visualize=visualize,
-            step_retries=retries_by_stage,
-            provide=provided,
-            stub=stub,
-            human_timeout=human_timeout,
-        ),
+        context, workdir, lambda: spec_workflow.with_options(task_runner=task_runner)(**arguments)
     )
     echo_cache_summary(workdir)
     stubs = " (all stubs: nothing ran)" if stub else ""
     typer.echo(f"{summary['status']}: {summary['steps']} steps{stubs}; record: {summary['record']}")
+
+
+def _check_only(params: dict[str, Any]) -> int:
+    """``--validate``: the exit code of :func:`~flows.cli.validate.check_spec` for the command line ``params``."""
+    check = SpecCheck(
+        params["workflow"],
+        params["inputs"],
+        params["toplevel"],
+        tuple(params["parameter"] or ()),
+        tuple(params["image_map"] or ()),
+        params["image_map_file"],
+        tuple(params["provide"] or ()),
+        params["workdir"],
+    )
+    return check_spec(check, WorkdirLayout(params["workdir"]).records if params["visualize"] else None)
+
+
+def _flow_arguments(
+    params: dict[str, Any], workdir: Path, init: dict[str, Any], provided: dict[str, str], retries: dict[str, int]
+) -> dict[str, Any]:
+    """The spec flow's parameters from the command line's (``params``) and what was checked of them."""
+    image_map_file = params["image_map_file"]
+    arguments = {
+        "workflow": params["workflow"],
+        "workdir": str(workdir),
+        "inputs": init,
+        "inputs_file": None,
+        "toplevel": params["toplevel"],
+        "image_map": list(params["image_map"] or []),
+        "image_map_file": str(image_map_file.resolve()) if image_map_file else None,
+        "quote": not params["unsafe_no_quoting"],
+        "use_cache": not params["no_cache"],
+        "refresh_cache": params["refresh"],
+        "retries": params["retries"],
+        "retry_delay_seconds": params["retry_delay"],
+        "step_timeout": params["step_timeout"],
+        "visualize": params["visualize"],
+        "step_retries": retries,
+        "provide": provided,
+        "stub": params["stub"],
+    }
+    if params["human_timeout"] is not None:
+        arguments["human_timeout"] = params["human_timeout"]
+    return arguments
 
 
 def _checked_requirements(

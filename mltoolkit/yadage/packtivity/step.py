@@ -103,7 +103,13 @@ def _choose_environment(run: _Run) -> None:
 
     Raises:
         EnvironmentUnavailableError: a Docker image with no engine and no image-map entry.
+        HumanStepError: a human step: a person does it, not a process.
     """
+    if run.step.human:
+        raise HumanStepError(
+            f"{run.label} is a human step (manual-instructions-*): a person does it; run its workflow with "
+            "'mltoolkit spec', which pauses for them"
+        )
     if run.step.publish_only:  # yadage runs a step only when it has a process and an environment
         run.placement = Placement("publish-only")
         return
@@ -321,11 +327,6 @@ def run_step(
         SpecError: the template names an unknown parameter, a publisher finds no file, ...
         HumanStepError: a human step (``manual-instructions-*``): it needs a person, not a process.
     """
-    if step.human:
-        raise HumanStepError(
-            f"{f'stage {stage!r} step' if stage else 'step'} {name or Path(workdir).name} is a human step "
-            "(manual-instructions-*): a person does it; run its workflow with 'mltoolkit spec', which pauses for them"
-        )
     started = time.monotonic()
     folder = Path(workdir).resolve()
     name = name or folder.name
