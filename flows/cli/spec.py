@@ -117,17 +117,8 @@ def spec(
 
 def _check_only(params: dict[str, Any]) -> int:
     """``--validate``: the exit code of :func:`~flows.cli.validate.check_spec` for the command line ``params``."""
-    check = SpecCheck(
-        params["workflow"],
-        params["inputs"],
-        params["toplevel"],
-        tuple(params["parameter"] or ()),
-        tuple(params["image_map"] or ()),
-        params["image_map_file"],
-        tuple(params["provide"] or ()),
-        params["workdir"],
-    )
-    return check_spec(check, WorkdirLayout(params["workdir"]).records if params["visualize"] else None)
+    draw = WorkdirLayout(params["workdir"]).records if params["visualize"] else None
+    return check_spec(SpecCheck.from_params(params), draw)
 
 
 def _flow_arguments(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,6 +64,20 @@ class SpecCheck:
     image_map_file: Path | None = None
     provide: tuple[str, ...] = ()
     workdir: Path | None = None  # its init/ folder holds init files
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SpecCheck:
+        """The check of a ``validate`` or ``spec`` command line (typer's parsed ``params``)."""
+        return cls(
+            params["workflow"],
+            params["inputs"],
+            params["toplevel"],
+            tuple(params["parameter"] or ()),
+            tuple(params["image_map"] or ()),
+            params["image_map_file"],
+            tuple(params["provide"] or ()),
+            params.get("workdir"),
+        )
 
 
 def check_spec(check: SpecCheck, draw: Path | None = None) -> int:
@@ -111,6 +125,7 @@ def check_spec(check: SpecCheck, draw: Path | None = None) -> int:
 
 
 def validate(
+    context: typer.Context,
     workflow: WorkflowArgument,
     inputs: InputsArgument = None,
     toplevel: Toplevel = None,
@@ -121,13 +136,4 @@ def validate(
     draw: Draw = None,
 ) -> None:
     """Check a yadage WORKFLOW (with INPUTS and -p values) without running it; exit 1 if it would not run here."""
-    check = SpecCheck(
-        workflow,
-        inputs,
-        toplevel,
-        tuple(parameter or ()),
-        tuple(image_map or ()),
-        image_map_file,
-        tuple(provide or ()),
-    )
-    raise typer.Exit(check_spec(check, draw))
+    raise typer.Exit(check_spec(SpecCheck.from_params(context.params), draw))

@@ -164,18 +164,7 @@ def test_independent_branches_finish_before_the_run_pauses(prefect_api, tmp_path
 
 def test_a_step_nobody_answers_fails_with_one_line(prefect_api, tmp_path, run_records):
     workdir = tmp_path / "work"
-    from flows.spec_workflow import spec_workflow
-
-    state = asyncio.run(
-        spec_workflow(
-            workflow="workflow.yml",
-            workdir=str(workdir),
-            inputs_file=str(CASE / "inputs.yml"),
-            toplevel=str(CASE),
-            human_timeout=2,
-            return_state=True,
-        )
-    )
+    state, _ = run_with_person(workdir, [], human_timeout=2)  # nobody there
     assert state.is_failed(), state
     steps = run_records.by_name(run_records.read(workdir))
     assert {name: step["state"] for name, step in steps.items()} == {

@@ -19,15 +19,16 @@ def no_engine(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
 
 
+def _stub_run(spec_in_process, case, workdir, stub=True):
+    toplevel = SPECS / case
+    return spec_in_process.run(
+        workdir, "workflow.yml", toplevel=toplevel, inputs_file=toplevel / "inputs.yml", stub=stub
+    )
+
+
 def test_a_stub_run_needs_no_image_and_no_resource(spec_in_process, run_records, tmp_path, no_engine):
     workdir = tmp_path / "work"
-    state, record = spec_in_process.run(
-        workdir,
-        "workflow.yml",
-        toplevel=SPECS / "stub_wiring",
-        inputs_file=SPECS / "stub_wiring" / "inputs.yml",
-        stub=True,
-    )
+    state, record = _stub_run(spec_in_process, "stub_wiring", workdir)
     assert state.is_completed(), state
     steps = run_records.by_name(record)
     assert set(steps) == {"select", "fit_0", "combine"}
@@ -42,13 +43,7 @@ def test_a_stub_run_needs_no_image_and_no_resource(spec_in_process, run_records,
 
 def test_a_stub_run_asks_nobody(spec_in_process, run_records, tmp_path):
     workdir = tmp_path / "work"
-    state, record = spec_in_process.run(
-        workdir,
-        "workflow.yml",
-        toplevel=SPECS / "human_steps",
-        inputs_file=SPECS / "human_steps" / "inputs.yml",
-        stub=True,
-    )
+    state, record = _stub_run(spec_in_process, "human_steps", workdir)
     assert state.is_completed(), state
     steps = run_records.by_name(record)
     assert all(step["stubbed"] is True and "human" not in step for step in steps.values())
@@ -56,12 +51,7 @@ def test_a_stub_run_asks_nobody(spec_in_process, run_records, tmp_path):
 
 
 def test_a_real_run_is_not_marked_stubbed(spec_in_process, run_records, tmp_path):
-    _, record = spec_in_process.run(
-        tmp_path / "work",
-        "workflow.yml",
-        toplevel=SPECS / "publish_only",
-        inputs_file=SPECS / "publish_only" / "inputs.yml",
-    )
+    _, record = _stub_run(spec_in_process, "publish_only", tmp_path / "work", stub=False)
     assert record["steps"] and all("stubbed" not in step for step in record["steps"])
 
 
