@@ -6,7 +6,7 @@
     mltoolkit spec WORKDIR WORKFLOW [INPUTS] [--toplevel DIR] [...]         # a yadage spec
     mltoolkit step STEPS.yml#/step WORKDIR [-p key=value ...]               # one yadage step
     mltoolkit validate WORKFLOW [INPUTS] [--toplevel DIR] [...]             # would a spec run here?
-    mltoolkit resume FLOW_RUN_ID [-p key=value ...]                         # answer a human step
+    mltoolkit resume WORKDIR [-p key=value ...]                             # answer a human step
 
 ``python -m flows.ml_workflow``, ``python -m flows.spec_workflow`` and
 ``python -m flows.spec_step`` are the same commands under their documented names
