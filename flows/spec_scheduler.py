@@ -14,13 +14,21 @@ are checked against what the run provides (``provided``, the image map): a run
 that would meet an unmet requirement stops at once. Warnings of the spec
 (dependencies a stage's references imply) and of the steps' resources (a memory
 limit this platform cannot apply) go to the flow's log, once each.
+
+Human steps (:mod:`flows.spec_human`) wait until nothing else is running or
+ready, then pause the flow run for a person's answer, one at a time. With
+``stub``, every step -- human ones included -- is a stub
+(:mod:`mltoolkit.yadage.packtivity.stub`): no image, resource or person is
+needed, nothing is cached, and the record marks each step ``stubbed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,6 +41,7 @@ from prefect.logging import get_run_logger
 from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
+from flows.spec_human import ask_and_submit
 from flows.spec_tasks import (
     SpecStepCachePolicy,
     StepOutcome,
@@ -43,6 +52,7 @@ from flows.spec_tasks import (
     text_leaves,
 )
 from flows.startup.compute_pool import active_pool, pool_for_flow
+from mltoolkit.errors import HumanStepError, MLToolkitError
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import (
     StepOptions,
@@ -50,9 +60,12 @@ from mltoolkit.yadage import (
     check_requirements,
     init_dir,
     load_workflow,
+    outputs_read,
     parse_image_map,
+    stub_plan,
     validate_workflow,
 )
+from mltoolkit.yadage.packtivity.manual import DEFAULT_HUMAN_TIMEOUT
 from mltoolkit.yadage.planner import CACHED, COMPLETED, PlannedStage, PlannedStep
 
 __all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "upstream_futures"]
@@ -61,6 +74,9 @@ __all__ = ["MAX_GRAPH_EDGES", "SpecRunOptions", "SpecRunResult", "run_spec", "up
 MAX_GRAPH_EDGES = 10_000
 
 T = TypeVar("T")
+
+#: The ``cache`` reason of a stub run's steps.
+STUB_REASON = "--stub: stubs are never cached"
 
 
 @dataclass
@@ -77,6 +93,9 @@ class SpecRunOptions:
     visualize: bool = False
     step_retries: dict[str, int] = field(default_factory=dict)  # stage name -> retries
     provided: dict[str, str] = field(default_factory=dict)  # resource -> value (--provide)
+    stub: bool = False  # every step a stub: wiring only (never cached)
+    human_timeout: float = DEFAULT_HUMAN_TIMEOUT  # seconds a human step waits for its answer
+    human_poll_interval: float = 2.0  # seconds between looks for the answer
 
     def retries_of(self, stage: str) -> int:
         """Retries of ``stage``'s steps: its own ``step_retries`` entry, else ``retries``."""
@@ -93,6 +112,7 @@ class SpecRunResult:
     source: dict[str, str]  # where the spec came from
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> times, attempts, task run
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> why it ran or was reused
+    annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> record fields (stubbed, human)
 
 
 _GLOB = re.compile(r"[*?\[]")
@@ -160,11 +180,24 @@ class _StageSubmitter:
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.warned: set[tuple[str, str]] = set()  # (stage, warning) already logged
+        self.humans: deque[PlannedStep] = deque()  # human steps waiting for their turn to ask
+        self.reads = outputs_read(run.workflow)  # what later stages read: a human step's form
+        self.expired: str | None = None  # why no further person can be asked in this run
 
     def submit_ready_stages(self) -> None:
-        """Submit every stage the planner can apply now."""
+        """Submit every stage the planner can apply now; human steps wait for their turn."""
         for stage in self.run.advance():
-            self._submit(stage)
+            human = {step.id for step in stage.steps if step.step.human and self.step_options.stub is None}
+            for planned in stage.steps:
+                if self.expired is not None:  # the flow run cannot start task runs any more
+                    self.run.mark_running(planned.id)
+                    self.run.record_failure(planned.id, f"not run: {self.expired}")
+                elif planned.id in human:
+                    self.run.mark_running(planned.id)
+                    self.humans.append(planned)
+            rest = [step for step in stage.steps if step.id not in human]
+            if rest and self.expired is None:
+                self._submit(dataclasses.replace(stage, steps=rest) if human else stage)
 
     def _submit(self, stage: PlannedStage) -> None:
         identities = [step_identity(planned, self.step_options) for planned in stage.steps]
@@ -203,7 +236,11 @@ class _StageSubmitter:
     async def run_to_completion(self) -> None:
         """Feed finished task runs back to the planner, submitting what becomes ready, until none is left."""
         self.submit_ready_stages()
-        while self.outstanding:
+        while self.outstanding or self.humans:
+            if not self.outstanding:  # nothing else runs: the pause holds nobody up
+                await self._ask_next_person()
+                self.submit_ready_stages()
+                continue
             batch = [await self.finished.get()]
             while not self.finished.empty():
                 batch.append(self.finished.get_nowait())
@@ -249,6 +286,29 @@ class _StageSubmitter:
         }
         self.run.record_failure(planned.id, message)
 
+    async def _ask_next_person(self) -> None:
+        """Pause the run for the next human step's answer, then submit the task run that publishes it."""
+        planned = self.humans.popleft()
+        asked = now_iso()
+        if self.expired is not None:
+            self.run.record_failure(planned.id, f"not asked: {self.expired}")
+            return
+        timeout, interval = self.options.human_timeout, self.options.human_poll_interval
+        try:
+            future = await ask_and_submit(
+                planned, self.reads, str(self.root), timeout, interval, self.result.annotations
+            )
+        except MLToolkitError as error:
+            if isinstance(error, HumanStepError):  # the pause expired: the flow run cannot go on
+                self.expired = f"the run's pause for {planned.stage!r} expired"
+            self.result.details[planned.id] = {"started": asked, "ended": now_iso(), "attempts": 1}
+            self.run.record_failure(planned.id, str(error))
+            return
+        self.futures[planned.id] = future
+        self.result.labels[planned.id] = task_run_label(planned)
+        self.outstanding[future] = planned
+        future.add_done_callback(self._on_done)
+
     def _log_resource_warnings(self, stage: str, resources: dict[str, Any] | None) -> None:
         """Log what a stage's resources could not honour, once per stage (not once per step)."""
         for warning in (resources or {}).get("warnings", []):
@@ -272,7 +332,12 @@ async def run_spec(
     for warning in spec.warnings:
         logger.warning("%s", warning)
     image_map = parse_image_map(options.image_map, Path(options.image_map_file) if options.image_map_file else None)
-    check_requirements(spec, options.provided, image_map)  # before any step runs
+    if options.stub:
+        # a stub neither reads nor leaves cached results, so stubs never stand in for a real step
+        options = dataclasses.replace(options, cache=CacheSettings(enabled=False))
+        logger.warning("stub run: every step is a stub that writes its declared outputs empty; nothing runs")
+    else:
+        check_requirements(spec, options.provided, image_map)  # before any step runs
     if not options.quote:
         logger.warning(
             "quoting is OFF: parameter values are pasted into shell commands as they are, "
@@ -293,6 +358,7 @@ async def run_spec(
             timeout=options.step_timeout,
             shared_dirs=(str(root),),
             provided=dict(options.provided),
+            stub=stub_plan(spec) if options.stub else None,
         )
         removed = begin_cached_run(root, options.cache)
         if removed:
@@ -305,6 +371,9 @@ async def run_spec(
             cache = cache_record(record.id, record.state)
             if cache is not None:
                 result.cache[record.id] = cache
+        if options.stub:  # ran as stubs, never cached (not because of --no-cache)
+            for record in run.records():
+                result.annotations[record.id] = {"stubbed": True, "cache": {"reused": False, "reason": STUB_REASON}}
         if options.visualize:
             _visualize(run, root, logger)
     return result

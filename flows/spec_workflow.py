@@ -40,6 +40,7 @@ from mltoolkit.errors import SpecRunFailedError
 from mltoolkit.preservation.submitted import Submission, keep_spec_submission
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.yadage import load_workflow, read_inputs
+from mltoolkit.yadage.packtivity.manual import DEFAULT_HUMAN_TIMEOUT
 
 __all__ = ["BUNDLED_SEED_SPEC", "seed_spec_workflow", "spec_workflow"]
 
@@ -62,6 +63,7 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
             entry["environment"] = timing["environment"]
         if record.id in result.cache:
             entry["cache"] = result.cache[record.id]
+        entry.update(result.annotations.get(record.id, {}))  # stubbed, human
         records.append(entry)
     return records
 
@@ -81,6 +83,7 @@ async def _run_and_report(
     Raises:
         SpecRunFailedError: a step failed (after its retries); the record names it.
     """
+    install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     layout = WorkdirLayout(workdir)
     root = str(layout.root)
     started = now_iso()
@@ -140,6 +143,8 @@ async def spec_workflow(
     step_retries: dict[str, int] | None = None,
     provide: dict[str, str] | None = None,
     submission: Submission | None = None,
+    stub: bool = False,
+    human_timeout: float = DEFAULT_HUMAN_TIMEOUT,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -149,8 +154,7 @@ async def spec_workflow(
         inputs: init values (override those of inputs_file).
         inputs_file: YAML file of init values (the seed's inputs.yml).
         toplevel: folder the workflow and its $ref's resolve against (default: the workflow's folder).
-        image_map: IMAGE=local entries: these images' steps run on this machine, with or
-            without a Docker engine (the built-in entry for the seed's image applies only without one).
+        image_map: IMAGE=local entries: these images' steps run here, engine or not (the seed's built-in: without one).
         image_map_file: YAML file of image-map entries (same rule).
         quote: shell-quote parameter values (off: yadage's unsafe pasting).
         use_cache: reuse steps whose spec, parameters and input files are unchanged.
@@ -160,12 +164,11 @@ async def spec_workflow(
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw WORKDIR/_mltoolkit/workflow.png, .svg and .dot.
         step_retries: retries per stage name, overriding retries for that stage's steps.
-        provide: resources this machine provides to steps that need them, name -> value
-            (for example {"CVMFS": "/cvmfs"}; an empty value when there is none to give).
-        submission: the inputs file and -p values a command line was given, kept with the
-            run in WORKDIR/_mltoolkit/submitted/ (absent: inputs_file and the init values are kept).
+        provide: resources this machine provides to steps, name -> value (e.g. {"CVMFS": "/cvmfs"}; "" for none).
+        submission: the inputs file and -p values of a command line, kept in WORKDIR/_mltoolkit/submitted/.
+        stub: run every step as a stub that writes its declared outputs empty (wiring only; never cached).
+        human_timeout: seconds a human step (manual-instructions-*) waits for its answer, then fails.
     """
-    install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
         quote=quote,
         image_map=list(image_map or []),
@@ -177,6 +180,8 @@ async def spec_workflow(
         visualize=visualize,
         step_retries=dict(step_retries or {}),
         provided=dict(provide or {}),
+        stub=stub,
+        human_timeout=human_timeout,
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
     return await _run_and_report(workflow, workdir, init, toplevel, options, (inputs_file, submission))
@@ -212,7 +217,6 @@ async def seed_spec_workflow(
         step_timeout: seconds after which a step's processes are killed.
         visualize: also draw the workflow picture.
     """
-    install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
         cache=CacheSettings(enabled=use_cache, refresh=refresh_cache),
         retries=retries,

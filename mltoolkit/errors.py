@@ -20,6 +20,7 @@ __all__ = [
     "DatasetNotFoundError",
     "HashingTimeoutError",
     "HelperProcessError",
+    "HumanStepError",
     "InputsError",
     "IntegrityError",
     "JqProgramError",
@@ -139,6 +140,10 @@ class CommandLineError(MLToolkitError, ValueError):
 
 class EnvironmentUnavailableError(SpecError):
     """A step's environment cannot be provided here (no Docker, no image-map entry)."""
+
+
+class HumanStepError(MLToolkitError, RuntimeError):
+    """A human step cannot be asked here, was not answered in time, or was answered without a needed value."""
 
 
 class VisualizationError(MLToolkitError, ValueError):

@@ -234,6 +234,17 @@ CASES: dict[str, Case] = {
         fragment="found 'bogus-cmd', expected one of",
         files=_spec(steps=WRITE_STEP.replace("string-interpolated-cmd", "bogus-cmd")),
     ),
+    # checks and stub runs
+    "spec --validate: malformed yaml": _spec_case(
+        "--validate", fragment="not valid YAML", files=_spec("stages: [\n  - name: x\n")
+    ),
+    "spec --stub: bad -p": _spec_case("--stub", "-p", "message", fragment="expected key=value"),
+    "spec --stub: unknown scheduler type": _spec_case(
+        "--stub",
+        fragment="found 'bogus-stage', expected one of",
+        files=_spec(SMALL_WORKFLOW.replace("singlestep-stage", "bogus-stage")),
+    ),
+    "spec: human timeout below a second": _spec_case("--human-timeout", "0", fragment="--human-timeout"),
     # work directories
     "spec: workdir is a file": _spec_case(fragment="is a file", workdir="file"),
     "spec: workdir under a file": _spec_case(fragment="cannot create folder", workdir="under-file"),

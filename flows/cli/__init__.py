@@ -6,6 +6,8 @@
     mltoolkit spec WORKDIR WORKFLOW [INPUTS] [--toplevel DIR] [...]         # a yadage spec
     mltoolkit step STEPS.yml#/step WORKDIR [-p key=value ...]               # one yadage step
     mltoolkit archive WORKDIR OUT.zip                                       # a run as one zip
+    mltoolkit validate WORKFLOW [INPUTS] [--toplevel DIR] [...]             # would a spec run here?
+    mltoolkit resume WORKDIR [-p key=value ...]                             # answer a human step
 
 ``python -m flows.ml_workflow``, ``python -m flows.spec_workflow`` and
 ``python -m flows.spec_step`` (and ``python -m flows.archive``) are the same commands under their documented names
@@ -40,12 +42,12 @@ __all__ = ["FLOW_COMMANDS", "main", "run_module_command"]
 #: Subcommands that run a Prefect flow: their process starts the start-up helpers first.
 FLOW_COMMANDS = frozenset({"run", "spec", "step"})
 
-#: What asks for help rather than a run (the helpers are not started for it).
-_HELP_OPTIONS = frozenset({"-h", "--help"})
+#: What asks for help or a check rather than a run (the helpers are not started for it).
+_NOT_A_RUN = frozenset({"-h", "--help", "--validate"})
 
 
 def _prepare_unless_help(args: Sequence[str]) -> None:
-    if not _HELP_OPTIONS & set(args):
+    if not _NOT_A_RUN & set(args):
         from flows.startup import prepare_cli_process
 
         prepare_cli_process()

@@ -37,12 +37,14 @@ __all__ = [
     "Visualize",
     "WorkdirArgument",
     "WorkdirOption",
+    "WorkflowArgument",
 ]
 
 # --- where: work directory, spec files, inputs ---------------------------------------------
 
 WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help="The run's folder (created if missing).")]
 WorkdirArgument = Annotated[Path, typer.Argument(help="The run's folder (created if missing).")]
+WorkflowArgument = Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")]
 Toplevel = Annotated[
     str | None,
     typer.Option(

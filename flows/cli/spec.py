@@ -5,6 +5,11 @@ Everything the command is given is checked before the first write: the spec,
 the inputs, the image map, the stage names of ``--step-retries`` and the
 resources the steps need (``--provide``). The spec's warnings (dependencies its
 references imply) are printed on stderr.
+
+``--validate`` only checks (:mod:`flows.cli.validate`; no Prefect, nothing
+written); ``--stub`` runs every step as a stub that writes its declared outputs
+empty (no image, resource or person needed; nothing cached); a human step waits
+``--human-timeout`` seconds for its answer (``mltoolkit resume``).
 """
 
 from __future__ import annotations
@@ -33,21 +38,40 @@ from flows.cli.options import (
     UnsafeNoQuoting,
     Visualize,
     WorkdirArgument,
+    WorkflowArgument,
 )
+from flows.cli.validate import SpecCheck, check_spec, inputs_file
 from mltoolkit.errors import CommandLineError
+from mltoolkit.workdir.layout import WorkdirLayout
 
 if TYPE_CHECKING:
     from mltoolkit.preservation.submitted import Submission
 
 __all__ = ["parse_step_retries", "spec", "stage_names"]
 
-Workflow = Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")]
+Stub = Annotated[
+    bool,
+    typer.Option(
+        "--stub", help="Run every step as a stub that writes its declared outputs empty: checks the wiring only."
+    ),
+]
+ValidateOnly = Annotated[
+    bool, typer.Option("--validate", help="Only check whether the spec would run here (mltoolkit validate).")
+]
+HumanTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--human-timeout",
+        min=1,
+        help="Seconds a human step (manual-instructions-*) waits for its answer [default: 86400].",
+    ),
+]
 
 
 def spec(
     context: typer.Context,
     workdir: WorkdirArgument,
-    workflow: Workflow,
+    workflow: WorkflowArgument,
     inputs: InputsArgument = None,
     toplevel: Toplevel = None,
     parameter: Parameters = None,
@@ -64,59 +88,85 @@ def spec(
     step_retries: StepRetries = None,
     step_timeout: StepTimeout = None,
     provide: Provide = None,
+    stub: Stub = False,
+    validate: ValidateOnly = False,
+    human_timeout: HumanTimeout = None,
 ) -> None:
     """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record.
     docker-encapsulated steps run in Docker when an engine answers (DOCKER_HOST, else the default socket),
     except images named by --image-map or --image-map-file, which always run as mapped; without an engine
     the seed's danikam/sklearn runs with this toolkit's scripts. The run record says where each step ran.
     """
+    if validate:  # only check (flows.cli.validate): no Prefect, nothing written
+        raise typer.Exit(_check_only(context.params))
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
 
     task_runner, retries_by_stage = make_task_runner(runner, dask_address), parse_step_retries(step_retries or [])
     init, validated, submission = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
-    provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file)
+    provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file, stub=stub)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
+    arguments = _flow_arguments(context.params, workdir, init, provided, retries_by_stage)
+    arguments["submission"] = submission
     summary = run_flow_from_cli(
-        context,
-        workdir,
-        lambda: spec_workflow.with_options(task_runner=task_runner)(
-            workflow=workflow,
-            workdir=str(workdir),
-            inputs=init,
-            inputs_file=None,
-            toplevel=toplevel,
-            image_map=list(image_map or []),
-            image_map_file=str(image_map_file.resolve()) if image_map_file else None,
-            quote=not unsafe_no_quoting,
-            use_cache=not no_cache,
-            refresh_cache=refresh,
-            retries=retries,
-            retry_delay_seconds=retry_delay,
-            step_timeout=step_timeout,
-            visualize=visualize,
-            step_retries=retries_by_stage,
-            provide=provided,
-            submission=submission,
-        ),
+        context, workdir, lambda: spec_workflow.with_options(task_runner=task_runner)(**arguments)
     )
     echo_cache_summary(workdir)
-    typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
+    stubs = " (all stubs: nothing ran)" if stub else ""
+    typer.echo(f"{summary['status']}: {summary['steps']} steps{stubs}; record: {summary['record']}")
+
+
+def _check_only(params: dict[str, Any]) -> int:
+    """``--validate``: the exit code of :func:`~flows.cli.validate.check_spec` for the command line ``params``."""
+    draw = WorkdirLayout(params["workdir"]).records if params["visualize"] else None
+    return check_spec(SpecCheck.from_params(params), draw)
+
+
+def _flow_arguments(
+    params: dict[str, Any], workdir: Path, init: dict[str, Any], provided: dict[str, str], retries: dict[str, int]
+) -> dict[str, Any]:
+    """The spec flow's parameters from the command line's (``params``) and what was checked of them."""
+    image_map_file = params["image_map_file"]
+    arguments = {
+        "workflow": params["workflow"],
+        "workdir": str(workdir),
+        "inputs": init,
+        "inputs_file": None,
+        "toplevel": params["toplevel"],
+        "image_map": list(params["image_map"] or []),
+        "image_map_file": str(image_map_file.resolve()) if image_map_file else None,
+        "quote": not params["unsafe_no_quoting"],
+        "use_cache": not params["no_cache"],
+        "refresh_cache": params["refresh"],
+        "retries": params["retries"],
+        "retry_delay_seconds": params["retry_delay"],
+        "step_timeout": params["step_timeout"],
+        "visualize": params["visualize"],
+        "step_retries": retries,
+        "provide": provided,
+        "stub": params["stub"],
+    }
+    if params["human_timeout"] is not None:
+        arguments["human_timeout"] = params["human_timeout"]
+    return arguments
 
 
 def _checked_requirements(
-    validated: Any, provide: list[str], image_map: list[str], image_map_file: Path | None
+    validated: Any, provide: list[str], image_map: list[str], image_map_file: Path | None, *, stub: bool = False
 ) -> dict[str, str]:
     """What ``--provide`` declares; stops before any step runs when a required resource is missing.
 
+    The image map is checked either way; a stub run (``stub``) needs no resource.
     Also prints the spec's load warnings (e.g. implied dependencies).
     """
     from mltoolkit.yadage import check_requirements, parse_image_map, parse_provided
 
     provided = parse_provided(provide)
-    check_requirements(validated, provided, parse_image_map(list(image_map), image_map_file))
+    image_entries = parse_image_map(list(image_map), image_map_file)
+    if not stub:  # a stub needs no image and no resource
+        check_requirements(validated, provided, image_entries)
     for warning in validated.warnings:
         typer.echo(f"warning: {warning}", err=True)
     return provided
@@ -135,8 +185,7 @@ def _checked_inputs(
     from mltoolkit.yamlfiles import parse_assignments
 
     overrides = parse_assignments(parameters)
-    if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
-        inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
+    inputs = inputs_file(inputs, toplevel)
     init = read_inputs(inputs, overrides=overrides)
     spec = validate_workflow(load_workflow(workflow, toplevel))
     unknown = sorted(retried_stages - stage_names(spec))

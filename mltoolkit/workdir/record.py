@@ -19,10 +19,13 @@ read it. The format is stable; its JSON schema is ``docs/run-record.schema.json`
                 "resources": {"requested": ["CVMFS", {"kubernetes_memory_limit": "8Gi"}],
                               "applied": {"kubernetes_memory_limit": "address-space limit 8Gi ..."},
                               "provided": {"CVMFS": "--provide CVMFS=/cvmfs"},
-                              "ignored": {}, "warnings": []}}]}
+                              "ignored": {}, "warnings": []},
+                "stubbed": true,
+                "human": {"instructions": {"process": "..."}, "asks_for": ["limits"],
+                          "asked": ISO, "answered": ISO, "answer": {"limits": [1.2, 3.4]}}}]}
 
 A record keeps exactly the keys its writer set: optional fields that a writer
-does not fill (a step's ``cache``, ``environment``, ``resources``, ``stubbed``)
+does not fill (a step's ``cache``, ``environment``, ``resources``, ``stubbed``, ``human``)
 are absent from the file, not ``null``, so records written before those fields
 existed read back unchanged. Unknown keys are kept as they are.
 """
@@ -52,6 +55,7 @@ __all__ = [
     "RunWorkflow",
     "StepCache",
     "StepEnvironment",
+    "StepHuman",
     "StepResources",
     "read_run_record",
     "run_record_schema",
@@ -123,6 +127,21 @@ class StepResources(_RecordPart):
     """What was asked but could not be honoured (a memory limit this platform cannot apply)."""
 
 
+class StepHuman(_RecordPart):
+    """A human step (``manual-instructions-*``): what a person was asked, and what they answered."""
+
+    instructions: dict[str, str] = Field(default_factory=dict)
+    """The spec's instructions by part: ``environment``, ``process``, ``publisher``."""
+    asks_for: list[str] = Field(default_factory=list)
+    """The values the person was asked to provide (empty: a confirmation that the work is done)."""
+    asked: IsoTime | None = None
+    """When the run paused for the person."""
+    answered: IsoTime | None = None
+    """When the answer arrived (``None``: never, e.g. the pause expired)."""
+    answer: dict[str, Any] | None = None
+    """The values given (``None`` without an answer)."""
+
+
 def _resources_of_old_records(value: Any) -> Any:
     # records written before the field had parts held the spec's list as it was
     return {"requested": value} if isinstance(value, list) else value
@@ -169,6 +188,8 @@ class RunStep(_RecordPart):
     """What the step's environment asked for and what became of it (absent when it asked for nothing)."""
     stubbed: bool | None = None
     """The step was replaced by a stub that only wrote its declared outputs (absent when not)."""
+    human: StepHuman | None = None
+    """A human step's question and answer (absent for other steps)."""
 
 
 class RunWorkflow(_RecordPart):

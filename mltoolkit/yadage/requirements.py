@@ -70,7 +70,9 @@ def stage_requirements(
     found: list[StageRequirement] = []
     for stage, step in _steps_of(workflow):
         environment = step.environment
-        if not isinstance(environment, EnvironmentSpec) or step.publish_only or not environment.resources:
+        if not isinstance(environment, EnvironmentSpec) or step.publish_only or step.human:
+            continue  # nothing runs there: a publish-only step, or a person does the work
+        if not environment.resources:
             continue
         image = environment.full_image if isinstance(environment, DockerEncapsulatedEnv) else None
         mapping = lookup_image(image, image_map) if image is not None else None

@@ -179,22 +179,22 @@ def test_python_interpreter_script(spec_in_process, run_records, tmp_path):
 
 
 UNSUPPORTED = {
-    "manual environment in a steps file": (
+    "tarball environment in a steps file": (
         {
             "steps.yml": """\
-            manual:
+            packed:
               process: {process_type: string-interpolated-cmd, cmd: 'true'}
-              environment: {environment_type: manual-instructions-env, instructions: 'do it by hand'}
+              environment: {environment_type: tarball, url: 'https://example.org/env.tar.gz'}
               publisher: {publisher_type: constant-pub, publish: {}}
             """,
             "workflow.yml": """\
             stages:
             - name: a
               dependencies: [init]
-              scheduler: {scheduler_type: singlestep-stage, step: {$ref: 'steps.yml#/manual'}}
+              scheduler: {scheduler_type: singlestep-stage, step: {$ref: 'steps.yml#/packed'}}
             """,
         },
-        ["steps.yml", "#/manual/environment/environment_type", "manual-instructions-env", "not supported"],
+        ["steps.yml", "#/packed/environment/environment_type", "tarball", "not supported"],
     ),
     "a resource nothing provides": (
         {

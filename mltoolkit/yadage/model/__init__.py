@@ -10,7 +10,7 @@ list), references written as ``{step|stages: ..., output: ...}`` without
 :func:`validate_workflow` turns every problem into ONE line that says where
 (file, line, JSON pointer, stage, key), what was found, what was expected and how
 to fix it (:class:`~mltoolkit.errors.SpecError`). Constructs this loader knows but
-does not implement (manual steps, tarball/umbrella environments...) raise
+does not implement (tarball/umbrella environments...) raise
 :class:`~mltoolkit.errors.UnsupportedFeatureError` instead of being skipped.
 Checks across stages may also add what a spec implies but does not say (a
 dependency on a stage whose outputs a stage reads); each such addition is a
@@ -47,6 +47,9 @@ from mltoolkit.yadage.model.steps import (
     InterpolatedPub,
     InterpolatedScriptCmd,
     LocalProcEnv,
+    ManualInstructionsEnv,
+    ManualInstructionsProc,
+    ManualInstructionsPub,
     NoopEnv,
     ParMount,
     StepSpec,
@@ -73,6 +76,9 @@ __all__ = [
     "InterpolatedScriptCmd",
     "JqStage",
     "LocalProcEnv",
+    "ManualInstructionsEnv",
+    "ManualInstructionsProc",
+    "ManualInstructionsPub",
     "MultistepStage",
     "NoopEnv",
     "OutputReference",

@@ -2,7 +2,8 @@
 
 Type fields (``process_type``, ``environment_type``, ``publisher_type``,
 ``scheduler_type``) choose a model. A name yadage knows but this loader does not
-implement (manual steps, tarball environments...) selects :class:`Unsupported`,
+implement (tarball environments, packtivity's interactive ``manual-publishing``...)
+selects :class:`Unsupported`,
 any other unknown name :class:`UnknownType`; both refuse with a message that says
 which names are expected, so nothing is skipped silently.
 """
@@ -32,8 +33,8 @@ __all__ = [
     "type_discriminator",
 ]
 
-PROCESS_TYPES = ("string-interpolated-cmd", "interpolated-script-cmd")
-ENVIRONMENT_TYPES = ("localproc-env", "noop-env", "docker-encapsulated")
+PROCESS_TYPES = ("string-interpolated-cmd", "interpolated-script-cmd", "manual-instructions-proc")
+ENVIRONMENT_TYPES = ("localproc-env", "noop-env", "docker-encapsulated", "manual-instructions-env")
 PUBLISHER_TYPES = (
     "frompar-pub",
     "interpolated-pub",
@@ -41,6 +42,7 @@ PUBLISHER_TYPES = (
     "fromyaml-pub",
     "constant-pub",
     "fromparjq-pub",
+    "manual-instructions-pub",
 )
 SCHEDULER_TYPES = ("singlestep-stage", "multistep-stage", "jq-stage")
 _TYPE_CHOICES = {
@@ -53,17 +55,17 @@ _TYPE_CHOICES = {
 # Known to yadage/packtivity but not implemented here: reported, never skipped.
 _UNSUPPORTED = {
     "process_type": {
-        "manual-instructions-proc": "it asks a person to do the work interactively",
         "test-process": "it is packtivity's internal test fixture",
     },
     "environment_type": {
-        "manual-instructions-env": "it asks a person to set up the environment interactively",
         "tarball": "tarball environments download and unpack an environment archive",
         "umbrella": "umbrella environments need the umbrella tool",
     },
     "publisher_type": {
-        "manual-publishing": "it asks a person to type the published JSON",
-        "manual-instructions-pub": "it asks a person to type the published JSON",
+        "manual-publishing": (
+            "it is packtivity's terminal prompt, outside yadage's schema; write "
+            "'publisher_type: manual-instructions-pub' for a person to provide the values"
+        ),
     },
     "scheduler_type": {
         "init-stage": "init stages are created by the engine, not written in specs",

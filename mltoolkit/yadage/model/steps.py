@@ -6,6 +6,11 @@ Defaults follow the ``yadage-schemas``: ``interpreter: sh``; ``imagetag: latest`
 or ``environment: null`` make a publish-only step (yadage runs a step only when
 it has both). Every environment may list ``resources``
 (:mod:`~mltoolkit.yadage.model.resources`).
+
+The ``manual-instructions-*`` parts (``instructions`` text only, as in
+yadage-schemas) make a *human step* (:attr:`StepSpec.human`): a person does the
+work the process describes, sets up what the environment describes, and provides
+the values a ``manual-instructions-pub`` publisher stands for.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ __all__ = [
     "InterpolatedPub",
     "InterpolatedScriptCmd",
     "LocalProcEnv",
+    "ManualInstructionsEnv",
+    "ManualInstructionsProc",
+    "ManualInstructionsPub",
     "NoopEnv",
     "ParMount",
     "Process",
@@ -69,10 +77,18 @@ class InterpolatedScriptCmd(SpecModel):
     interpreter: str = "sh"
 
 
+class ManualInstructionsProc(SpecModel):
+    """``manual-instructions-proc``: a person does what ``instructions`` say (a human step)."""
+
+    process_type: Literal["manual-instructions-proc"] = "manual-instructions-proc"
+    instructions: str
+
+
 #: A process, or ``None`` (``process: null``).
 Process = Annotated[
     Annotated[StringInterpolatedCmd, Tag("string-interpolated-cmd")]
     | Annotated[InterpolatedScriptCmd, Tag("interpolated-script-cmd")]
+    | Annotated[ManualInstructionsProc, Tag("manual-instructions-proc")]
     | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
     | Annotated[UnknownType, Tag(UNKNOWN_TAG)]
     | Annotated[None, Tag(NULL_TAG)],
@@ -162,11 +178,19 @@ class DockerEncapsulatedEnv(EnvironmentSpec):
         return f"{self.image}:{self.imagetag}"
 
 
+class ManualInstructionsEnv(SpecModel):
+    """``manual-instructions-env``: a person prepares where the step runs, as ``instructions`` say."""
+
+    environment_type: Literal["manual-instructions-env"] = "manual-instructions-env"
+    instructions: str
+
+
 #: An environment, or ``None`` (``environment: null``).
 Environment = Annotated[
     Annotated[LocalProcEnv, Tag("localproc-env")]
     | Annotated[NoopEnv, Tag("noop-env")]
     | Annotated[DockerEncapsulatedEnv, Tag("docker-encapsulated")]
+    | Annotated[ManualInstructionsEnv, Tag("manual-instructions-env")]
     | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
     | Annotated[UnknownType, Tag(UNKNOWN_TAG)]
     | Annotated[None, Tag(NULL_TAG)],
@@ -231,6 +255,17 @@ class FromParJqPub(SpecModel):
         return value
 
 
+class ManualInstructionsPub(SpecModel):
+    """``manual-instructions-pub``: a person provides the published values, as ``instructions`` say.
+
+    yadage-schemas gives it only ``instructions``; which values to provide is what
+    later stages read from the step (see :mod:`mltoolkit.yadage.readers`).
+    """
+
+    publisher_type: Literal["manual-instructions-pub"] = "manual-instructions-pub"
+    instructions: str
+
+
 Publisher = Annotated[
     Annotated[FromParPub, Tag("frompar-pub")]
     | Annotated[InterpolatedPub, Tag("interpolated-pub")]
@@ -238,6 +273,7 @@ Publisher = Annotated[
     | Annotated[FromYamlPub, Tag("fromyaml-pub")]
     | Annotated[ConstantPub, Tag("constant-pub")]
     | Annotated[FromParJqPub, Tag("fromparjq-pub")]
+    | Annotated[ManualInstructionsPub, Tag("manual-instructions-pub")]
     | Annotated[Unsupported, Tag(UNSUPPORTED_TAG)]
     | Annotated[UnknownType, Tag(UNKNOWN_TAG)],
     type_discriminator("publisher_type", PUBLISHER_TYPES),
@@ -258,4 +294,19 @@ class StepSpec(SpecModel):
     @property
     def publish_only(self) -> bool:
         """True when the step runs nothing (no process or no environment) and only publishes."""
-        return self.process is None or self.environment is None
+        return not self.human and (self.process is None or self.environment is None)
+
+    @property
+    def human(self) -> bool:
+        """True for a human step: any of its parts is a ``manual-instructions-*`` one."""
+        return (
+            isinstance(self.process, ManualInstructionsProc)
+            or isinstance(self.environment, ManualInstructionsEnv)
+            or isinstance(self.publisher, ManualInstructionsPub)
+        )
+
+    def instructions(self) -> list[tuple[str, str]]:
+        """``(part, text)`` of each ``manual-instructions-*`` part: ``process``, ``environment``, ``publisher``."""
+        parts = (("environment", self.environment), ("process", self.process), ("publisher", self.publisher))
+        manual = (ManualInstructionsEnv, ManualInstructionsProc, ManualInstructionsPub)
+        return [(name, part.instructions) for name, part in parts if isinstance(part, manual)]

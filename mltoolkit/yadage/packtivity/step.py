@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltoolkit.errors import EnvironmentUnavailableError, SpecError
+from mltoolkit.errors import EnvironmentUnavailableError, HumanStepError, SpecError
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import (
     DockerEncapsulatedEnv,
@@ -103,7 +103,13 @@ def _choose_environment(run: _Run) -> None:
 
     Raises:
         EnvironmentUnavailableError: a Docker image with no engine and no image-map entry.
+        HumanStepError: a human step: a person does it, not a process.
     """
+    if run.step.human:
+        raise HumanStepError(
+            f"{run.label} is a human step (manual-instructions-*): a person does it; run its workflow with "
+            "'mltoolkit spec', which pauses for them"
+        )
     if run.step.publish_only:  # yadage runs a step only when it has a process and an environment
         run.placement = Placement("publish-only")
         return
@@ -319,6 +325,7 @@ def run_step(
         EnvironmentUnavailableError: a Docker image with no engine and no image-map entry, or
             a resource the environment needs that nothing provides.
         SpecError: the template names an unknown parameter, a publisher finds no file, ...
+        HumanStepError: a human step (``manual-instructions-*``): it needs a person, not a process.
     """
     started = time.monotonic()
     folder = Path(workdir).resolve()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mltoolkit.yadage.packtivity.environments import DEFAULT_IMAGE_MAP, ImageMapping
+
+if TYPE_CHECKING:
+    from mltoolkit.yadage.packtivity.stub import StubPlan
 
 __all__ = ["DOCKER_NETWORK_VARIABLE", "StepOptions", "StepResult"]
 
@@ -40,6 +43,7 @@ class StepOptions:
         memory_limit: bytes a step's processes may use (``None``: no limit); set per step
             from its environment's resources (``kubernetes_memory_limit``), for a container
             as ``docker run --memory``.
+        stub: run every step as a stub (:mod:`~mltoolkit.yadage.packtivity.stub`) instead.
     """
 
     quote: bool = True
@@ -53,6 +57,7 @@ class StepOptions:
     image_ids: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     provided: dict[str, str] = field(default_factory=dict)
     memory_limit: int | None = None
+    stub: StubPlan | None = None
 
 
 @dataclass

@@ -46,6 +46,8 @@ class WorkflowGraph:
 
 
 def _title(status: str, records: list[StepRecord]) -> str:
+    if not records:  # nothing scheduled yet: the picture of the spec itself (what `validate` draws)
+        return "workflow (no step scheduled yet): stages and their dependencies"
     counts = state_counts(records)
     summary = ", ".join(
         f"{counts[state]} {state.lower()}"

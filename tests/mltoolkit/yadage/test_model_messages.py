@@ -137,7 +137,7 @@ BAD_SPECS = {
             "frompar-pub",
         ],
     ),
-    "manual environment": (
+    "tarball environment": (
         """\
         stages:
         - name: a
@@ -145,14 +145,14 @@ BAD_SPECS = {
             scheduler_type: singlestep-stage
             step:
               process: {process_type: string-interpolated-cmd, cmd: 'ls'}
-              environment: {environment_type: manual-instructions-env, instructions: 'do it'}
+              environment: {environment_type: tarball, url: 'https://example.org/env.tar.gz'}
               publisher: {publisher_type: constant-pub, publish: {}}
         """,
         UnsupportedFeatureError,
         [
             r"line 7 \(#/stages/0/scheduler/step/environment/environment_type\)",
-            "environment_type 'manual-instructions-env' is not supported",
-            "interactively",
+            "environment_type 'tarball' is not supported",
+            "unpack an environment archive",
         ],
     ),
     "manual publisher": (
@@ -167,7 +167,7 @@ BAD_SPECS = {
               publisher: {publisher_type: manual-publishing, instructions: 'type it'}
         """,
         UnsupportedFeatureError,
-        ["publisher_type 'manual-publishing' is not supported"],
+        ["publisher_type 'manual-publishing' is not supported", "manual-instructions-pub"],
     ),
     "malformed memory limit": (
         """\
