@@ -19,6 +19,8 @@ and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
           reasons.jsonl             why each step of the current run ran or was reused
           pruned.json               stored results the last run dropped, and why
         workflow.{png,svg,dot}    the workflow picture (--visualize)
+        reproduction.{json,md}    the report of ``reproduce`` (this run re-ran an archived one)
+        reproduction-diffs/       difference images of the figures it compared
 
 Every path a module needs is a property of :class:`WorkdirLayout` (or one of the
 names below), so that renaming a folder is a change in one file. Deleting or
@@ -139,6 +141,30 @@ class WorkdirLayout:
     def crate(self) -> Path:
         """``ro-crate-metadata.json``."""
         return self.root / CRATE_FILE
+
+    @property
+    def submitted(self) -> Path:
+        """``_mltoolkit/submitted/``: exact copies of what the run was given (spec, inputs, dataset)."""
+        return self.records / "submitted"
+
+    @property
+    def submitted_manifest(self) -> Path:
+        """``_mltoolkit/submitted/submitted.json``: what was submitted, with each copy's sha256."""
+        return self.submitted / "submitted.json"
+
+    @property
+    def archive_manifest(self) -> Path:
+        """``_mltoolkit/archive.json``: the sha256 of every file of an archive zip."""
+        return self.records / "archive.json"
+
+    def reproduction(self, suffix: str) -> Path:
+        """``_mltoolkit/reproduction.<suffix>`` (``json``, ``md``): the report of ``reproduce``."""
+        return self.records / f"reproduction.{suffix}"
+
+    @property
+    def reproduction_diffs(self) -> Path:
+        """``_mltoolkit/reproduction-diffs/``: difference images of figures, beside the report."""
+        return self.records / "reproduction-diffs"
 
     def picture(self, suffix: str) -> Path:
         """``_mltoolkit/workflow.<suffix>`` (``png``, ``svg``, ``dot``)."""
