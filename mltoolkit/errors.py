@@ -21,6 +21,8 @@ __all__ = [
     "InputsError",
     "IntegrityError",
     "MLToolkitError",
+    "ReproductionError",
+    "RunSourceError",
     "SpecError",
     "StepFailedError",
     "UnknownClassifierError",
@@ -29,8 +31,6 @@ __all__ = [
     "WorkdirLockedError",
     "ZygoteError",
     "ZygoteTimeout",
-    "RunSourceError",
-    "ReproductionError",
 ]
 
 
