@@ -5,6 +5,8 @@
     mltoolkit run  --inputs inputs.yml [--workdir DIR] [-p key=value ...]   # the native flow
     mltoolkit spec WORKDIR WORKFLOW [INPUTS] [--toplevel DIR] [...]         # a yadage spec
     mltoolkit step STEPS.yml#/step WORKDIR [-p key=value ...]               # one yadage step
+    mltoolkit reproduce SOURCE [--workdir NEW] [--rtol R] [--atol A]        # re-run an archived run, compare
+    mltoolkit compare RUN_A RUN_B [--rtol R] [--atol A]                     # compare two runs
 
 ``python -m flows.ml_workflow``, ``python -m flows.spec_workflow`` and
 ``python -m flows.spec_step`` are the same commands under their documented names
@@ -37,7 +39,7 @@ from typing import NoReturn
 __all__ = ["FLOW_COMMANDS", "main", "run_module_command"]
 
 #: Subcommands that run a Prefect flow: their process starts the start-up helpers first.
-FLOW_COMMANDS = frozenset({"run", "spec", "step"})
+FLOW_COMMANDS = frozenset({"run", "spec", "step", "reproduce"})
 
 #: What asks for help rather than a run (the helpers are not started for it).
 _HELP_OPTIONS = frozenset({"-h", "--help"})

@@ -165,7 +165,7 @@ def compare_file(
         shown = (_short(old_digest) if old_digest else "-", _short(new_digest) if new_digest else "-")
         return FileComparison(output, Verdict.MISSING, *shown, detail=f"not in {side}")
     shown = (_short(old_digest), _short(new_digest))
-    if output in archived.tampered:
+    if output in archived.tampered or output in now.tampered:
         return FileComparison(output, Verdict.TAMPERED, *shown, detail="content differs from its run's records")
     if old_digest == new_digest:
         return FileComparison(output, Verdict.IDENTICAL, *shown)

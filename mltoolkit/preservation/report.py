@@ -82,6 +82,7 @@ class Report:
             "reproduced": self.reproduced,
             "exit_code": self.exit_code,
             "summary": self.summary(),
+            "problems": self.problems(),
             "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol, "image": self.tolerance.image},
             "outputs": [row.as_json() for row in self.files],
             "drift": [row.as_json() for row in self.drift],
@@ -117,7 +118,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_table(rows: Sequence[dict[str, str]], columns: Sequence[str], limit: int = MAX_PRINTED_CELL) -> str:
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], limit: int = MAX_PRINTED_CELL) -> str:
     """``rows`` as an aligned plain-text table of ``columns`` (cells cut to ``limit`` characters)."""
     cells = [[_cut(str(row.get(column, "")), limit) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(line[index]) for line in cells]) for index, column in enumerate(columns)]
@@ -164,18 +165,18 @@ def _markdown(report: Report, title: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_text(report: Report) -> str:
-    """What a command prints: the verdict table, the problems, the drift that changed, the summary."""
-    parts = [format_table(verdict_rows(report.files), ("output", "archived", "now", "verdict"))]
-    problems = report.problems()
-    if problems:
-        parts += ["", "why:"] + [f"  {line}" for line in problems]
-    changed = drift_rows(report.drift, only_changed=True)
+def render_text(report: dict[str, Any]) -> str:
+    """What a command prints, from a report's JSON form (:meth:`Report.as_json`): the verdict table,
+    why it is not reproduced, the environment drift that changed, the summary."""
+    parts = [format_table(report["outputs"], ("output", "archived", "now", "verdict"))]
+    if report["problems"]:
+        parts += ["", "why:"] + [f"  {line}" for line in report["problems"]]
+    changed = [row for row in report["drift"] if row["changed"]]
     parts += ["", "environment drift:" if changed else "environment drift: none"]
     if changed:
         parts.append(format_table(changed, ("item", "archived", "now"), limit=60))
-    parts += [f"note: {note}" for note in report.notes]
-    parts += ["", report.summary()]
+    parts += [f"note: {note}" for note in report["notes"]]
+    parts += ["", report["summary"]]
     return "\n".join(parts)
 
 
