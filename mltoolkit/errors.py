@@ -10,6 +10,7 @@ Subclasses also inherit the matching built-in exception (``ValueError``,
 from __future__ import annotations
 
 __all__ = [
+    "ArchiveError",
     "ArtifactError",
     "ChecksumMismatchError",
     "ClassifierConfigError",
@@ -75,6 +76,10 @@ class ClassifierConfigError(MLToolkitError, ValueError):
 
 class ArtifactError(MLToolkitError, OSError):
     """An intermediate file is missing or cannot be read."""
+
+
+class ArchiveError(MLToolkitError, ValueError):
+    """What to archive is no run's work directory, or the archive cannot be written where asked."""
 
 
 class IntegrityError(ArtifactError):

@@ -70,9 +70,11 @@ def spec(
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
+    from mltoolkit.preservation.submitted import Submission
 
     task_runner = make_task_runner(runner, dask_address)
     retries_by_stage = parse_step_retries(step_retries or [])
+    inputs = _inputs_path(inputs, toplevel)
     init, validated = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
     provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file)
     workdir = check_workdir(workdir)
@@ -97,6 +99,7 @@ def spec(
             visualize=visualize,
             step_retries=retries_by_stage,
             provide=provided,
+            submission=Submission.from_command_line(inputs, parameter or []),
         ),
     )
     echo_cache_summary(workdir)
@@ -119,6 +122,13 @@ def _checked_requirements(
     return provided
 
 
+def _inputs_path(inputs: Path | None, toplevel: str | None) -> Path | None:
+    """The INPUTS file the command reads: like WORKFLOW, looked up in ``--toplevel`` first."""
+    if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
+        return Path(toplevel) / inputs
+    return inputs
+
+
 def _checked_inputs(
     workflow: str, inputs: Path | None, toplevel: str | None, parameters: list[str], retried_stages: set[str]
 ) -> tuple[dict[str, Any], Any]:
@@ -131,8 +141,6 @@ def _checked_inputs(
     from mltoolkit.yamlfiles import parse_assignments
 
     overrides = parse_assignments(parameters)
-    if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
-        inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
     init = read_inputs(inputs, overrides=overrides)
     spec = validate_workflow(load_workflow(workflow, toplevel))
     unknown = sorted(retried_stages - stage_names(spec))

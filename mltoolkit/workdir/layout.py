@@ -19,6 +19,9 @@ and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
           reasons.jsonl             why each step of the current run ran or was reused
           pruned.json               stored results the last run dropped, and why
         workflow.{png,svg,dot}    the workflow picture (--visualize)
+        submitted/                exact copies of what the run was given (mltoolkit.preservation.submitted)
+          submitted.json            what they are: spec files, inputs file, -p values, dataset, sha256
+        archive.json              only inside an archive zip: the sha256 of every file in it
         reproduction.{json,md}    the report of ``reproduce`` (this run re-ran an archived one)
         reproduction-diffs/       difference images of the figures it compared
 
@@ -43,11 +46,14 @@ __all__ = [
     "CACHE_DIR",
     "CRATE_FILE",
     "INIT_DIR",
+    "ARCHIVE_MANIFEST_FILE",
     "KEYS_DIR",
     "LOCK_FILE",
     "RECORDS_DIR",
     "RUN_RECORD_FILE",
     "STEP_PRIVATE_DIR",
+    "SUBMITTED_DIR",
+    "SUBMITTED_MANIFEST_FILE",
     "WorkdirLayout",
     "inside_workdir",
     "remove_tree",
@@ -70,6 +76,12 @@ LOCK_FILE = f"{RECORDS_DIR}/lock"
 CACHE_DIR = f"{RECORDS_DIR}/cache"
 #: What each step's last stored cache key covered, relative to the work directory.
 KEYS_DIR = f"{RECORDS_DIR}/cache-keys"
+#: Exact copies of what a run was given, relative to the work directory.
+SUBMITTED_DIR = f"{RECORDS_DIR}/submitted"
+#: What the copies are (kind, files and their sha256...), relative to the work directory.
+SUBMITTED_MANIFEST_FILE = f"{SUBMITTED_DIR}/submitted.json"
+#: An archive's list of its files and their sha256 (written into the zip, not the work directory).
+ARCHIVE_MANIFEST_FILE = f"{RECORDS_DIR}/archive.json"
 #: Folders that hold bookkeeping, never a step's inputs or outputs (also Python's bytecode caches).
 BOOKKEEPING_DIRS = frozenset({RECORDS_DIR, STEP_PRIVATE_DIR, "__pycache__"})
 
@@ -133,6 +145,21 @@ class WorkdirLayout:
         return self.cache_keys / "pruned.json"
 
     @property
+    def submitted(self) -> Path:
+        """``_mltoolkit/submitted/``: exact copies of what the run was given."""
+        return self.root / SUBMITTED_DIR
+
+    @property
+    def submitted_manifest(self) -> Path:
+        """``_mltoolkit/submitted/submitted.json``: what the copies are, with their sha256."""
+        return self.root / SUBMITTED_MANIFEST_FILE
+
+    @property
+    def archive_manifest(self) -> Path:
+        """``_mltoolkit/archive.json``: where an archive (once extracted) lists its files' sha256."""
+        return self.root / ARCHIVE_MANIFEST_FILE
+
+    @property
     def init(self) -> Path:
         """``init/``: the files of yadage's init step."""
         return self.root / INIT_DIR
@@ -141,21 +168,6 @@ class WorkdirLayout:
     def crate(self) -> Path:
         """``ro-crate-metadata.json``."""
         return self.root / CRATE_FILE
-
-    @property
-    def submitted(self) -> Path:
-        """``_mltoolkit/submitted/``: exact copies of what the run was given (spec, inputs, dataset)."""
-        return self.records / "submitted"
-
-    @property
-    def submitted_manifest(self) -> Path:
-        """``_mltoolkit/submitted/submitted.json``: what was submitted, with each copy's sha256."""
-        return self.submitted / "submitted.json"
-
-    @property
-    def archive_manifest(self) -> Path:
-        """``_mltoolkit/archive.json``: the sha256 of every file of an archive zip."""
-        return self.records / "archive.json"
 
     def reproduction(self, suffix: str) -> Path:
         """``_mltoolkit/reproduction.<suffix>`` (``json``, ``md``): the report of ``reproduce``."""
