@@ -1,26 +1,26 @@
-"""Compare two classifier pickles without loading them: by their summary sidecars.
+"""Compare two pickles without loading them: a model by its summary sidecar, others opcode by opcode.
 
 A pickle runs code when it is loaded, and an archive may come from anyone, so a
 model file ``X.pkl`` is compared through the numbers its run wrote beside it,
 ``X.pkl.summary.json`` (score, size of the test split, predictions on it and
 their sha256): the score within tolerance and the predictions equal. Only with
 ``trust_archive`` are both pickles loaded, and their scores and predictions on
-the archived test split compared.
+the archived test split compared. A pickle without summaries is read opcode by
+opcode, never loaded (:mod:`~mltoolkit.preservation.pickles`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mltoolkit.analysis.results import SUMMARY_SUFFIX, read_model_summary
+from mltoolkit.errors import ArtifactError
 from mltoolkit.preservation.numeric import Tolerance, compare_values, format_number
+from mltoolkit.preservation.pickles import compare_pickles
 
-__all__ = ["MODEL_SUMMARY_SUFFIX", "ModelComparison", "compare_models", "read_model_summary"]
-
-#: The summary written beside each model file: ``X.pkl`` -> ``X.pkl.summary.json``.
-MODEL_SUMMARY_SUFFIX = ".summary.json"
+__all__ = ["ModelComparison", "compare_models"]
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,12 @@ class ModelComparison:
     now: str = ""
 
 
-def read_model_summary(model: Path) -> dict[str, Any] | None:
-    """The summary sidecar of ``model`` as a mapping, or ``None`` when there is none or it is unreadable."""
-    sidecar = model.with_name(model.name + MODEL_SUMMARY_SUFFIX)
+def _summary(model: Path) -> dict[str, Any] | None:
+    """The summary beside ``model`` (never the pickle), ``None`` when missing or unreadable."""
     try:
-        value = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_model_summary(model)
+    except ArtifactError:
         return None
-    return value if isinstance(value, dict) else None
 
 
 def _predictions_key(summary: dict[str, Any]) -> Any:
@@ -117,12 +115,15 @@ def compare_models(
     """
     if trust_archive:
         return _by_loading(archived, now, test_data, tolerance)
-    old, new = read_model_summary(archived), read_model_summary(now)
-    if old is None or new is None:
-        side = "archived" if old is None else "new"
-        return ModelComparison(
-            False,
-            f"pickle bytes differ and the {side} run has no {archived.name}{MODEL_SUMMARY_SUFFIX} to compare by; "
-            "archived pickles are never loaded unless you pass --trust-archive",
-        )
-    return _by_summaries(old, new, tolerance)
+    old, new = _summary(archived), _summary(now)
+    if old is not None and new is not None:
+        return _by_summaries(old, new, tolerance)
+    difference = compare_pickles(archived.read_bytes(), now.read_bytes(), tolerance)
+    if difference.within_tolerance:
+        return ModelComparison(True, f"read without loading: {difference.describe()}")
+    side = "archived" if old is None else "new"
+    return ModelComparison(
+        False,
+        f"{difference.describe()}; the {side} run has no {archived.name}{SUMMARY_SUFFIX} to compare by, "
+        "and archived pickles are never loaded unless you pass --trust-archive",
+    )

@@ -97,7 +97,8 @@ def _spec_plan(run: ArchivedRun, submitted: dict[str, Any]) -> RerunPlan:
     workflow, toplevel = submitted.get("workflow"), submitted.get("toplevel") or ""
     if not workflow:
         raise ReproductionError(f"{run.source}: submitted.json names no workflow file; expected a spec run's copies")
-    workflow_path = _submitted_file(run, str(workflow), "the workflow")
+    workflow_file, hash_sign, pointer = str(workflow).partition("#")
+    workflow_path = _submitted_file(run, workflow_file, "the workflow")
     top = _submitted_file(run, str(toplevel), "the toplevel folder") if toplevel else workflow_path.parent
     copies = _dataset_copies(run)
     inputs = {
@@ -105,6 +106,7 @@ def _spec_plan(run: ArchivedRun, submitted: dict[str, Any]) -> RerunPlan:
         for key, value in (submitted.get("inputs") or {}).items()
     }
     relative = workflow_path.relative_to(top).as_posix() if workflow_path.is_relative_to(top) else str(workflow_path)
+    relative += hash_sign + pointer  # a workflow inside a larger document: spec/all.yml#/workflow
     return RerunPlan("spec", {"workflow": relative, "toplevel": str(top), "inputs": inputs})
 
 
