@@ -7,7 +7,7 @@ from typing import cast
 import typer.main
 from typer.core import TyperGroup
 
-from flows.cli import archive, reproduce, run, server, spec, step
+from flows.cli import archive, compare, reproduce, run, server, spec, step
 from flows.cli.errors import CommandLineApp
 
 __all__ = ["app", "root_command"]
@@ -21,6 +21,7 @@ app.command("spec")(spec.spec)
 app.command("step")(step.step)
 app.command("archive")(archive.archive)
 app.command("reproduce")(reproduce.reproduce)
+app.command("compare")(compare.compare)
 app.add_typer(server.app, name="server")
 
 

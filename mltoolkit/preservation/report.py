@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mltoolkit.preservation.comparison import FileComparison
+from mltoolkit.preservation.comparison import FileComparison, Verdict
 from mltoolkit.preservation.drift import Drift
 from mltoolkit.preservation.numeric import Tolerance
 from mltoolkit.preservation.sources import Tampered
@@ -56,10 +56,8 @@ class Report:
 
     def counts(self) -> dict[str, int]:
         """How many outputs got each verdict (only verdicts that occur)."""
-        counts: dict[str, int] = {}
-        for row in self.files:
-            counts[str(row.verdict)] = counts.get(str(row.verdict), 0) + 1
-        return counts
+        counts = {str(verdict): sum(1 for row in self.files if row.verdict is verdict) for verdict in Verdict}
+        return {verdict: count for verdict, count in counts.items() if count}
 
     def summary(self) -> str:
         """One line: reproduced or not, and the verdict counts."""
