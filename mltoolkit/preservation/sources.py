@@ -155,14 +155,8 @@ def extract_zip(source: str | os.PathLike[str], target: Path, max_bytes: int | N
                 )
             for info, name in zip(members, names):
                 _extract_member(archive, info, target / name, limit)
-    except zipfile.BadZipFile as error:
-        raise RunSourceError(
-            f"{where}: not a readable zip ({error}); expected an archive written by 'mltoolkit archive'"
-        ) from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise RunSourceError(
-            f"{where}: the zip is damaged ({error}); expected an archive written by 'mltoolkit archive'"
-        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        raise RunSourceError(f"{where}: the zip is damaged ({error}); {_EXPECTED_ZIP}") from None
 
 
 def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, destination: Path, limit: int) -> None:
