@@ -44,10 +44,12 @@ def reproduce(
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.reproduce import reproduce as reproduce_flow
     from mltoolkit.preservation.report import render_text
-    from mltoolkit.preservation.sources import check_source
+    from mltoolkit.preservation.rerun import plan_rerun
+    from mltoolkit.preservation.sources import open_run
     from mltoolkit.workdir.layout import WorkdirLayout
 
-    check_source(source)
+    with open_run(source) as archived:  # bad input ends here, as one line, before any flow run starts
+        plan_rerun(archived)
     root = _fresh_workdir(workdir, source)
     report = run_flow_from_cli(
         context,

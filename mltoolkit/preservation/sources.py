@@ -30,7 +30,6 @@ __all__ = [
     "DEFAULT_MAX_EXTRACTED_BYTES",
     "ArchivedRun",
     "Tampered",
-    "check_source",
     "extract_zip",
     "open_run",
     "recorded_outputs",
@@ -261,26 +260,6 @@ def _zip_root(folder: Path, source: Path) -> Path:
         f"{source}: the zip holds no {RUN_RECORD_FILE}; expected an archive of an mltoolkit run "
         "(written by 'mltoolkit archive')"
     )
-
-
-def check_source(source: str | os.PathLike[str]) -> SourceKind:
-    """Which kind of run ``source`` is, checked without extracting or hashing anything (a zip's member names
-    and sizes are checked).
-
-    Raises:
-        RunSourceError: not a run, a crate without our records, a damaged or unsafe zip.
-    """
-    path = Path(source).expanduser()
-    kind = _classify(path)
-    if kind == "zip":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = archive.infolist()
-        except (zipfile.BadZipFile, OSError) as error:
-            raise RunSourceError(f"{path}: the zip is damaged ({error}); {_EXPECTED_ZIP}") from None
-        for info in members:
-            _safe_member_name(str(path), info)
-    return kind
 
 
 def open_run(source: str | os.PathLike[str], max_bytes: int | None = None) -> ArchivedRun:
