@@ -20,6 +20,7 @@ if __name__ == "__main__":
 
     run_module_command("reproduce", prog_name="python -m flows.reproduce")
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,11 @@ async def publish_report(report: Report) -> None:
         )
 
 
+def _default_workdir(source: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("reproductions") / f"{Path(source).stem or 'run'}-{stamp}"
+
+
 def _check_fresh(workdir: Path) -> None:
     if WorkdirLayout(workdir).run_record.exists():
         raise ReproductionError(
@@ -115,7 +121,7 @@ async def _rerun_and_compare(archived: ArchivedRun, workdir: Path, tolerance: To
 @flow(name="reproduce", description="Re-run an archived run's workflow in a fresh folder and compare every output.")
 async def reproduce(
     source: str,
-    workdir: str,
+    workdir: str | None = None,
     rtol: float = Tolerance.rtol,
     atol: float = Tolerance.atol,
     image_tolerance: float = Tolerance.image,
@@ -125,7 +131,8 @@ async def reproduce(
 
     Args:
         source: the archived run: its work directory, crate folder or archive zip.
-        workdir: a fresh folder for the new run (the report goes to its ``_mltoolkit/``).
+        workdir: a fresh folder for the new run (the report goes to its ``_mltoolkit/``); default:
+            ``reproductions/<source name>-<UTC time>`` in the current folder.
         rtol: relative tolerance of numbers (scores, values in JSON/YAML files).
         atol: absolute tolerance of numbers.
         image_tolerance: share of a figure's pixels (0..1) that may differ.
@@ -133,7 +140,7 @@ async def reproduce(
             only for archives you trust); otherwise models are compared by their summaries.
     """
     install_expected_error_filter()
-    root = Path(workdir).resolve()
+    root = Path(workdir or _default_workdir(source)).resolve()
     root.mkdir(parents=True, exist_ok=True)
     tolerance = Tolerance(rtol=rtol, atol=atol, image=image_tolerance)
     with guarded_run(root, "reproduce"):
