@@ -19,6 +19,7 @@ Run: ``python bench/scale.py`` (N = 100, 1,000, 10,000) or ``--quick`` (100, 1,0
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -85,7 +86,7 @@ def main() -> None:
             f"{count:7d} {elapsed:8.2f}s {fixed:6.2f}s {(elapsed - fixed) / count * 1000:7.2f}ms "
             f"{peak / 2**20:12.0f} MiB"
         )
-    for small, large in zip(sizes, sizes[1:]):
+    for small, large in itertools.pairwise(sizes):
         ratio = results[large][0] / results[small][0]
         print(f"t({large})/t({small}) = {ratio:.2f} (target <= 12)")
     largest = sizes[-1]
