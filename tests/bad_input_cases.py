@@ -1,6 +1,6 @@
 """The bad-input catalogue: one bad input per case, for every command line.
 
-Each :class:`Case` names the command line (``ml``, ``spec``, ``step``), its
+Each :class:`Case` names the command line (``ml``, ``spec``, ``step``, ``archive``), its
 arguments, a fragment of the one ``error:`` line it must end with, and the files
 its folder holds first. ``tests/test_bad_input_catalogue.py`` runs every case
 through the ``python -m`` entry points and the ``mltoolkit`` subcommands.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 __all__ = ["CASES", "CLIS", "EARLIER", "SUBCOMMANDS", "Case"]
 
 #: The ``python -m`` entry point and the ``mltoolkit`` subcommand of each command line.
-CLIS = {"ml": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step"}
-SUBCOMMANDS = {"ml": "run", "spec": "spec", "step": "step"}
+CLIS = {"ml": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step", "archive": "flows.archive"}
+SUBCOMMANDS = {"ml": "run", "spec": "spec", "step": "step", "archive": "archive"}
 
 GOOD_ROWS = "".join(f"{i * 0.1:.6f} {(i * 7 % 5) * 0.2:.6f} {i % 2}\n" for i in range(30))
 
@@ -276,6 +276,19 @@ CASES: dict[str, Case] = {
         ),
         "missing.txt",
         during_run=True,
+    ),
+    # --- flows.archive: what to archive and where
+    "archive: not a run's folder": Case("archive", ("@TMP@", "@TMP@/out.zip"), "no run record"),
+    "archive: work directory missing": Case("archive", ("@TMP@/nowhere", "@TMP@/out.zip"), "found nothing"),
+    "archive: work directory is a file": Case(
+        "archive", ("@WORK@", "@TMP@/out.zip"), "found a file, expected the folder of a run", workdir="file"
+    ),
+    "archive: run record damaged": Case(
+        "archive", ("@TMP@/run", "@TMP@/out.zip"), "not valid JSON", {"run/_mltoolkit/run.json": "{"}
+    ),
+    "archive: output is a folder": Case("archive", ("@WORK@", "@WORK@/earlier"), "is a folder, expected a file name"),
+    "archive: output below a file": Case(
+        "archive", ("@WORK@", "@WORK@/scores.json/out.zip"), "scores.json is a file, not a folder"
     ),
 }
 

@@ -46,4 +46,9 @@ NATIVE_CLASSIFIERS = ["nearest_neighbours", "rbf_svm", "decision_tree"]
 #: The first bytes of every PNG file.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The documented ``python -m`` entry points, by ``mltoolkit`` subcommand.
-FLOW_MODULES = {"run": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step"}
+FLOW_MODULES = {
+    "run": "flows.ml_workflow",
+    "spec": "flows.spec_workflow",
+    "step": "flows.spec_step",
+    "archive": "flows.archive",
+}

@@ -105,13 +105,11 @@ def _checked_run(workdir: str | os.PathLike[str]) -> tuple[WorkdirLayout, RunRec
     return layout, read_run_record(layout.root)
 
 
-def _checked_output(out_zip: str | os.PathLike[str], root: Path) -> Path:
+def _checked_output(out_zip: str | os.PathLike[str]) -> Path:
     """``out_zip`` made absolute, after checking a file can be written there."""
     out = Path(os.path.abspath(out_zip))
     if out.is_dir():
         raise ArchiveError(f"archive {os.fspath(out_zip)!r}: is a folder, expected a file name such as run.zip")
-    if out == root:
-        raise ArchiveError(f"archive {os.fspath(out_zip)!r}: is the work directory itself; name a zip file")
     for folder in out.parents:
         if folder.exists():
             if not folder.is_dir():
@@ -156,7 +154,7 @@ def write_archive(workdir: str | os.PathLike[str], out_zip: str | os.PathLike[st
         WorkdirError: ``workdir`` has no valid run record, or a run holds its lock.
     """
     layout, record = _checked_run(workdir)
-    out = _checked_output(out_zip, layout.root)
+    out = _checked_output(out_zip)
     summary = ArchiveSummary(out)
     with workdir_lock(layout.root, "archive"):
         members, summary.skipped_links = archive_members(layout.root, leave_out=out)
@@ -165,7 +163,7 @@ def write_archive(workdir: str | os.PathLike[str], out_zip: str | os.PathLike[st
                 if CRATE_FILE not in members:
                     summary.files[CRATE_FILE], size = _add_text(archive, CRATE_FILE, _crate_text(layout, record))
                     summary.bytes += size
-                for relative in members:
+                for relative in sorted(members, key=lambda name: (name != CRATE_FILE, name)):  # the crate first
                     summary.files[relative], size = _add_file(archive, layout.root / relative, relative)
                     summary.bytes += size
                 manifest = {"files": dict(sorted(summary.files.items()))}

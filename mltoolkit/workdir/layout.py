@@ -42,11 +42,11 @@ from pathlib import Path
 from mltoolkit.errors import WorkdirError
 
 __all__ = [
+    "ARCHIVE_MANIFEST_FILE",
     "BOOKKEEPING_DIRS",
     "CACHE_DIR",
     "CRATE_FILE",
     "INIT_DIR",
-    "ARCHIVE_MANIFEST_FILE",
     "KEYS_DIR",
     "LOCK_FILE",
     "RECORDS_DIR",
