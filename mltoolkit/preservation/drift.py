@@ -38,13 +38,8 @@ class Drift:
 
 
 def _environment(record: RunRecord) -> dict[str, Any]:
-    """The record's ``environment`` mapping (a field newer records have), or ``{}``."""
-    value = getattr(record, "environment", None)
-    if value is None:
-        value = (record.model_extra or {}).get("environment")
-    if hasattr(value, "model_dump"):
-        value = value.model_dump()
-    return value if isinstance(value, dict) else {}
+    """The record's ``environment`` (platform, machine, CPU flags) as a mapping; ``{}`` when not recorded."""
+    return record.environment.model_dump() if record.environment is not None else {}
 
 
 def _listed(flags: list[str]) -> str:

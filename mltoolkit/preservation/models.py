@@ -48,9 +48,9 @@ def _predictions_key(summary: dict[str, Any]) -> Any:
 def _by_summaries(archived: dict[str, Any], now: dict[str, Any], tolerance: Tolerance) -> ModelComparison:
     name = archived.get("classifier") or now.get("classifier") or "model"
     old_score, new_score = archived.get("score"), now.get("score")
-    shown = (f"score {format_number(old_score)}", f"score {format_number(new_score)}")
     if not isinstance(old_score, (int, float)) or not isinstance(new_score, (int, float)):
-        return ModelComparison(False, f"{name}: a summary holds no score", *shown)
+        return ModelComparison(False, f"{name}: a summary holds no score")
+    shown = (f"score {format_number(old_score)}", f"score {format_number(new_score)}")
     score_ok = tolerance.close(float(old_score), float(new_score))
     same_predictions = _predictions_key(archived) == _predictions_key(now)
     score = f"{name} {format_number(old_score)} -> {format_number(new_score)}"
@@ -83,7 +83,10 @@ def _by_loading(archived: Path, now: Path, test_data: Path | None, tolerance: To
     if not isinstance(old_score, (int, float)) or not isinstance(new_score, (int, float)):
         plain = compare_values(_plain(old), _plain(new), tolerance)
         return ModelComparison(plain.within_tolerance, f"loaded (--trust-archive): {plain.describe()}")
-    summaries = [{"classifier": getattr(old, "name", "model"), "score": old_score}, {"score": new_score}]
+    summaries: list[dict[str, Any]] = [
+        {"classifier": getattr(old, "name", "model"), "score": old_score},
+        {"score": new_score},
+    ]
     if test_data is not None:
         data = _load_trusted(test_data)
         for summary, model in zip(summaries, (old, new)):
