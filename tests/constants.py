@@ -51,4 +51,6 @@ FLOW_MODULES = {
     "spec": "flows.spec_workflow",
     "step": "flows.spec_step",
     "archive": "flows.archive",
+    "reproduce": "flows.reproduce",
+    "compare": "flows.compare",
 }
