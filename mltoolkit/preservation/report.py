@@ -165,10 +165,16 @@ def _markdown(report: Report, title: str) -> str:
 
 def render_text(report: dict[str, Any]) -> str:
     """What a command prints, from a report's JSON form (:meth:`Report.as_json`): the verdict table,
-    why it is not reproduced, the environment drift that changed, the summary."""
+    how the outputs within tolerance differ, why the run is not reproduced, the environment drift
+    that changed, the summary."""
     parts = [format_table(report["outputs"], ("output", "archived", "now", "verdict"))]
+    tolerated = [
+        f"{row['output']}: {row['detail']}" for row in report["outputs"] if row["verdict"] == "within tolerance"
+    ]
+    if tolerated:
+        parts += ["", "within tolerance:"] + [f"  {line}" for line in tolerated]
     if report["problems"]:
-        parts += ["", "why:"] + [f"  {line}" for line in report["problems"]]
+        parts += ["", "why not reproduced:"] + [f"  {line}" for line in report["problems"]]
     changed = [row for row in report["drift"] if row["changed"]]
     parts += ["", "environment drift:" if changed else "environment drift: none"]
     if changed:

@@ -101,7 +101,8 @@ def _how(step: RunStep | None) -> str:
         return "-"
     if step.cache is None:
         return step.state.lower()
-    return f"{'reused' if step.cache.reused else 'ran'} ({step.cache.reason})"
+    how = "reused" if step.cache.reused else "ran"
+    return how if step.cache.reason == how else f"{how} ({step.cache.reason})"
 
 
 def _steps(first: ArchivedRun, second: ArchivedRun) -> list[dict[str, str]]:
