@@ -26,6 +26,7 @@ __all__ = [
     "InputsArgument",
     "InputsFile",
     "NoCache",
+    "OptionalWorkdirOption",
     "Parameters",
     "Provide",
     "Refresh",
@@ -45,7 +46,10 @@ __all__ = [
 
 # --- where: work directory, spec files, inputs ---------------------------------------------
 
-WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help="The run's folder (created if missing).")]
+_WORKDIR_HELP = "The run's folder (created if missing)."
+WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help=_WORKDIR_HELP)]
+#: ``--workdir`` of a command that picks a default folder itself (``reproduce``).
+OptionalWorkdirOption = Annotated[Path | None, typer.Option("--workdir", "-w", help=_WORKDIR_HELP)]
 WorkdirArgument = Annotated[Path, typer.Argument(help="The run's folder (created if missing).")]
 Toplevel = Annotated[
     str | None,

@@ -8,16 +8,18 @@ from typing import Annotated
 import typer
 
 from flows.cli.flow_run import check_workdir, run_flow_from_cli
-from flows.cli.options import AbsoluteTolerance, ImageTolerance, RelativeTolerance, TrustArchive
+from flows.cli.options import (
+    AbsoluteTolerance,
+    ImageTolerance,
+    OptionalWorkdirOption,
+    RelativeTolerance,
+    TrustArchive,
+)
 from mltoolkit.errors import CommandLineError
 
 __all__ = ["reproduce"]
 
 Source = Annotated[str, typer.Argument(help="The archived run: its work directory, crate folder or archive zip.")]
-NewWorkdir = Annotated[
-    Path | None,
-    typer.Option("--workdir", "-w", help="A fresh folder for the new run (default: ./<source name>-reproduced)."),
-]
 
 
 def _fresh_workdir(workdir: Path | None, source: str) -> Path:
@@ -33,13 +35,14 @@ def _fresh_workdir(workdir: Path | None, source: str) -> Path:
 def reproduce(
     context: typer.Context,
     source: Source,
-    workdir: NewWorkdir = None,
+    workdir: OptionalWorkdirOption = None,
     rtol: RelativeTolerance = 1e-6,
     atol: AbsoluteTolerance = 1e-9,
     image_tolerance: ImageTolerance = 0.001,
     trust_archive: TrustArchive = False,
 ) -> None:
-    """Re-run an archived run (as it was submitted, without the cache) in a fresh folder; compare every output.
+    """Re-run an archived run (as it was submitted, without the cache) in a fresh --workdir (missing or empty;
+    default ./<source name>-reproduced) and compare every output with the archived one.
     Exit code 0 when every output is identical or within tolerance, 1 otherwise."""
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
     from flows.reproduce import reproduce as reproduce_flow
