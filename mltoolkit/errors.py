@@ -19,12 +19,16 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "HashingTimeoutError",
+    "HelperProcessError",
     "InputsError",
     "IntegrityError",
+    "JqProgramError",
+    "LimitExceededError",
     "MLToolkitError",
     "ReproductionError",
     "RunSourceError",
     "SpecError",
+    "StepCancelledError",
     "StepFailedError",
     "UnknownClassifierError",
     "UnsupportedFeatureError",
@@ -90,12 +94,33 @@ class SpecError(MLToolkitError, ValueError):
     """A yadage spec (workflow, steps or inputs) is malformed."""
 
 
+class LimitExceededError(SpecError):
+    """A spec, inputs file or published document asks for more than a resource limit allows.
+
+    Alias and ``$ref`` expansion, document size and depth, scatter size, jq run
+    time and memory, inputs size: see :mod:`mltoolkit.limits`. The message names
+    the file, the limit and the environment variable that raises it.
+    """
+
+
+class JqProgramError(MLToolkitError, ValueError):
+    """A jq program did not compile (``compiling``) or failed on its input; the message is jq's."""
+
+    def __init__(self, message: str, *, compiling: bool = False) -> None:
+        super().__init__(message)
+        self.compiling = compiling
+
+
 class UnsupportedFeatureError(SpecError):
     """A yadage spec uses a feature this loader does not implement."""
 
 
 class StepFailedError(MLToolkitError, RuntimeError):
     """A workflow step's process exited with an error."""
+
+
+class StepCancelledError(StepFailedError):
+    """A running step was stopped because its command was interrupted (Ctrl-C, SIGTERM)."""
 
 
 class HashingTimeoutError(StepFailedError):
@@ -128,6 +153,10 @@ class SpecRunFailedError(MLToolkitError, RuntimeError):
 
 class ApiServerError(MLToolkitError, RuntimeError):
     """The Prefect API server a command needs could not be started or reached."""
+
+
+class HelperProcessError(MLToolkitError, RuntimeError):
+    """A helper process the toolkit needs (the jq runner, the step supervisor) could not be started."""
 
 
 class ZygoteError(MLToolkitError, RuntimeError):

@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ALIAS_BOMB",
+    "ALIAS_BOMB_FLOW",
+    "DEEP_YAML",
     "FLOW_MODULES",
     "MOON",
     "NATIVE_CLASSIFIERS",
@@ -54,3 +57,17 @@ FLOW_MODULES = {
     "reproduce": "flows.reproduce",
     "compare": "flows.compare",
 }
+
+
+def _alias_levels(levels: int = 9, width: int = 9) -> list[str]:
+    items = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    items += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]" for n in range(1, levels)]
+    return items
+
+
+#: A YAML alias bomb, the mapping ``bomb: {l0: ..., l8: ...}``: 9 x 9 aliases expand to 9**9 scalars.
+ALIAS_BOMB = "bomb:\n" + "".join(f"  {item}\n" for item in _alias_levels())
+#: The same bomb in flow style, on one line (for ``-p key=VALUE``).
+ALIAS_BOMB_FLOW = "{" + ", ".join(_alias_levels()) + "}"
+#: A YAML value nested 600 lists deep (PyYAML's reader recurses: a RecursionError without a limit).
+DEEP_YAML = "[" * 600 + "]" * 600
