@@ -110,3 +110,17 @@ def test_workdir_must_be_fresh(run_cli, offline_env, flow_cli, archived_native, 
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "something").write_text("x")
     flow_cli.assert_error_line(_reproduce(run_cli, offline_env, archived_native, tmp_path / "used"), "not empty")
+
+
+@pytest.mark.slow
+def test_seed_spec_run_reproduces_from_its_stored_spec(run_cli, cli_env, flow_cli, shared_run, tmp_path):
+    run = shared_run("seed-spec")
+    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    result = flow_cli.check(_reproduce(run_cli, cli_env, run.workdir, tmp_path / "again"))
+    report = json.loads((tmp_path / "again/_mltoolkit/reproduction.json").read_text())
+    outputs = [row["output"] for row in report["outputs"]]
+    assert "merge_and_visualize/ml_results.png" in outputs
+    assert not [name for name in outputs if "_packtivity" in name or name.endswith(".sha256")]  # bookkeeping
+    assert "reproduced:" in result.stdout
+    record = json.loads((tmp_path / "again/_mltoolkit/run.json").read_text())
+    assert "_mltoolkit/submitted/spec" in record["workflow"]["toplevel"]  # the copy kept with the run, not today's

@@ -136,3 +136,19 @@ def test_spec_run_without_copies_cannot_be_rerun(tmp_path):
     root = make_run(tmp_path / "run", {"a.json": b"1"}, flow="spec-workflow")
     with open_run(root) as run, pytest.raises(ReproductionError, match="kept no copies of its spec"):
         plan_rerun(run)
+
+
+@pytest.mark.parametrize(
+    ("path", "compared"),
+    [
+        ("classification_0/rbf_svm.pkl", True),
+        ("classification_0/rbf_svm.pkl.summary.json", True),
+        ("classification_0/rbf_svm.pkl.sha256", False),
+        ("data_prep/_packtivity/data_prep.run.log", False),
+        ("map_0/stage1/_packtivity/stage1.script", False),
+    ],
+)
+def test_bookkeeping_is_verified_but_not_compared(path, compared):
+    from mltoolkit.preservation.reproduction import is_result
+
+    assert is_result(path) is compared
