@@ -232,7 +232,7 @@ async def ml_workflow(
         retries: how often a failed step is retried.
         retry_delay_seconds: pause before each retry.
         step_timeout: seconds after which a running step is killed and fails.
-        submission: the inputs file and ``-p`` values a command line was given, kept with the
+        submission: the inputs file and -p values a command line was given, kept with the
             run in WORKDIR/_mltoolkit/submitted/ (absent: the parameters alone are kept).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line

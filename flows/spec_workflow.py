@@ -162,7 +162,7 @@ async def spec_workflow(
         step_retries: retries per stage name, overriding retries for that stage's steps.
         provide: resources this machine provides to steps that need them, name -> value
             (for example {"CVMFS": "/cvmfs"}; an empty value when there is none to give).
-        submission: the inputs file and ``-p`` values a command line was given, kept with the
+        submission: the inputs file and -p values a command line was given, kept with the
             run in WORKDIR/_mltoolkit/submitted/ (absent: inputs_file and the init values are kept).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
