@@ -131,8 +131,8 @@ async def reproduce(
 
     Args:
         source: the archived run: its work directory, crate folder or archive zip.
-        workdir: a fresh folder for the new run (the report goes to its ``_mltoolkit/``); default:
-            ``reproductions/<source name>-<UTC time>`` in the current folder.
+        workdir: a fresh folder for the new run (the report goes to its _mltoolkit/ folder); default:
+            reproductions/<source name>-<UTC time> in the current folder.
         rtol: relative tolerance of numbers (scores, values in JSON/YAML files).
         atol: absolute tolerance of numbers.
         image_tolerance: share of a figure's pixels (0..1) that may differ.
