@@ -26,6 +26,8 @@ __all__ = [
     "JqProgramError",
     "LimitExceededError",
     "MLToolkitError",
+    "ReproductionError",
+    "RunSourceError",
     "SpecError",
     "StepCancelledError",
     "StepFailedError",
@@ -168,3 +170,12 @@ class ZygoteError(MLToolkitError, RuntimeError):
 
 class ZygoteTimeout(ZygoteError, TimeoutError):
     """A zygote call ran longer than its timeout; its process group was killed."""
+
+
+class RunSourceError(MLToolkitError, ValueError):
+    """A source to reproduce or compare is no run: not a work directory of ours, a crate without our
+    records, a damaged or unsafe zip."""
+
+
+class ReproductionError(MLToolkitError, ValueError):
+    """An archived run cannot be re-run: its submitted copies are missing or name an unknown flow."""

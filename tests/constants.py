@@ -54,6 +54,8 @@ FLOW_MODULES = {
     "spec": "flows.spec_workflow",
     "step": "flows.spec_step",
     "archive": "flows.archive",
+    "reproduce": "flows.reproduce",
+    "compare": "flows.compare",
 }
 
 

@@ -8,6 +8,8 @@
     mltoolkit archive WORKDIR OUT.zip                                       # a run as one zip
     mltoolkit validate WORKFLOW [INPUTS] [--toplevel DIR] [...]             # would a spec run here?
     mltoolkit resume WORKDIR [-p key=value ...]                             # answer a human step
+    mltoolkit reproduce SOURCE [--workdir NEW] [--rtol R] [--atol A]        # re-run an archived run, compare
+    mltoolkit compare RUN_A RUN_B [--rtol R] [--atol A]                     # compare two runs
 
 ``python -m flows.ml_workflow``, ``python -m flows.spec_workflow`` and
 ``python -m flows.spec_step`` (and ``python -m flows.archive``) are the same commands under their documented names
@@ -40,7 +42,7 @@ from typing import NoReturn
 __all__ = ["FLOW_COMMANDS", "main", "run_module_command"]
 
 #: Subcommands that run a Prefect flow: their process starts the start-up helpers first.
-FLOW_COMMANDS = frozenset({"run", "spec", "step"})
+FLOW_COMMANDS = frozenset({"run", "spec", "step", "reproduce"})
 
 #: What asks for help or a check rather than a run (the helpers are not started for it).
 _NOT_A_RUN = frozenset({"-h", "--help", "--validate"})

@@ -7,7 +7,7 @@ from typing import cast
 import typer.main
 from typer.core import TyperGroup
 
-from flows.cli import archive, resume, run, server, spec, step, validate
+from flows.cli import archive, compare, reproduce, resume, run, server, spec, step, validate
 from flows.cli.errors import CommandLineApp
 
 __all__ = ["app", "root_command"]
@@ -22,6 +22,8 @@ app.command("step")(step.step)
 app.command("validate")(validate.validate)
 app.command("resume")(resume.resume)
 app.command("archive")(archive.archive)
+app.command("reproduce")(reproduce.reproduce)
+app.command("compare")(compare.compare)
 app.add_typer(server.app, name="server")
 
 

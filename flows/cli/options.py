@@ -18,21 +18,26 @@ import typer
 from flows.runners import RUNNERS
 
 __all__ = [
+    "AbsoluteTolerance",
     "DaskAddress",
     "ImageMap",
     "ImageMapFile",
+    "ImageTolerance",
     "InputsArgument",
     "InputsFile",
     "NoCache",
+    "OptionalWorkdirOption",
     "Parameters",
     "Provide",
     "Refresh",
+    "RelativeTolerance",
     "Retries",
     "RetryDelay",
     "Runner",
     "StepRetries",
     "StepTimeout",
     "Toplevel",
+    "TrustArchive",
     "UnsafeNoQuoting",
     "Visualize",
     "WorkdirArgument",
@@ -42,7 +47,10 @@ __all__ = [
 
 # --- where: work directory, spec files, inputs ---------------------------------------------
 
-WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help="The run's folder (created if missing).")]
+_WORKDIR_HELP = "The run's folder (created if missing)."
+WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help=_WORKDIR_HELP)]
+#: ``--workdir`` of a command that picks a default folder itself (``reproduce``).
+OptionalWorkdirOption = Annotated[Path | None, typer.Option("--workdir", "-w", help=_WORKDIR_HELP)]
 WorkdirArgument = Annotated[Path, typer.Argument(help="The run's folder (created if missing).")]
 WorkflowArgument = Annotated[str, typer.Argument(help="Workflow file, relative to --toplevel.")]
 Toplevel = Annotated[
@@ -120,5 +128,24 @@ Provide = Annotated[
         "--provide",
         help="A resource steps may need that this machine provides: NAME or NAME=VALUE, "
         "e.g. CVMFS=/cvmfs, GRIDProxy=/tmp/x509up_u1000. Repeatable.",
+    ),
+]
+
+# --- reproduce and compare: tolerances and trust ---------------------------------------------
+
+RelativeTolerance = Annotated[
+    float, typer.Option("--rtol", min=0, help="Relative tolerance of numbers (scores, values in JSON/YAML files).")
+]
+AbsoluteTolerance = Annotated[float, typer.Option("--atol", min=0, help="Absolute tolerance of numbers.")]
+ImageTolerance = Annotated[
+    float,
+    typer.Option("--image-tolerance", min=0, max=1, help="Share of a figure's pixels (0..1) that may differ."),
+]
+TrustArchive = Annotated[
+    bool,
+    typer.Option(
+        "--trust-archive",
+        help="Load the archived pickles to compare models (a pickle runs code when loaded: only for archives "
+        "you trust); without it, models are compared by the score and predictions recorded beside them.",
     ),
 ]

@@ -22,6 +22,8 @@ and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
         submitted/                exact copies of what the run was given (mltoolkit.preservation.submitted)
           submitted.json            what they are: spec files, inputs file, -p values, dataset, sha256
         archive.json              only inside an archive zip: the sha256 of every file in it
+        reproduction.{json,md}    the report of ``reproduce`` (this run re-ran an archived one)
+        reproduction-diffs/       difference images of the figures it compared
 
 Every path a module needs is a property of :class:`WorkdirLayout` (or one of the
 names below), so that renaming a folder is a change in one file. Deleting or
@@ -166,6 +168,15 @@ class WorkdirLayout:
     def crate(self) -> Path:
         """``ro-crate-metadata.json``."""
         return self.root / CRATE_FILE
+
+    def reproduction(self, suffix: str) -> Path:
+        """``_mltoolkit/reproduction.<suffix>`` (``json``, ``md``): the report of ``reproduce``."""
+        return self.records / f"reproduction.{suffix}"
+
+    @property
+    def reproduction_diffs(self) -> Path:
+        """``_mltoolkit/reproduction-diffs/``: difference images of figures, beside the report."""
+        return self.records / "reproduction-diffs"
 
     def picture(self, suffix: str) -> Path:
         """``_mltoolkit/workflow.<suffix>`` (``png``, ``svg``, ``dot``)."""

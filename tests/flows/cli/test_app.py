@@ -20,6 +20,8 @@ HELP = {
     "spec": ["WORKDIR", "WORKFLOW", "INPUTS", "--toplevel", "--image-map-file", "--step-retries", "--visualize"],
     "step": ["STEP", "WORKDIR", "--toplevel", "--image-map", "--unsafe-no-quoting", "--step-timeout"],
     "archive": ["WORKDIR", "OUT.zip", "archive.json"],
+    "reproduce": ["SOURCE", "--workdir", "--rtol", "--atol", "--image-tolerance", "--trust-archive"],
+    "compare": ["RUN_A", "RUN_B", "--rtol", "--atol", "--image-tolerance"],
 }
 
 
