@@ -17,7 +17,17 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO_ROOT", "base_env", "free_port", "median_time", "prefect_server", "run_measured", "time_command"]
+__all__ = [
+    "REPO_ROOT",
+    "base_env",
+    "free_port",
+    "kept_server",
+    "load_average",
+    "median_time",
+    "prefect_server",
+    "run_measured",
+    "time_command",
+]
 
 
 def base_env(prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -59,7 +69,7 @@ def free_port() -> int:
 def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
     """Run ``prefect server start`` on 127.0.0.1; yield its API URL; stop it afterwards."""
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 -- open while the server runs, closed in finally
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -125,3 +135,23 @@ def run_measured(
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{text[-2000:]}")
     return elapsed, peak, text
+
+
+@contextlib.contextmanager
+def kept_server(prefect_home: Path, **extra: str) -> Iterator[dict[str, str]]:
+    """The default configuration: no ``PREFECT_API_URL``, so the first command leaves a kept server.
+
+    Yields the environment of the commands (their own Prefect home); the kept
+    server is stopped afterwards (``mltoolkit server stop``).
+    """
+    env = base_env(prefect_home, MLTOOLKIT_API_IDLE_TIMEOUT="900", **extra)
+    try:
+        yield env
+    finally:
+        subprocess.run([sys.executable, "-m", "flows.cli", "server", "stop"], env=env, capture_output=True)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for the line printed with every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
