@@ -22,6 +22,7 @@ __all__ = [
     "base_env",
     "free_port",
     "kept_server",
+    "kept_server_cpu",
     "load_average",
     "median_time",
     "prefect_server",
@@ -155,3 +156,18 @@ def load_average() -> str:
     """The 1, 5 and 15 minute load averages, for the line printed with every figure."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def kept_server_cpu(env: dict[str, str]) -> float:
+    """CPU seconds used so far by the kept server of ``env``'s Prefect home (keeper and app), 0 if none."""
+    import json
+
+    import psutil
+
+    try:
+        record = json.loads((Path(env["PREFECT_HOME"]) / "mltoolkit-api-server.json").read_text())
+        root = psutil.Process(record["pid"])
+        tree = [root, *root.children(recursive=True)]
+        return sum(times.user + times.system for times in (process.cpu_times() for process in tree))
+    except (OSError, ValueError, KeyError, psutil.Error):
+        return 0.0

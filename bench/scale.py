@@ -12,7 +12,8 @@ the mean over ``--spawns`` spawns, measured before and after the scatters.
 Printed: t(N); the marginal cost per step beyond the 100-step run,
 (t(N) - t(100)) / (N - 100), and its ratio to the spawn (target <= 10 at 1,000 and
 10,000); peak RSS of the command and all its children, summed over the process
-tree and sampled every 0.1 s with psutil (target <= 1 GiB at 10,000).
+tree and sampled every 0.1 s with psutil (target <= 1 GiB at 10,000); the kept
+server's CPU time during the run, per step (it shares the 2 cores with the steps).
 
 Run: ``python bench/scale.py`` (N = 100, 1,000) or ``--large`` (also 10,000: minutes).
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, kept_server, load_average, run_measured
+from _common import REPO_ROOT, kept_server, kept_server_cpu, load_average, run_measured
 
 from mltoolkit.workdir.layout import WorkdirLayout
 
@@ -71,22 +72,26 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-scale-"))
     results: dict[int, tuple[float, int]] = {}
+    server_cpu: dict[int, float] = {}
     spawn = spawn_seconds(arguments.spawns)
     with kept_server(scratch / "prefect-home", PREFECT_LOGGING_LEVEL="WARNING") as env:
         run_scatter(1, scratch, env, "warm-up")  # starts the kept server, registers the flow
         for count in sizes:
+            before = kept_server_cpu(env)
             results[count] = run_scatter(count, scratch, env, str(count))
+            server_cpu[count] = kept_server_cpu(env) - before
             print(f"N={count}: {results[count][0]:.2f} s; {load_average()}", flush=True)
     spawn = (spawn + spawn_seconds(arguments.spawns)) / 2
 
     print(f"shell scatter through `python -m flows.spec_workflow`, kept server; one run each; {load_average()}")
     print(f"bare `sh -c 'true x'` spawn: {spawn * 1000:.2f} ms (mean of 2 x {arguments.spawns})")
-    print(f"{'N':>7} {'t(N)':>9} {'per step':>9} {'/ spawn':>8} {'peak RSS (tree)':>16}")
+    print(f"{'N':>7} {'t(N)':>9} {'per step':>9} {'/ spawn':>8} {'peak RSS (tree)':>16} {'server CPU/step':>16}")
     base = results[SMALLEST][0]
     for count, (elapsed, peak) in results.items():
         marginal = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) * 1000:7.2f}ms"
         ratio = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) / spawn:8.1f}"
-        print(f"{count:7d} {elapsed:8.2f}s {marginal:>9} {ratio:>8} {peak / 2**20:12.0f} MiB")
+        cpu = server_cpu[count] / count * 1000
+        print(f"{count:7d} {elapsed:8.2f}s {marginal:>9} {ratio:>8} {peak / 2**20:12.0f} MiB {cpu:13.1f} ms")
     print(f"target: per step beyond N={SMALLEST} <= 10 x spawn; peak RSS <= 1024 MiB at 10,000")
 
 

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -324,8 +324,10 @@ class RunningZygote:
             os.rmdir(self.folder)
 
 
-def start_zygote(preload: list[str]) -> RunningZygote:
+def start_zygote(preload: list[str], environment: Mapping[str, str] | None = None) -> RunningZygote:
     """Start a zygote server subprocess that preloads ``preload``; returns at once.
+
+    ``environment`` adds variables to the zygote's (and so every child's) environment.
 
     The zygote dies with the calling *thread* (see :mod:`mltoolkit.processes.lifeline`):
     call this from the thread that owns it, e.g. the main thread. The socket
@@ -339,7 +341,7 @@ def start_zygote(preload: list[str]) -> RunningZygote:
     process = subprocess.Popen(
         [sys.executable, "-m", "mltoolkit.processes.zygote", socket_path, *preload],
         stdin=subprocess.DEVNULL,
-        env={**os.environ, PARENT_PID_VARIABLE: str(os.getpid())},
+        env={**os.environ, **(environment or {}), PARENT_PID_VARIABLE: str(os.getpid())},
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
