@@ -19,7 +19,9 @@ merge's start (run.json's step times), i.e. the tasks as the flow schedules them
 runner overhead included. Speedup = sequential / runner. Target on 2 cores: the
 default runner's phase speedup >= 1.8 (the ideal is the core count).
 
-Baseline and runners run in turns, ``--repeats`` rounds (medians).
+Baseline and runners run in turns, ``--repeats`` rounds (medians). A runner named
+``thread@N`` is the thread runner with N BLAS/OpenMP threads per step process set
+explicitly (``thread@2`` on 2 cores: the behaviour before the pool shared the cores out).
 
 Run: ``python bench/parallel.py [--repeats 3] [--tasks 8] [--seconds 2.5] [--workload boost|busy]``
 ``[--runners thread,process,dask] [--server kept|prefect]``.
@@ -46,6 +48,7 @@ from _workload import (
     moons_table,
 )
 
+from flows.startup.compute_pool import THREAD_VARIABLES
 from mltoolkit.workdir.layout import WorkdirLayout
 
 SEQUENTIAL = """
@@ -131,11 +134,14 @@ def _alternating(
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ["sequential", *runners]}
     for repeat in range(repeats):
         samples["sequential"].append(_sequential(env, scratch, inputs, str(repeat)))
-        for runner in runners:
-            workdir = scratch / f"run-{runner}-{repeat}"
+        for name in runners:
+            runner, _, threads = name.partition("@")
+            workdir = scratch / f"run-{runner}-{threads}-{repeat}"
             command = [*flow, "--inputs", str(inputs), "--workdir", str(workdir), "--runner", runner]
-            elapsed, _, _ = run_measured(command, env)
-            samples[runner].append((elapsed, classification_phase(workdir)))
+            elapsed, _, _ = run_measured(
+                command, {**env, **dict.fromkeys(THREAD_VARIABLES if threads else (), threads)}
+            )
+            samples[name].append((elapsed, classification_phase(workdir)))
     return {
         name: (statistics.median(whole for whole, _ in runs), statistics.median(phase for _, phase in runs))
         for name, runs in samples.items()

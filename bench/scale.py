@@ -15,12 +15,16 @@ Printed: t(N); the marginal cost per step beyond the 100-step run,
 tree and sampled every 0.1 s with psutil (target <= 1 GiB at 10,000); the kept
 server's CPU time during the run, per step (it shares the 2 cores with the steps).
 
+``--setting NAME=VALUE`` (repeatable) also runs every N with those settings in the
+kept server's and the command's environment, in turns with the default (own Prefect homes).
+
 Run: ``python bench/scale.py`` (N = 100, 1,000) or ``--large`` (also 10,000: minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -63,35 +67,58 @@ def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> t
     return elapsed, peak
 
 
+def _measure(
+    sizes: list[int], scratch: Path, configurations: dict[str, dict[str, str]]
+) -> dict[str, dict[int, tuple[float, int, float]]]:
+    """Per configuration and N: (seconds, peak RSS, kept server's CPU seconds); configurations in turns."""
+    results: dict[str, dict[int, tuple[float, int, float]]] = {name: {} for name in configurations}
+    with contextlib.ExitStack() as stack:
+        envs = {
+            name: stack.enter_context(kept_server(scratch / f"home-{index}", PREFECT_LOGGING_LEVEL="WARNING", **extra))
+            for index, (name, extra) in enumerate(configurations.items())
+        }
+        for name, env in envs.items():
+            run_scatter(1, scratch, env, f"warm-up-{name}")  # starts the kept server, registers the flow
+        for count in sizes:
+            for name, env in envs.items():
+                before = kept_server_cpu(env)
+                elapsed, peak = run_scatter(count, scratch, env, f"{count}-{name}")
+                results[name][count] = (elapsed, peak, kept_server_cpu(env) - before)
+                print(f"{name}, N={count}: {elapsed:.2f} s; {load_average()}", flush=True)
+    return results
+
+
+def _print_table(name: str, results: dict[int, tuple[float, int, float]], spawn: float) -> None:
+    print(f"{name}:")
+    print(f"{'N':>7} {'t(N)':>9} {'per step':>9} {'/ spawn':>8} {'peak RSS (tree)':>16} {'server CPU/step':>16}")
+    base = results[SMALLEST][0]
+    for count, (elapsed, peak, cpu) in results.items():
+        marginal = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) * 1000:7.2f}ms"
+        ratio = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) / spawn:8.1f}"
+        per_step_cpu = cpu / count * 1000
+        print(f"{count:7d} {elapsed:8.2f}s {marginal:>9} {ratio:>8} {peak / 2**20:12.0f} MiB {per_step_cpu:13.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="also N = 10,000 (takes minutes)")
     parser.add_argument("--spawns", type=int, default=300, help="bare spawns timed for the baseline")
+    parser.add_argument("--setting", action="append", default=[], help="NAME=VALUE: also run with it, in turns")
     arguments = parser.parse_args()
     sizes = [SMALLEST, 1_000, 10_000] if arguments.large else [SMALLEST, 1_000]
+    configurations = {"default": {}}
+    if arguments.setting:
+        configurations[" ".join(arguments.setting)] = dict(item.split("=", 1) for item in arguments.setting)
 
     scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-scale-"))
-    results: dict[int, tuple[float, int]] = {}
-    server_cpu: dict[int, float] = {}
     spawn = spawn_seconds(arguments.spawns)
-    with kept_server(scratch / "prefect-home", PREFECT_LOGGING_LEVEL="WARNING") as env:
-        run_scatter(1, scratch, env, "warm-up")  # starts the kept server, registers the flow
-        for count in sizes:
-            before = kept_server_cpu(env)
-            results[count] = run_scatter(count, scratch, env, str(count))
-            server_cpu[count] = kept_server_cpu(env) - before
-            print(f"N={count}: {results[count][0]:.2f} s; {load_average()}", flush=True)
+    results = _measure(sizes, scratch, configurations)
     spawn = (spawn + spawn_seconds(arguments.spawns)) / 2
 
     print(f"shell scatter through `python -m flows.spec_workflow`, kept server; one run each; {load_average()}")
     print(f"bare `sh -c 'true x'` spawn: {spawn * 1000:.2f} ms (mean of 2 x {arguments.spawns})")
-    print(f"{'N':>7} {'t(N)':>9} {'per step':>9} {'/ spawn':>8} {'peak RSS (tree)':>16} {'server CPU/step':>16}")
-    base = results[SMALLEST][0]
-    for count, (elapsed, peak) in results.items():
-        marginal = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) * 1000:7.2f}ms"
-        ratio = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) / spawn:8.1f}"
-        cpu = server_cpu[count] / count * 1000
-        print(f"{count:7d} {elapsed:8.2f}s {marginal:>9} {ratio:>8} {peak / 2**20:12.0f} MiB {cpu:13.1f} ms")
+    for name, measured in results.items():
+        _print_table(name, measured, spawn)
     print(f"target: per step beyond N={SMALLEST} <= 10 x spawn; peak RSS <= 1024 MiB at 10,000")
 
 
