@@ -21,7 +21,7 @@ default runner's phase speedup >= 1.8 (the ideal is the core count).
 
 Baseline and runners run in turns, ``--repeats`` rounds (medians). A runner named
 ``thread@N`` is the thread runner with N BLAS/OpenMP threads per step process set
-explicitly (``thread@2`` on 2 cores: the behaviour before the pool shared the cores out).
+explicitly (``thread@1`` vs ``thread``: does capping them pay when two steps run at once?).
 
 Run: ``python bench/parallel.py [--repeats 3] [--tasks 8] [--seconds 2.5] [--workload boost|busy]``
 ``[--runners thread,process,dask] [--server kept|prefect]``.
@@ -48,8 +48,10 @@ from _workload import (
     moons_table,
 )
 
-from flows.startup.compute_pool import THREAD_VARIABLES
 from mltoolkit.workdir.layout import WorkdirLayout
+
+#: The variables that size the native thread pools of numpy's BLAS, OpenMP (scikit-learn) and numexpr.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 SEQUENTIAL = """
 import json, sys, time

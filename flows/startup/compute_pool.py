@@ -19,42 +19,18 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from mltoolkit.errors import StepFailedError, ZygoteTimeout
 from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, start_zygote
 
-__all__ = [
-    "PRELOAD_MODULES",
-    "THREAD_VARIABLES",
-    "ComputePool",
-    "active_pool",
-    "pool_for_flow",
-    "run_in_pool",
-    "start_pool",
-    "thread_limits",
-]
+__all__ = ["PRELOAD_MODULES", "ComputePool", "active_pool", "pool_for_flow", "run_in_pool", "start_pool"]
 
 T = TypeVar("T")
 
 #: Imported once by the zygote; every worker inherits them.
 PRELOAD_MODULES = ["mltoolkit.analysis.preload"]
-
-#: The variables that size the native thread pools of numpy's BLAS, OpenMP (scikit-learn) and numexpr.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def thread_limits(workers: int, cores: int, environment: Mapping[str, str]) -> dict[str, str]:
-    """Thread counts for the pool's children: the cores shared out among ``workers`` running at once.
-
-    Left alone: a variable already set in ``environment`` (the user's choice wins), and
-    everything when one worker runs alone (it may use every core).
-    """
-    if workers <= 1:
-        return {}
-    share = str(max(1, cores // workers))
-    return {name: share for name in THREAD_VARIABLES if name not in environment}
 
 
 class ComputePool:
@@ -62,9 +38,7 @@ class ComputePool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        # several children each starting a BLAS/OpenMP thread per core would fight over the cores
-        limits = thread_limits(self.workers, os.cpu_count() or 1, os.environ)
-        self._zygote: RunningZygote = start_zygote(PRELOAD_MODULES, limits)
+        self._zygote: RunningZygote = start_zygote(PRELOAD_MODULES)
         self._client: ZygoteClient = self._zygote.client(self.workers)
 
     @property
