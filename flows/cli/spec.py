@@ -10,7 +10,7 @@ references imply) are printed on stderr.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -35,6 +35,9 @@ from flows.cli.options import (
     WorkdirArgument,
 )
 from mltoolkit.errors import CommandLineError
+
+if TYPE_CHECKING:
+    from mltoolkit.preservation.submitted import Submission
 
 __all__ = ["parse_step_retries", "spec", "stage_names"]
 
@@ -71,9 +74,8 @@ def spec(
     from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
 
-    task_runner = make_task_runner(runner, dask_address)
-    retries_by_stage = parse_step_retries(step_retries or [])
-    init, validated = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
+    task_runner, retries_by_stage = make_task_runner(runner, dask_address), parse_step_retries(step_retries or [])
+    init, validated, submission = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
     provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
@@ -97,6 +99,7 @@ def spec(
             visualize=visualize,
             step_retries=retries_by_stage,
             provide=provided,
+            submission=submission,
         ),
     )
     echo_cache_summary(workdir)
@@ -121,12 +124,13 @@ def _checked_requirements(
 
 def _checked_inputs(
     workflow: str, inputs: Path | None, toplevel: str | None, parameters: list[str], retried_stages: set[str]
-) -> tuple[dict[str, Any], Any]:
-    """The init values and the validated spec, after checking the stages ``--step-retries`` names.
+) -> tuple[dict[str, Any], Any, Submission]:
+    """The init values, the validated spec and what was submitted, after checking the stages ``--step-retries`` names.
 
     Raises:
         MLToolkitError: the spec, the inputs or a ``-p`` value is invalid, or a retried stage is unknown.
     """
+    from mltoolkit.preservation.submitted import Submission
     from mltoolkit.yadage import load_workflow, read_inputs, validate_workflow
     from mltoolkit.yamlfiles import parse_assignments
 
@@ -141,7 +145,7 @@ def _checked_inputs(
             f"--step-retries: no stage named {', '.join(map(repr, unknown))} in {workflow}; "
             f"stages: {', '.join(sorted(stage_names(spec)))}"
         )
-    return init, spec
+    return init, spec, Submission.from_command_line(inputs, parameters)
 
 
 def parse_step_retries(items: list[str]) -> dict[str, int]:
