@@ -17,7 +17,18 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO_ROOT", "base_env", "free_port", "median_time", "prefect_server", "run_measured", "time_command"]
+__all__ = [
+    "REPO_ROOT",
+    "base_env",
+    "free_port",
+    "kept_server",
+    "kept_server_cpu",
+    "load_average",
+    "median_time",
+    "prefect_server",
+    "run_measured",
+    "time_command",
+]
 
 
 def base_env(prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -125,3 +136,38 @@ def run_measured(
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{text[-2000:]}")
     return elapsed, peak, text
+
+
+@contextlib.contextmanager
+def kept_server(prefect_home: Path, **extra: str) -> Iterator[dict[str, str]]:
+    """The default configuration: no ``PREFECT_API_URL``, so the first command leaves a kept server.
+
+    Yields the environment of the commands (their own Prefect home); the kept
+    server is stopped afterwards (``mltoolkit server stop``).
+    """
+    env = base_env(prefect_home, MLTOOLKIT_API_IDLE_TIMEOUT="900", **extra)
+    try:
+        yield env
+    finally:
+        subprocess.run([sys.executable, "-m", "flows.cli", "server", "stop"], env=env, capture_output=True)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for the line printed with every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def kept_server_cpu(env: dict[str, str]) -> float:
+    """CPU seconds used so far by the kept server of ``env``'s Prefect home (keeper and app), 0 if none."""
+    import json
+
+    import psutil
+
+    try:
+        record = json.loads((Path(env["PREFECT_HOME"]) / "mltoolkit-api-server.json").read_text())
+        root = psutil.Process(record["pid"])
+        tree = [root, *root.children(recursive=True)]
+        return sum(times.user + times.system for times in (process.cpu_times() for process in tree))
+    except (OSError, ValueError, KeyError, psutil.Error):
+        return 0.0

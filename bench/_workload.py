@@ -1,4 +1,8 @@
-"""A classifier with a fixed, tunable amount of CPU work, for the parallelism and cache benchmarks.
+"""CPU-bound classifier workloads for the parallelism and cache benchmarks.
+
+``gradient_boosting_classifiers`` are the issue's workload: equally expensive
+``sklearn.ensemble.GradientBoostingClassifier`` entries (native code, sized with
+:func:`estimators_for_seconds`) on a larger moons table (:func:`moons_table`).
 
 Given to the flows by import path (``bench._workload.BusyClassifier``, with the
 repository on ``PYTHONPATH``), so every runner's workers can import it. Its
@@ -16,7 +20,18 @@ from typing import Any
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.neighbors import KNeighborsClassifier
 
-__all__ = ["BusyClassifier", "burn", "busy_classifiers", "iterations_per_second"]
+__all__ = [
+    "GRADIENT_BOOSTING",
+    "BusyClassifier",
+    "burn",
+    "busy_classifiers",
+    "estimators_for_seconds",
+    "gradient_boosting_classifiers",
+    "iterations_per_second",
+    "moons_table",
+]
+
+GRADIENT_BOOSTING = "sklearn.ensemble.GradientBoostingClassifier"
 
 
 def burn(work: int) -> int:
@@ -73,3 +88,37 @@ def busy_classifiers(count: int, work: int) -> list[dict[str, Any]]:
         }
         for index in range(count)
     ]
+
+
+def moons_table(rows: int, seed: int = 0) -> str:
+    """``rows`` noisy moons in the seed's text format (``X Y Value`` header, 12-character columns)."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=rows, noise=0.3, random_state=seed)
+    lines = [f"{'X':>12}{'Y':>12}{'Value':>12}"]
+    lines += [f"{x0:12.6f}{x1:12.6f}{label:12d}" for (x0, x1), label in zip(X, y)]
+    return "\n".join(lines) + "\n"
+
+
+def gradient_boosting_classifiers(count: int, n_estimators: int) -> list[dict[str, Any]]:
+    """``count`` identical GradientBoosting entries for inputs files (unique names, same seed: same cost)."""
+    return [
+        {
+            "name": f"boost_{index:02d}",
+            "estimator": GRADIENT_BOOSTING,
+            "params": {"n_estimators": n_estimators, "random_state": 0},
+        }
+        for index in range(count)
+    ]
+
+
+def estimators_for_seconds(X: Any, y: Any, seconds: float, probe: int = 100) -> int:
+    """How many GradientBoosting estimators make one fit on (X, y) take about ``seconds`` here (best of 2)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    elapsed = []
+    for _ in range(2):
+        start = time.perf_counter()
+        GradientBoostingClassifier(n_estimators=probe, random_state=0).fit(X, y)
+        elapsed.append(time.perf_counter() - start)
+    return max(1, round(probe * seconds / min(elapsed)))

@@ -1,56 +1,62 @@
-"""Large scatters: the spec runner on a trivial noop scatter of N steps, N = 100, 1,000, 10,000.
+"""Large scatters: per-step cost of the spec runner next to a bare shell spawn, N = 100, 1,000 (10,000).
 
-The spec is ``tests/specs/noop_scatter`` (one ``noop-env`` step per item, then a
-gather that reads every value), so the time is the runner's own per-step cost:
-planning, one Prefect task run, caching, the run record. Each N runs in a fresh
-``python -m flows.spec_workflow`` process against its own fresh ``prefect server
-start`` on 127.0.0.1 (the server records ~3 events per task run in the background;
-a fresh one per N keeps one N's backlog out of the next N's time). A run with
-N = 1 on the same server gives the fixed cost.
+The spec is ``tests/specs/shell_scatter``: one ``localproc-env`` step ``true {item}``
+per item, then a gather that reads every value, so the time is the runner's own
+per-step cost (planning, one Prefect task run, caching, the step's process, the run
+record). Each N runs once in a fresh ``python -m flows.spec_workflow`` process in the
+default configuration (the kept API server, left by a one-step warm-up run).
 
-Printed: t(N); per-step overhead (t(N) - t(1)) / N in ms; t(10N)/t(N) (target
-<= 12, i.e. no worse than linear plus noise); peak RSS of the command and all its
-children, summed over the process tree and sampled every 0.1 s with psutil
-(target <= 1 GiB at 10,000).
+Baseline, same run: a bare ``sh -c 'true x'`` spawn from Python (``subprocess.run``),
+the mean over ``--spawns`` spawns, measured before and after the scatters.
 
-Run: ``python bench/scale.py`` (N = 100, 1,000, 10,000) or ``--quick`` (100, 1,000).
+Printed: t(N); the marginal cost per step beyond the 100-step run,
+(t(N) - t(100)) / (N - 100), and its ratio to the spawn (target <= 10 at 1,000 and
+10,000); peak RSS of the command and all its children, summed over the process
+tree and sampled every 0.1 s with psutil (target <= 1 GiB at 10,000); the kept
+server's CPU time during the run, per step (it shares the 2 cores with the steps).
+
+``--setting NAME=VALUE`` (repeatable) also runs every N with those settings in the
+kept server's and the command's environment, in turns with the default (own Prefect homes).
+
+Run: ``python bench/scale.py`` (N = 100, 1,000) or ``--large`` (also 10,000: minutes).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import contextlib
 import json
-import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, prefect_server, run_measured
+from _common import REPO_ROOT, kept_server, kept_server_cpu, load_average, run_measured
 
 from mltoolkit.workdir.layout import WorkdirLayout
 
-SPEC = REPO_ROOT / "tests" / "specs" / "noop_scatter"
+SPEC = REPO_ROOT / "tests" / "specs" / "shell_scatter"
+SMALLEST = 100
+
+
+def spawn_seconds(count: int) -> float:
+    """Mean wall time of one bare ``sh -c 'true x'`` from Python, over ``count`` spawns."""
+    start = time.perf_counter()
+    for index in range(count):
+        subprocess.run(["sh", "-c", f"true {index}"], check=True)
+    return (time.perf_counter() - start) / count
 
 
 def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> tuple[float, int]:
-    """Time one run of the noop scatter with ``count`` items; check its record; return (s, peak RSS)."""
+    """Time one run of the shell scatter with ``count`` items; check its record; return (s, peak RSS)."""
     items = scratch / f"items-{label}.json"
     items.write_text(json.dumps({"items": list(range(count))}))
     workdir = scratch / f"workdir-{label}"
-    command = [
-        sys.executable,
-        "-m",
-        "flows.spec_workflow",
-        str(workdir),
-        "workflow.yml",
-        str(items),
-        "--toplevel",
-        str(SPEC),
-    ]
-    elapsed, peak, _ = run_measured(command, env)
+    command = [sys.executable, "-m", "flows.spec_workflow", str(workdir), "workflow.yml", str(items)]
+    elapsed, peak, _ = run_measured([*command, "--toplevel", str(SPEC)], env)
     record = json.loads(WorkdirLayout(workdir).run_record.read_text())
     states = {step["state"] for step in record["steps"]}
     if record["status"] != "completed" or len(record["steps"]) != count + 1 or states != {"COMPLETED"}:
@@ -61,36 +67,59 @@ def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> t
     return elapsed, peak
 
 
+def _measure(
+    sizes: list[int], scratch: Path, configurations: dict[str, dict[str, str]]
+) -> dict[str, dict[int, tuple[float, int, float]]]:
+    """Per configuration and N: (seconds, peak RSS, kept server's CPU seconds); configurations in turns."""
+    results: dict[str, dict[int, tuple[float, int, float]]] = {name: {} for name in configurations}
+    with contextlib.ExitStack() as stack:
+        envs = {
+            name: stack.enter_context(kept_server(scratch / f"home-{index}", PREFECT_LOGGING_LEVEL="WARNING", **extra))
+            for index, (name, extra) in enumerate(configurations.items())
+        }
+        for name, env in envs.items():
+            run_scatter(1, scratch, env, f"warm-up-{name}")  # starts the kept server, registers the flow
+        for count in sizes:
+            for name, env in envs.items():
+                before = kept_server_cpu(env)
+                elapsed, peak = run_scatter(count, scratch, env, f"{count}-{name}")
+                results[name][count] = (elapsed, peak, kept_server_cpu(env) - before)
+                print(f"{name}, N={count}: {elapsed:.2f} s; {load_average()}", flush=True)
+    return results
+
+
+def _print_table(name: str, results: dict[int, tuple[float, int, float]], spawn: float) -> None:
+    print(f"{name}:")
+    print(f"{'N':>7} {'t(N)':>9} {'per step':>9} {'/ spawn':>8} {'peak RSS (tree)':>16} {'server CPU/step':>16}")
+    base = results[SMALLEST][0]
+    for count, (elapsed, peak, cpu) in results.items():
+        marginal = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) * 1000:7.2f}ms"
+        ratio = "" if count == SMALLEST else f"{(elapsed - base) / (count - SMALLEST) / spawn:8.1f}"
+        per_step_cpu = cpu / count * 1000
+        print(f"{count:7d} {elapsed:8.2f}s {marginal:>9} {ratio:>8} {peak / 2**20:12.0f} MiB {per_step_cpu:13.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="N = 100 and 1,000 only (a smoke run)")
+    parser.add_argument("--large", action="store_true", help="also N = 10,000 (takes minutes)")
+    parser.add_argument("--spawns", type=int, default=300, help="bare spawns timed for the baseline")
+    parser.add_argument("--setting", action="append", default=[], help="NAME=VALUE: also run with it, in turns")
     arguments = parser.parse_args()
-    sizes = [100, 1_000] if arguments.quick else [100, 1_000, 10_000]
+    sizes = [SMALLEST, 1_000, 10_000] if arguments.large else [SMALLEST, 1_000]
+    configurations = {"default": {}}
+    if arguments.setting:
+        configurations[" ".join(arguments.setting)] = dict(item.split("=", 1) for item in arguments.setting)
 
     scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-scale-"))
-    results: dict[int, tuple[float, float, int]] = {}
-    for count in sizes:
-        home = scratch / f"prefect-home-{count}"
-        env = base_env(home, PREFECT_LOGGING_LEVEL="WARNING")
-        with prefect_server(env) as url:
-            flow_env = {**env, "PREFECT_API_URL": url}
-            run_scatter(1, scratch, flow_env, f"{count}-warm-up")  # registers the flow
-            fixed, _ = run_scatter(1, scratch, flow_env, f"{count}-fixed")
-            elapsed, peak = run_scatter(count, scratch, flow_env, str(count))
-        results[count] = (elapsed, fixed, peak)
+    spawn = spawn_seconds(arguments.spawns)
+    results = _measure(sizes, scratch, configurations)
+    spawn = (spawn + spawn_seconds(arguments.spawns)) / 2
 
-    print(f"noop scatter through `python -m flows.spec_workflow`; machine: {os.cpu_count()} cores; one run each")
-    print(f"{'N':>7} {'t(N)':>9} {'t(1)':>7} {'per step':>9} {'peak RSS (tree)':>16}")
-    for count, (elapsed, fixed, peak) in results.items():
-        print(
-            f"{count:7d} {elapsed:8.2f}s {fixed:6.2f}s {(elapsed - fixed) / count * 1000:7.2f}ms "
-            f"{peak / 2**20:12.0f} MiB"
-        )
-    for small, large in itertools.pairwise(sizes):
-        ratio = results[large][0] / results[small][0]
-        print(f"t({large})/t({small}) = {ratio:.2f} (target <= 12)")
-    largest = sizes[-1]
-    print(f"peak RSS at N={largest}: {results[largest][2] / 2**20:.0f} MiB (target <= 1024 MiB at 10,000)")
+    print(f"shell scatter through `python -m flows.spec_workflow`, kept server; one run each; {load_average()}")
+    print(f"bare `sh -c 'true x'` spawn: {spawn * 1000:.2f} ms (mean of 2 x {arguments.spawns})")
+    for name, measured in results.items():
+        _print_table(name, measured, spawn)
+    print(f"target: per step beyond N={SMALLEST} <= 10 x spawn; peak RSS <= 1024 MiB at 10,000")
 
 
 if __name__ == "__main__":

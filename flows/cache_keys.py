@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,12 @@ class KeyStore:
         return found
 
 
+@lru_cache(maxsize=16)
+def _key_store(workdir: str) -> KeyStore:
+    """One store per work directory and process: resolving its path once, not twice for every step."""
+    return KeyStore(workdir)
+
+
 @dataclass
 class KeyNote:
     """What the cache policy learnt about a task run, for its task body."""
@@ -195,7 +201,7 @@ def compute_step_key(
     """
     step_id, label = step
     task_run = task_ctx.task_run
-    store = KeyStore(workdir)
+    store = _key_store(workdir)
     hasher = FileHasher.within(timeout)
     code = code or toolkit_code()
     try:
@@ -223,4 +229,4 @@ def remember_stored_key(workdir: str, note: KeyNote | None) -> None:
     transaction = get_transaction()
     if note is None or note.components is None or note.code is None or transaction is None or not transaction.key:
         return
-    KeyStore(workdir).remember(transaction.key, note.components, note.code)
+    _key_store(workdir).remember(transaction.key, note.components, note.code)
