@@ -31,6 +31,10 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
+from flows.progress import CACHED as CACHED_OUTCOME
+from flows.progress import COMPLETED as COMPLETED_OUTCOME
+from flows.progress import FAILED as FAILED_OUTCOME
+from flows.progress import current_progress
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
 from flows.spec_tasks import (
@@ -160,6 +164,7 @@ class _StageSubmitter:
         self.finished: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.warned: set[tuple[str, str]] = set()  # (stage, warning) already logged
+        self.progress = current_progress()  # the command line's display, if any (counts only)
 
     def submit_ready_stages(self) -> None:
         """Submit every stage the planner can apply now."""
@@ -189,6 +194,9 @@ class _StageSubmitter:
             [self.lineage.of(planned) for planned in stage.steps],
             wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
+        if self.progress is not None:
+            self.progress.plan(stage.stage, len(stage.steps))
+            self.progress.start(stage.stage, len(stage.steps))
         for planned, future in zip(stage.steps, futures):
             self.futures[planned.id] = future
             self.result.labels[planned.id] = task_run_label(planned)
@@ -233,7 +241,9 @@ class _StageSubmitter:
                 "environment": outcome.environment,
             }
             self._log_resource_warnings(planned.stage, outcome.resources)
-            self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
+            cached = state.name == "Cached"
+            self.run.record_success(planned.id, published, state=CACHED if cached else COMPLETED)
+            self._report(planned.stage, CACHED_OUTCOME if cached else COMPLETED_OUTCOME)
             return
         try:
             await state.aresult(raise_on_failure=True)
@@ -248,6 +258,11 @@ class _StageSubmitter:
             "attempts": 1 + self.options.retries_of(planned.stage),
         }
         self.run.record_failure(planned.id, message)
+        self._report(planned.stage, FAILED_OUTCOME)
+
+    def _report(self, stage: str, outcome: str) -> None:
+        if self.progress is not None:
+            self.progress.finish(stage, outcome)
 
     def _log_resource_warnings(self, stage: str, resources: dict[str, Any] | None) -> None:
         """Log what a stage's resources could not honour, once per stage (not once per step)."""

@@ -23,6 +23,7 @@ from flows.cli.options import (
     NoCache,
     Parameters,
     Provide,
+    Quiet,
     Refresh,
     Retries,
     RetryDelay,
@@ -61,6 +62,7 @@ def spec(
     step_retries: StepRetries = None,
     step_timeout: StepTimeout = None,
     provide: Provide = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record.
     docker-encapsulated steps run in Docker when an engine answers (DOCKER_HOST, else the default socket),
@@ -98,6 +100,7 @@ def spec(
             step_retries=retries_by_stage,
             provide=provided,
         ),
+        quiet=quiet,
     )
     echo_cache_summary(workdir)
     typer.echo(f"{summary['status']}: {summary['steps']} steps; record: {summary['record']}")
