@@ -35,12 +35,14 @@ class _LiveView:
     def __rich__(self) -> Any:
         from rich.console import Group
         from rich.progress_bar import ProgressBar
+        from rich.table import Table
         from rich.text import Text
 
-        text = self.lines.lines(force=self.final)
+        summary, *stages = self.lines.lines(force=self.final)
         total = self.lines.snapshot.total()
-        bar = ProgressBar(total=max(total.planned, 1), completed=total.done, width=40)
-        return Group(bar, Text("\n".join(text)))
+        first = Table.grid(padding=(0, 1))
+        first.add_row(ProgressBar(total=max(total.planned, 1), completed=total.done, width=30), Text(summary))
+        return Group(first, *(Text(line, no_wrap=True, overflow="ellipsis") for line in stages))
 
 
 @contextlib.contextmanager
