@@ -34,9 +34,10 @@ _ASYNC_SQLITE_PREFIX = "sqlite+aiosqlite:///"
 def new_sqlite_database() -> Path | None:
     """The file of Prefect's configured SQLite database if it does not exist yet, else None."""
     from prefect.settings import get_current_settings
+    from pydantic import SecretStr
 
-    url = get_current_settings().server.database.connection_url
-    url = url.get_secret_value() if url is not None and hasattr(url, "get_secret_value") else url
+    configured = get_current_settings().server.database.connection_url
+    url = configured.get_secret_value() if isinstance(configured, SecretStr) else configured
     if not url or not str(url).startswith(_ASYNC_SQLITE_PREFIX):
         return None
     location = str(url)[len(_ASYNC_SQLITE_PREFIX) :].split("?", 1)[0]
@@ -58,7 +59,7 @@ def _migrate(path: Path) -> None:
     interface = provide_database_interface()
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
-    script.version_locations = [interface.orm.versions_dir]  # as Prefect's env.py does
+    script.version_locations = [str(interface.orm.versions_dir)]  # as Prefect's env.py does
     engine = sa.create_engine(f"sqlite:///{path}")
 
     def upgrade(revision: Any, _context: Any) -> Any:
