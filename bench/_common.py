@@ -60,7 +60,7 @@ def free_port() -> int:
 def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
     """Run ``prefect server start`` on 127.0.0.1; yield its API URL; stop it afterwards."""
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 -- the server writes to it until it stops, below
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
