@@ -32,11 +32,18 @@ _ASYNC_SQLITE_PREFIX = "sqlite+aiosqlite:///"
 
 
 def new_sqlite_database() -> Path | None:
-    """The file of Prefect's configured SQLite database if it does not exist yet, else None."""
+    """The file of Prefect's configured SQLite database if it does not exist yet and Prefect would create it.
+
+    None for an existing database, another kind of database, or with
+    ``PREFECT_API_DATABASE_MIGRATE_ON_START`` off (Prefect would not create it either).
+    """
     from prefect.settings import get_current_settings
     from pydantic import SecretStr
 
-    configured = get_current_settings().server.database.connection_url
+    database = get_current_settings().server.database
+    if not database.migrate_on_start:
+        return None
+    configured = database.connection_url
     url = configured.get_secret_value() if isinstance(configured, SecretStr) else configured
     if not url or not str(url).startswith(_ASYNC_SQLITE_PREFIX):
         return None
@@ -97,8 +104,13 @@ def create_database_at_head() -> Path | None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
         _migrate(temporary)
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(temporary, path)  # never replaces a database another process made meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(temporary, path)
     finally:
         for leftover in (
             temporary,

@@ -91,7 +91,7 @@ def console(prefect_api):
 
 
 def test_hook_notices_stay_off_the_console_and_go_to_the_log_file(console, tmp_path):
-    logger = logging.getLogger("prefect.task_runs.test_progress_display")
+    logger = logging.getLogger("prefect.mltoolkit_test_progress_display")
     logger.setLevel(logging.INFO)
     with logging_to_workdir(tmp_path) as log_file:
         for message in HOOK_NOTICES:

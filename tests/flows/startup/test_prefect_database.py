@@ -82,10 +82,15 @@ def test_an_existing_or_non_sqlite_database_is_left_to_prefect(tmp_path):
     existing.mkdir()
     (existing / "prefect.db").write_bytes(b"")
     postgres = "postgresql+asyncpg://user:secret@127.0.0.1:1/prefect"
-    for home, extra in ((existing, {}), (tmp_path / "postgres", {"PREFECT_API_DATABASE_CONNECTION_URL": postgres})):
+    for home, extra in (
+        (existing, {}),
+        (tmp_path / "postgres", {"PREFECT_API_DATABASE_CONNECTION_URL": postgres}),
+        (tmp_path / "no-migrations", {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false"}),
+    ):
         result = subprocess.run(
             [sys.executable, "-c", MAKE_OURS], env=_env(home, **extra), check=True, capture_output=True, text=True
         )
         assert result.stdout.strip() == "None"
     assert (existing / "prefect.db").read_bytes() == b""
     assert not (tmp_path / "postgres" / "prefect.db").exists()
+    assert not (tmp_path / "no-migrations" / "prefect.db").exists()
