@@ -40,6 +40,8 @@ class _LiveView:
 
         summary, *stages = self.lines.lines(force=self.final)
         total = self.lines.snapshot.total()
+        if total.planned == 0:  # nothing reported (yet, or by this flow: `mltoolkit step`)
+            return Text("")
         first = Table.grid(padding=(0, 1))
         first.add_row(ProgressBar(total=max(total.planned, 1), completed=total.done, width=30), Text(summary))
         return Group(first, *(Text(line, no_wrap=True, overflow="ellipsis") for line in stages))

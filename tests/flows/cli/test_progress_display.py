@@ -70,6 +70,13 @@ def test_on_a_terminal_a_live_display_ends_with_the_final_counts():
     assert "stage scatter: 3 steps done (1 reused, 0 failed)" in text
 
 
+def test_on_a_terminal_a_flow_that_reports_no_step_shows_no_progress():
+    stream = Terminal()
+    with showing_progress(quiet=False, stream=stream):
+        pass
+    assert "steps done" not in stream.getvalue()
+
+
 @pytest.mark.parametrize("message", HOOK_NOTICES)
 def test_hook_notices_are_recognised(message):
     assert is_hook_notice(logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, message, None, None))
