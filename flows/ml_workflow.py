@@ -52,6 +52,7 @@ from mltoolkit.analysis.pipeline import (
     prepare_data_step,
 )
 from mltoolkit.errors import MLToolkitError
+from mltoolkit.preservation.submitted import Submission, keep_native_submission
 
 __all__ = ["classify", "data_prep", "merge_and_plot", "ml_workflow"]
 
@@ -220,6 +221,7 @@ async def ml_workflow(
     retries: int = 0,
     retry_delay_seconds: float = 0.0,
     step_timeout: float | None = None,
+    submission: Submission | None = None,
 ) -> dict[str, float]:
     """Run the analysis and return ``{classifier name: test score}``.
 
@@ -235,6 +237,8 @@ async def ml_workflow(
         retries: how often a failed step is retried.
         retry_delay_seconds: pause before each retry.
         step_timeout: seconds after which a running step is killed and fails.
+        submission: the inputs file and -p values a command line was given, kept with the
+            run in WORKDIR/_mltoolkit/submitted/ (absent: the parameters alone are kept).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     specs = to_specs(classifiers, custom_classifiers)
@@ -247,6 +251,7 @@ async def ml_workflow(
     settings = _StepSettings(root, cache, retries, retry_delay_seconds, None if in_pool else step_timeout)
     run = _RecordedRun(root, dataset, dataset_sha256, specs, flow_run_id, cache)
     with guarded_run(root, "ml-workflow"), pool_for_flow(enabled=in_pool):
+        keep_native_submission(root, inputs=run.inputs(), submission=submission)  # before any step runs
         begin_cached_run(root, cache)
         try:
             scores, merged = await _run_steps(run.produced, settings, dataset, dataset_sha256, specs)
@@ -290,12 +295,16 @@ class _RecordedRun:
             started=self.started,
             steps=steps,
             workflow={"flow": "flows/ml_workflow.py:ml_workflow", "file": str(Path(__file__).resolve())},
-            inputs={
-                "dataset": self.dataset,
-                "dataset_sha256": self.dataset_sha256,
-                "classifiers": [to_parameter(spec) for spec in self.specs],
-            },
+            inputs=self.inputs(),
         )
+
+    def inputs(self) -> dict[str, Any]:
+        """The run's resolved parameters, as the run record and the submitted copies keep them."""
+        return {
+            "dataset": self.dataset,
+            "dataset_sha256": self.dataset_sha256,
+            "classifiers": [to_parameter(spec) for spec in self.specs],
+        }
 
     def _absolute(self, ref: FileRef | None) -> str | None:
         return str(ref.resolve(self.root)) if ref is not None else None

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from mltoolkit.workdir import record as run_records
 from mltoolkit.workdir.layout import RUN_RECORD_FILE
-from mltoolkit.workdir.record import RunRecord, RunStep
+from mltoolkit.workdir.record import RunEnvironment, RunRecord, RunStep
 
 __all__ = ["RUN_RECORD", "now_iso", "software_versions", "state_label", "task_run_details", "write_run_record"]
 
@@ -148,6 +148,7 @@ def write_run_record(
             "workflow": workflow,
             "inputs": inputs,
             "software": software_versions(),
+            "environment": RunEnvironment.current(),
             **dict(extra or {}),
             "steps": [step if isinstance(step, RunStep) else RunStep.model_validate(step) for step in steps],
         }

@@ -37,8 +37,9 @@ from flows.run_record import now_iso, write_run_record
 from flows.spec_scheduler import SpecRunOptions, SpecRunResult, run_spec
 from flows.ui_artifacts import publish_output_files, publish_spec_results, publish_steps
 from mltoolkit.errors import SpecRunFailedError
+from mltoolkit.preservation.submitted import Submission, keep_spec_submission
 from mltoolkit.workdir.layout import WorkdirLayout
-from mltoolkit.yadage import read_inputs
+from mltoolkit.yadage import load_workflow, read_inputs
 
 __all__ = ["BUNDLED_SEED_SPEC", "seed_spec_workflow", "spec_workflow"]
 
@@ -66,9 +67,16 @@ def _step_records(result: SpecRunResult) -> list[dict[str, Any]]:
 
 
 async def _run_and_report(
-    workflow: str, workdir: str, init: dict[str, Any], toplevel: str | None, options: SpecRunOptions
+    workflow: str,
+    workdir: str,
+    init: dict[str, Any],
+    toplevel: str | None,
+    options: SpecRunOptions,
+    submitted: tuple[str | None, Submission | None] = (None, None),
 ) -> dict[str, Any]:
-    """The body both spec flows share: lock, run, record, artifacts, outcome.
+    """The body both spec flows share: lock, keep what was submitted, run, record, artifacts, outcome.
+
+    ``submitted`` is the flow's inputs file and what a command line was given.
 
     Raises:
         SpecRunFailedError: a step failed (after its retries); the record names it.
@@ -79,6 +87,10 @@ async def _run_and_report(
     context = FlowRunContext.get()
     flow_run_id = context.flow_run.id if context and context.flow_run else None
     with guarded_run(root, "spec-workflow"):
+        inputs_file, submission = submitted
+        keep_spec_submission(  # before any step runs
+            root, loaded=load_workflow(workflow, toplevel), init=init, inputs_file=inputs_file, submission=submission
+        )
         result = await run_spec(workflow, init, root, toplevel, options)
         run = result.run
         records = _step_records(result)
@@ -127,6 +139,7 @@ async def spec_workflow(
     visualize: bool = False,
     step_retries: dict[str, int] | None = None,
     provide: dict[str, str] | None = None,
+    submission: Submission | None = None,
 ) -> dict[str, Any]:
     """Run a yadage spec; return ``{"status", "steps", "record"}``.
 
@@ -149,6 +162,8 @@ async def spec_workflow(
         step_retries: retries per stage name, overriding retries for that stage's steps.
         provide: resources this machine provides to steps that need them, name -> value
             (for example {"CVMFS": "/cvmfs"}; an empty value when there is none to give).
+        submission: the inputs file and -p values a command line was given, kept with the
+            run in WORKDIR/_mltoolkit/submitted/ (absent: inputs_file and the init values are kept).
     """
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
     options = SpecRunOptions(
@@ -164,7 +179,7 @@ async def spec_workflow(
         provided=dict(provide or {}),
     )
     init = read_inputs(inputs_file, overrides=inputs or {})
-    return await _run_and_report(workflow, workdir, init, toplevel, options)
+    return await _run_and_report(workflow, workdir, init, toplevel, options, (inputs_file, submission))
 
 
 @flow(

@@ -10,6 +10,7 @@ Subclasses also inherit the matching built-in exception (``ValueError``,
 from __future__ import annotations
 
 __all__ = [
+    "ArchiveError",
     "ArtifactError",
     "ChecksumMismatchError",
     "ClassifierConfigError",
@@ -18,10 +19,14 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "HashingTimeoutError",
+    "HelperProcessError",
     "InputsError",
     "IntegrityError",
+    "JqProgramError",
+    "LimitExceededError",
     "MLToolkitError",
     "SpecError",
+    "StepCancelledError",
     "StepFailedError",
     "UnknownClassifierError",
     "UnsupportedFeatureError",
@@ -75,6 +80,10 @@ class ArtifactError(MLToolkitError, OSError):
     """An intermediate file is missing or cannot be read."""
 
 
+class ArchiveError(MLToolkitError, ValueError):
+    """What to archive is no run's work directory, or the archive cannot be written where asked."""
+
+
 class IntegrityError(ArtifactError):
     """An intermediate file's content differs from the hash recorded when it was written."""
 
@@ -83,12 +92,33 @@ class SpecError(MLToolkitError, ValueError):
     """A yadage spec (workflow, steps or inputs) is malformed."""
 
 
+class LimitExceededError(SpecError):
+    """A spec, inputs file or published document asks for more than a resource limit allows.
+
+    Alias and ``$ref`` expansion, document size and depth, scatter size, jq run
+    time and memory, inputs size: see :mod:`mltoolkit.limits`. The message names
+    the file, the limit and the environment variable that raises it.
+    """
+
+
+class JqProgramError(MLToolkitError, ValueError):
+    """A jq program did not compile (``compiling``) or failed on its input; the message is jq's."""
+
+    def __init__(self, message: str, *, compiling: bool = False) -> None:
+        super().__init__(message)
+        self.compiling = compiling
+
+
 class UnsupportedFeatureError(SpecError):
     """A yadage spec uses a feature this loader does not implement."""
 
 
 class StepFailedError(MLToolkitError, RuntimeError):
     """A workflow step's process exited with an error."""
+
+
+class StepCancelledError(StepFailedError):
+    """A running step was stopped because its command was interrupted (Ctrl-C, SIGTERM)."""
 
 
 class HashingTimeoutError(StepFailedError):
@@ -121,6 +151,10 @@ class SpecRunFailedError(MLToolkitError, RuntimeError):
 
 class ApiServerError(MLToolkitError, RuntimeError):
     """The Prefect API server a command needs could not be started or reached."""
+
+
+class HelperProcessError(MLToolkitError, RuntimeError):
+    """A helper process the toolkit needs (the jq runner, the step supervisor) could not be started."""
 
 
 class ZygoteError(MLToolkitError, RuntimeError):

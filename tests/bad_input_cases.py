@@ -1,6 +1,6 @@
 """The bad-input catalogue: one bad input per case, for every command line.
 
-Each :class:`Case` names the command line (``ml``, ``spec``, ``step``), its
+Each :class:`Case` names the command line (``ml``, ``spec``, ``step``, ``archive``), its
 arguments, a fragment of the one ``error:`` line it must end with, and the files
 its folder holds first. ``tests/test_bad_input_catalogue.py`` runs every case
 through the ``python -m`` entry points and the ``mltoolkit`` subcommands.
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tests.constants import ALIAS_BOMB, ALIAS_BOMB_FLOW, DEEP_YAML
+
 __all__ = ["CASES", "CLIS", "EARLIER", "SUBCOMMANDS", "Case"]
 
 #: The ``python -m`` entry point and the ``mltoolkit`` subcommand of each command line.
-CLIS = {"ml": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step"}
-SUBCOMMANDS = {"ml": "run", "spec": "spec", "step": "step"}
+CLIS = {"ml": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step", "archive": "flows.archive"}
+SUBCOMMANDS = {"ml": "run", "spec": "spec", "step": "step", "archive": "archive"}
 
 GOOD_ROWS = "".join(f"{i * 0.1:.6f} {(i * 7 % 5) * 0.2:.6f} {i % 2}\n" for i in range(30))
 
@@ -42,6 +44,68 @@ stages:
       outfile: '{workdir}/out.txt'
     step: {$ref: 'steps.yml#/write_step'}
 """
+
+
+#: A workflow whose $refs fan out: each level refers ten times to the one below (10**8 nodes).
+REF_FAN_OUT = (
+    SMALL_WORKFLOW
+    + "definitions:\n  d0: [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"  d{level}: [{', '.join([f'{{$ref: {chr(39)}#/definitions/d{level - 1}{chr(39)}}}'] * 10)}]\n"
+        for level in range(1, 8)
+    )
+    + "top: {$ref: '#/definitions/d7'}\n"
+)
+
+#: Inputs just over what a flow run's parameters may hold (Prefect's API refuses 524,288 bytes).
+BIG_INPUTS = "items:\n" + f"- {'x' * 100}\n" * 6000
+
+CARTESIAN_WORKFLOW = """\
+stages:
+- name: grid
+  dependencies: [init]
+  scheduler:
+    scheduler_type: multistep-stage
+    parameters:
+      a: {step: init, output: a}
+      b: {step: init, output: b}
+      c: {step: init, output: c}
+      message: hello
+      outfile: '{workdir}/out.txt'
+    scatter: {method: cartesian, parameters: [a, b, c]}
+    step: {$ref: 'steps.yml#/write_step'}
+"""
+THOUSANDS = "".join(f"{name}: [{', '.join(map(str, range(1000)))}]\n" for name in "abc")
+
+JQ_FOREVER_WORKFLOW = """\
+stages:
+- name: forever
+  dependencies: [init]
+  scheduler:
+    scheduler_type: jq-stage
+    bindings: {}
+    stepscript: '[repeat({message: "hello", outfile: "{workdir}/out.txt"})]'
+    step: {$ref: 'steps.yml#/write_step'}
+"""
+
+FROMYAML_BOMB_STEP = (
+    """\
+write_step:
+  process:
+    process_type: interpolated-script-cmd
+    script: |
+      cat > {outfile} <<'END'
+"""
+    + "".join(f"      {line}\n" for line in ALIAS_BOMB.splitlines())
+    + """\
+      END
+  environment:
+    environment_type: localproc-env
+  publisher:
+    publisher_type: fromyaml-pub
+    yamlfile: out.txt
+"""
+)
 
 
 def _spec(workflow: str = SMALL_WORKFLOW, steps: str = WRITE_STEP) -> dict[str, str]:
@@ -192,6 +256,46 @@ CASES: dict[str, Case] = {
         "steps.yml#/write_step", *STEP_OK, "--image-map", "=local", fragment="expected IMAGE=local"
     ),
     "step: workdir is a file": _step("steps.yml#/write_step", *STEP_OK, fragment="is a file", workdir="file"),
+    # limits: expansion bombs and oversized documents, refused at load with the variable that raises the limit
+    "ml: alias bomb in the inputs file": _ml_inputs(
+        "dataset: @MOON@\nclassifiers: [rbf_svm]\n" + ALIAS_BOMB, "MLTOOLKIT_MAX_YAML_NODES="
+    ),
+    "ml: inputs larger than a flow run takes": _ml_inputs(
+        "dataset: @MOON@\nclassifiers: [{name: big, estimator: sklearn.svm.SVC, params: {note: '"
+        + "x" * 600_000
+        + "'}}]\n",
+        "MLTOOLKIT_MAX_INPUTS_BYTES=",
+    ),
+    "spec: alias bomb in workflow.yml": _spec_case(
+        fragment="workflow.yml: node count (aliases and $refs expanded) is over the limit",
+        files=_spec(SMALL_WORKFLOW + ALIAS_BOMB),
+    ),
+    "spec: alias bomb in steps.yml": _spec_case(
+        fragment="steps.yml: node count (aliases and $refs expanded) is over the limit",
+        files=_spec(steps=WRITE_STEP + ALIAS_BOMB),
+    ),
+    "spec: alias bomb in the inputs file": _spec_case(
+        "@TMP@/inputs.yml",
+        fragment="inputs.yml: node count (aliases and $refs expanded)",
+        files={**_spec(), "inputs.yml": ALIAS_BOMB},
+    ),
+    "spec: alias bomb in a -p value": _spec_case(
+        "-p", f"bomb={ALIAS_BOMB_FLOW}", fragment="-p bomb: node count (aliases and $refs expanded)"
+    ),
+    "spec: $ref fan-out": _spec_case(fragment="expanding $ref: node count", files=_spec(REF_FAN_OUT)),
+    "spec: workflow nested 600 deep": _spec_case(
+        fragment="nesting depth is over the limit of 100 levels", files=_spec(SMALL_WORKFLOW + f"deep: {DEEP_YAML}\n")
+    ),
+    "spec: inputs nested 600 deep": _spec_case(
+        "@TMP@/inputs.yml",
+        fragment="MLTOOLKIT_MAX_YAML_DEPTH=",
+        files={**_spec(), "inputs.yml": f"deep: {DEEP_YAML}\n"},
+    ),
+    "spec: inputs larger than a flow run takes": _spec_case(
+        "@TMP@/inputs.yml",
+        fragment="size of the inputs as JSON is 618,011 bytes, over the limit of 500,000 bytes",
+        files={**_spec(), "inputs.yml": BIG_INPUTS},
+    ),
     # --- found while the flow runs
     "run: spec step reads a missing dataset": Case(
         "spec",
@@ -262,6 +366,18 @@ CASES: dict[str, Case] = {
         during_run=True,
         prepped=True,
     ),
+    "run: 1000 x 1000 x 1000 cartesian scatter": _spec_case(
+        "@TMP@/inputs.yml",
+        fragment="number of steps of one stage is 1,000,000,000, over the limit of 50,000",
+        during_run=True,
+        files={**_spec(CARTESIAN_WORKFLOW), "inputs.yml": THOUSANDS},
+    ),
+    "run: jq stage that never ends": _spec_case(
+        fragment="jq run time is over the limit of 10 s", during_run=True, files=_spec(JQ_FOREVER_WORKFLOW)
+    ),
+    "run: fromyaml-pub output is an alias bomb": _spec_case(
+        fragment="MLTOOLKIT_MAX_YAML_NODES=", during_run=True, files=_spec(steps=FROMYAML_BOMB_STEP)
+    ),
     "run: spec_step on a missing dataset": Case(
         "step",
         (
@@ -276,6 +392,19 @@ CASES: dict[str, Case] = {
         ),
         "missing.txt",
         during_run=True,
+    ),
+    # --- flows.archive: what to archive and where
+    "archive: not a run's folder": Case("archive", ("@TMP@", "@TMP@/out.zip"), "no run record"),
+    "archive: work directory missing": Case("archive", ("@TMP@/nowhere", "@TMP@/out.zip"), "found nothing"),
+    "archive: work directory is a file": Case(
+        "archive", ("@WORK@", "@TMP@/out.zip"), "found a file, expected the folder of a run", workdir="file"
+    ),
+    "archive: run record damaged": Case(
+        "archive", ("@TMP@/run", "@TMP@/out.zip"), "not valid JSON", {"run/_mltoolkit/run.json": "{"}
+    ),
+    "archive: output is a folder": Case("archive", ("@WORK@", "@WORK@/earlier"), "is a folder, expected a file name"),
+    "archive: output below a file": Case(
+        "archive", ("@WORK@", "@WORK@/scores.json/out.zip"), "scores.json is a file, not a folder"
     ),
 }
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ALIAS_BOMB",
+    "ALIAS_BOMB_FLOW",
+    "DEEP_YAML",
     "FLOW_MODULES",
     "MOON",
     "NATIVE_CLASSIFIERS",
@@ -46,4 +49,23 @@ NATIVE_CLASSIFIERS = ["nearest_neighbours", "rbf_svm", "decision_tree"]
 #: The first bytes of every PNG file.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The documented ``python -m`` entry points, by ``mltoolkit`` subcommand.
-FLOW_MODULES = {"run": "flows.ml_workflow", "spec": "flows.spec_workflow", "step": "flows.spec_step"}
+FLOW_MODULES = {
+    "run": "flows.ml_workflow",
+    "spec": "flows.spec_workflow",
+    "step": "flows.spec_step",
+    "archive": "flows.archive",
+}
+
+
+def _alias_levels(levels: int = 9, width: int = 9) -> list[str]:
+    items = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    items += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]" for n in range(1, levels)]
+    return items
+
+
+#: A YAML alias bomb, the mapping ``bomb: {l0: ..., l8: ...}``: 9 x 9 aliases expand to 9**9 scalars.
+ALIAS_BOMB = "bomb:\n" + "".join(f"  {item}\n" for item in _alias_levels())
+#: The same bomb in flow style, on one line (for ``-p key=VALUE``).
+ALIAS_BOMB_FLOW = "{" + ", ".join(_alias_levels()) + "}"
+#: A YAML value nested 600 lists deep (PyYAML's reader recurses: a RecursionError without a limit).
+DEEP_YAML = "[" * 600 + "]" * 600

@@ -5,9 +5,10 @@
     mltoolkit run  --inputs inputs.yml [--workdir DIR] [-p key=value ...]   # the native flow
     mltoolkit spec WORKDIR WORKFLOW [INPUTS] [--toplevel DIR] [...]         # a yadage spec
     mltoolkit step STEPS.yml#/step WORKDIR [-p key=value ...]               # one yadage step
+    mltoolkit archive WORKDIR OUT.zip                                       # a run as one zip
 
 ``python -m flows.ml_workflow``, ``python -m flows.spec_workflow`` and
-``python -m flows.spec_step`` are the same commands under their documented names
+``python -m flows.spec_step`` (and ``python -m flows.archive``) are the same commands under their documented names
 (:func:`run_module_command`); ``python -m flows.cli`` is ``mltoolkit``.
 
 The rooms:

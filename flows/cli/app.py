@@ -7,7 +7,7 @@ from typing import cast
 import typer.main
 from typer.core import TyperGroup
 
-from flows.cli import run, server, spec, step
+from flows.cli import archive, run, server, spec, step
 from flows.cli.errors import CommandLineApp
 
 __all__ = ["app", "root_command"]
@@ -19,6 +19,7 @@ app = CommandLineApp(
 app.command("run")(run.run)
 app.command("spec")(spec.spec)
 app.command("step")(step.step)
+app.command("archive")(archive.archive)
 app.add_typer(server.app, name="server")
 
 

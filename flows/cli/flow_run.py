@@ -1,13 +1,23 @@
 """What every command that runs a flow does around it: check the work directory, lock it, run, report.
 
+Ctrl-C (SIGINT) or SIGTERM during the flow run stops it within a second or two:
+every running step's process group is stopped at once (steps not yet started are
+refused), the warm workers are stopped, the flow run is cancelled (Prefect
+records it as crashed), the work directory's lock is released and the command
+ends with one line and exit code 130 (143 for SIGTERM). Finished steps keep
+their cached results, so the same command again resumes where the run stopped.
+A second Ctrl-C while this happens interrupts at once.
+
 This module must not import Prefect at import time (see :mod:`flows.cli`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -87,6 +97,61 @@ def holding_workdir_lock(workdir: Path, command: str) -> Iterator[None]:
         yield
 
 
+def _stop_steps_and_workers() -> None:
+    """Stop every running step (and refuse new ones) and the warm workers."""
+    import threading
+
+    from flows.startup.compute_pool import active_pool
+    from mltoolkit.processes.warden import stop_run
+    from mltoolkit.yadage.packtivity.execute import cancel_running_steps
+
+    cancel_running_steps()
+    # steps that worker processes (process pool, local Dask cluster) run carry this run's token
+    threading.Thread(target=stop_run, name="stop worker steps", daemon=True).start()
+    pool = active_pool()
+    if pool is not None:  # the native flow's step bodies run in its children
+        pool.shutdown()
+
+
+async def _interruptible(start_flow: Callable[[], Coroutine[Any, Any, Any]], interrupted: list[int]) -> Any:
+    """Await the flow; on SIGINT or SIGTERM stop its steps and cancel it (recorded in ``interrupted``).
+
+    A plain signal handler, not the event loop's: a flow may block the loop while it
+    waits for a step (the native flow does), and the steps must stop at once.
+    """
+    import threading
+
+    loop = asyncio.get_running_loop()
+    flow_task = asyncio.current_task()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next one acts at once
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        interrupted.append(signum)
+        # in a thread: this handler may have interrupted the main thread anywhere, locks held
+        threading.Thread(target=_stop_steps_and_workers, name="stop steps", daemon=True).start()
+        if flow_task is not None:
+            loop.call_soon_threadsafe(flow_task.cancel)
+
+    for signum in previous:
+        signal.signal(signum, on_signal)
+    try:
+        return await start_flow()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_interrupted(signum: int) -> None:
+    name = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    exit_with_error(
+        f"{name}: the running steps were stopped and the flow run cancelled; "
+        "finished steps are kept: run the same command again to resume",
+        code=128 + signum,
+    )
+
+
 def run_flow_from_cli(
     context: typer.Context,
     workdir: Path,
@@ -100,13 +165,14 @@ def run_flow_from_cli(
     directory's log file (:mod:`flows.cli.run_log`).
     ``start_flow`` returns the flow call's coroutine. An :class:`MLToolkitError` from
     the flow propagates (:mod:`flows.cli.errors` prints its line); any other
-    failure, already logged by Prefect, ends the command with one line too.
+    failure, already logged by Prefect, ends the command with one line too. Ctrl-C
+    and SIGTERM stop the run quickly and resumably (see the module docstring).
     """
-    import asyncio
-
     from flows.startup import temporary_server
+    from mltoolkit.processes.warden import start_warden
 
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
+    start_warden()  # before any worker process starts, so that they share this run's token
     with holding_workdir_lock(workdir, command_line(context)):
         try:
             temporary_server.wait_until_ready()
@@ -114,13 +180,19 @@ def run_flow_from_cli(
             raise
         except RuntimeError as exc:  # the start-up helpers' own failures (server did not come up)
             exit_with_error(exc)
+        interrupted: list[int] = []
         try:
             with logging_to_workdir(workdir), showing_progress(quiet):
-                return asyncio.run(start_flow())
+                result = asyncio.run(_interruptible(start_flow, interrupted))
         except MLToolkitError:
-            raise
-        except Exception as exc:
-            exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+            if not interrupted:
+                raise
+        except (Exception, asyncio.CancelledError) as exc:
+            if not interrupted:
+                exit_with_error(f"flow run failed: {type(exc).__name__}: {exc}")
+        if interrupted:
+            _exit_interrupted(interrupted[0])
+        return result
 
 
 def echo_cache_summary(workdir: Path) -> None:

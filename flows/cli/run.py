@@ -56,6 +56,7 @@ def run(
     from flows.startup.compute_pool import run_in_pool
     from mltoolkit.analysis.inputs import load_inputs
     from mltoolkit.analysis.pipeline import FIGURE_FILE, MERGE_DIR, SCORES_FILE, check_inputs
+    from mltoolkit.preservation.submitted import Submission
     from mltoolkit.yamlfiles import parse_assignments
 
     task_runner = make_task_runner(runner, dask_address)
@@ -81,6 +82,7 @@ def run(
             retries=retries,
             retry_delay_seconds=retry_delay,
             step_timeout=step_timeout,
+            submission=Submission.from_command_line(inputs, parameter or []),
         ),
         quiet=quiet,
     )

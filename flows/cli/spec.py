@@ -4,14 +4,14 @@ Mirrors ``yadage-run``: ``WORKDIR WORKFLOW [INPUTS] --toplevel DIR -p key=value`
 Everything the command is given is checked before the first write: the spec,
 the inputs, the image map, the stage names of ``--step-retries`` and the
 resources the steps need (``--provide``). The spec's warnings (dependencies its
-references imply) are printed on stderr. Prefect (with the flows) is imported
-inside the command, not above: it must wait for the start-up helpers (:mod:`flows.cli`).
+references imply) are printed on stderr. The flows (with Prefect) are imported
+inside the command, not above: they must wait for the start-up helpers (:mod:`flows.cli`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -36,7 +36,11 @@ from flows.cli.options import (
     Visualize,
     WorkdirArgument,
 )
+from flows.runners import make_task_runner
 from mltoolkit.errors import CommandLineError
+
+if TYPE_CHECKING:
+    from mltoolkit.preservation.submitted import Submission
 
 __all__ = ["parse_step_retries", "spec", "stage_names"]
 
@@ -70,11 +74,10 @@ def spec(
     except images named by --image-map or --image-map-file, which always run as mapped; without an engine
     the seed's danikam/sklearn runs with this toolkit's scripts. The run record says where each step ran.
     """
-    from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
 
-    task_runner = make_task_runner(runner, dask_address)
-    init, validated, retries_by_stage = _checked_inputs(workflow, inputs, toplevel, parameter or [], step_retries)
+    task_runner, retries_by_stage = make_task_runner(runner, dask_address), parse_step_retries(step_retries or [])
+    init, validated, submission = _checked_inputs(workflow, inputs, toplevel, parameter or [], set(retries_by_stage))
     provided = _checked_requirements(validated, provide or [], image_map or [], image_map_file)
     workdir = check_workdir(workdir)
     warn_unquoted(unsafe_no_quoting)
@@ -98,6 +101,7 @@ def spec(
             visualize=visualize,
             step_retries=retries_by_stage,
             provide=provided,
+            submission=submission,
         ),
         quiet=quiet,
     )
@@ -122,29 +126,29 @@ def _checked_requirements(
 
 
 def _checked_inputs(
-    workflow: str, inputs: Path | None, toplevel: str | None, parameters: list[str], step_retries: list[str] | None
-) -> tuple[dict[str, Any], Any, dict[str, int]]:
-    """The init values, the validated spec and ``--step-retries`` as ``{stage: retries}`` (its stages checked).
+    workflow: str, inputs: Path | None, toplevel: str | None, parameters: list[str], retried_stages: set[str]
+) -> tuple[dict[str, Any], Any, Submission]:
+    """The init values, the validated spec and what was submitted, after checking the stages ``--step-retries`` names.
 
     Raises:
         MLToolkitError: the spec, the inputs or a ``-p`` value is invalid, or a retried stage is unknown.
     """
+    from mltoolkit.preservation.submitted import Submission
     from mltoolkit.yadage import load_workflow, read_inputs, validate_workflow
     from mltoolkit.yamlfiles import parse_assignments
 
-    retries = parse_step_retries(step_retries or [])
     overrides = parse_assignments(parameters)
     if inputs is not None and not inputs.is_absolute() and toplevel and (Path(toplevel) / inputs).is_file():
         inputs = Path(toplevel) / inputs  # like WORKFLOW, INPUTS is looked up in --toplevel first
     init = read_inputs(inputs, overrides=overrides)
     spec = validate_workflow(load_workflow(workflow, toplevel))
-    unknown = sorted(set(retries) - stage_names(spec))
+    unknown = sorted(retried_stages - stage_names(spec))
     if unknown:
         raise CommandLineError(
             f"--step-retries: no stage named {', '.join(map(repr, unknown))} in {workflow}; "
             f"stages: {', '.join(sorted(stage_names(spec)))}"
         )
-    return init, spec, retries
+    return init, spec, Submission.from_command_line(inputs, parameters)
 
 
 def parse_step_retries(items: list[str]) -> dict[str, int]:

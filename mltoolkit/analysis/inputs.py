@@ -19,6 +19,7 @@ from typing import Any
 
 from mltoolkit.analysis.classifiers import ClassifierSpec, parse_classifier
 from mltoolkit.errors import InputsError, MLToolkitError
+from mltoolkit.limits import check_inputs_size
 from mltoolkit.yamlfiles import read_yaml
 
 __all__ = ["ALLOWED_KEYS", "RunInputs", "load_inputs", "parse_inputs"]
@@ -84,6 +85,7 @@ def parse_inputs(
     Raises:
         InputsError: a missing or unknown key, or a value of the wrong type; the
             message names ``source`` and the key.
+        LimitExceededError: the inputs are larger than a flow run's parameters may be.
     """
     if raw is None:
         raw = {}
@@ -93,6 +95,7 @@ def parse_inputs(
         )
     origin = _Origin(source, frozenset(overrides or {}))
     values = {**raw, **(overrides or {})}
+    check_inputs_size(values, source)
     _check_keys(values, origin)
     dataset = _dataset(values["dataset"], origin, base_dir)
     sha256 = _sha256(values.get("dataset_sha256"), origin)

@@ -22,6 +22,7 @@ from typing import Any
 
 from mltoolkit.analysis.classifiers import ClassifierSpec
 from mltoolkit.analysis.inputs import RunInputs
+from mltoolkit.analysis.results import write_model_summary
 from mltoolkit.workdir.artifacts import atomic_write_json, load_pickle, save_pickle, sha256_file
 
 __all__ = [
@@ -129,11 +130,10 @@ def classification_step(
     result = classify(data, classifier)
     result.surface = decision_surface(result.estimator, *mesh_for(data.X))
     path = classification_dir(Path(workdir).resolve(), index) / f"{result.name}.pkl"
+    digest = save_pickle(result, path)
+    write_model_summary(path, result, data)
     return ClassificationOutput(
-        name=result.name,
-        index=index,
-        score=result.score,
-        result=FileRef.of(path, workdir, save_pickle(result, path)),
+        name=result.name, index=index, score=result.score, result=FileRef.of(path, workdir, digest)
     )
 
 

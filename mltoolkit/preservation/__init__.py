@@ -9,7 +9,10 @@ and the preservation tools (reproduce, compare) read the same parts back.
   a JSON value that changes exactly when their meaning changes;
 * :mod:`~mltoolkit.preservation.keys` -- the parts of a cache key, the reason a
   step ran (``code changed: mltoolkit/analysis/classifiers.py``) and the one-line
-  summary of a run.
+  summary of a run;
+* :mod:`~mltoolkit.preservation.submitted` -- exact copies of what a run was given
+  (spec files, inputs file, ``-p`` values, dataset) in ``_mltoolkit/submitted/``;
+* :mod:`~mltoolkit.preservation.archive` -- a run as one self-contained RO-Crate zip.
 """
 
 from __future__ import annotations

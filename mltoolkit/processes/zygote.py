@@ -29,7 +29,7 @@ import contextlib
 import gc
 import importlib
 import os
-import pickle
+import select
 import shlex
 import signal
 import socket
@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -47,6 +47,8 @@ from typing import Any
 from mltoolkit.errors import ZygoteError, ZygoteTimeout
 from mltoolkit.processes import zygote_wire
 from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent, set_parent_death_signal, stop_child
+from mltoolkit.processes.warm_script import ZygoteBaseline
+from mltoolkit.processes.zygote_child import serve_child
 from mltoolkit.processes.zygote_wire import recv_message, send_message
 
 __all__ = [
@@ -63,78 +65,121 @@ __all__ = [
 
 
 class ZygoteServer:
-    """Accept connections on a Unix socket; fork one child per connection."""
+    """Accept connections on a Unix socket; fork one child per connection.
+
+    The server keeps each child's connection: when the caller closes it (the
+    ``python`` shim was killed, a call timed out) the child's process group is
+    killed, and when the child ends its exit status is sent on it (so a script's
+    ``os._exit(5)`` reaches the shim as 5).
+    """
 
     def __init__(self, socket_path: str, preload: list[str]) -> None:
         self.socket_path = socket_path
         self.preload = preload
-        self._children: set[int] = set()
+        self._children: dict[int, socket.socket] = {}  # pid -> its caller's connection
+        self.baseline = ZygoteBaseline()
 
     def serve_forever(self) -> None:
         """Bind, import the preload modules, then fork a child per request until terminated."""
         signal.signal(signal.SIGTERM, self._exit_on_signal)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        wake_read, wake_write = os.pipe()
         try:
-            listener.bind(self.socket_path)
             # Listening before the imports lets callers connect at once; their
-            # requests wait in the backlog until the imports are done.
+            # requests wait in the backlog until the imports are done. The socket
+            # gets its name once it listens: a caller that sees it can connect.
+            listener.bind(self.socket_path + ".new")
             listener.listen(64)
+            os.rename(self.socket_path + ".new", self.socket_path)
             for module in self.preload:
                 importlib.import_module(module)
+            self.baseline.after_preload()
             # Children share the imported modules' memory copy-on-write; a garbage
             # collection in a child would touch (and so copy) every object.
             gc.collect()
             gc.freeze()
             sys.stdout.flush()
             sys.stderr.flush()
-            signal.signal(signal.SIGCHLD, self._reap_children)
-            while True:
-                connection, _ = listener.accept()  # blocks: an idle zygote uses no CPU
-                self._fork_child(listener, connection)
+            os.set_blocking(wake_write, False)
+            signal.set_wakeup_fd(wake_write)  # a SIGCHLD wakes the loop below
+            signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+            self._loop(listener, wake_read)
         finally:
             self._kill_children()
             self._remove_socket()
 
-    def _fork_child(self, listener: socket.socket, connection: socket.socket) -> None:
-        # SIGCHLD waits until the pid is recorded, so a child that ends at once is
-        # reaped after it is added, never left in the set (and later killed by pid)
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    def _loop(self, listener: socket.socket, wake_read: int) -> None:
+        poller = select.poll()
+        poller.register(listener, select.POLLIN)
+        poller.register(wake_read, select.POLLIN)
+        watched: dict[int, int] = {}  # connection fd -> child pid
+        while True:
+            for fd, _events in poller.poll():  # blocks: an idle zygote uses no CPU
+                if fd == listener.fileno():
+                    connection, _ = listener.accept()
+                    pid = self._fork_child(listener, connection, wake_read)
+                    watched[connection.fileno()] = pid
+                    # the caller closing its end, not data (the child reads the request)
+                    poller.register(connection, select.POLLRDHUP)
+                elif fd == wake_read:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_read, 4096)
+                    for connection_fd in self._reap_children():
+                        if watched.pop(connection_fd, None) is not None:
+                            poller.unregister(connection_fd)
+                elif fd in watched:
+                    poller.unregister(fd)
+                    _kill_group(watched.pop(fd))  # its caller is gone
+
+    def _fork_child(self, listener: socket.socket, connection: socket.socket, wake_read: int) -> int:
         pid = os.fork()
         if pid:
-            self._children.add(pid)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-            connection.close()
-            return
+            with contextlib.suppress(OSError):  # also here: no race with the child's own call
+                os.setpgid(pid, pid)
+            self._children[pid] = connection
+            return pid
         code = 0
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            # its own process group, so a timeout or a killed caller takes whatever it started too
+            os.setpgid(0, 0)
             set_parent_death_signal(signal.SIGKILL)  # forked by the main thread: dies with the zygote
-            listener.close()
+            signal.set_wakeup_fd(-1)
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
-            _serve_child(connection)
+            for other in [listener, *self._children.values()]:
+                other.close()
+            os.close(wake_read)
+            serve_child(connection, self.baseline)
         except BaseException:  # the child must never return into the accept loop
             code = 1
+            with contextlib.suppress(Exception):
+                traceback.print_exc()  # a fault of the zygote's own, on the caller's stderr when it has it
         finally:
             os._exit(code)
 
-    def _reap_children(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
+    def _reap_children(self) -> list[int]:
+        """Reap ended children, send each one's exit status to its caller; return their connections' fds."""
+        closed: list[int] = []
         while True:
             try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return closed
             if pid == 0:
-                return
-            self._children.discard(pid)
+                return closed
+            connection = self._children.pop(pid, None)
+            if connection is None:
+                continue
+            closed.append(connection.fileno())
+            connection.setblocking(False)  # never wait for a caller that does not read
+            with contextlib.suppress(OSError):
+                send_message(connection, {"status": status})
+            connection.close()
 
     def _kill_children(self) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for pid in list(self._children):
-            # a call child leads its own process group: take whatever it started too
-            for kill in (os.killpg, os.kill):
-                with contextlib.suppress(OSError):
-                    kill(pid, signal.SIGKILL)
+            _kill_group(pid)
 
     def _exit_on_signal(self, signum: int, _frame: FrameType | None) -> None:
         # Exit here rather than raise: a SIGTERM may land inside the preload imports,
@@ -146,94 +191,18 @@ class ZygoteServer:
         os._exit(128 + signum)
 
     def _remove_socket(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.socket_path)
+        for path in (self.socket_path, self.socket_path + ".new"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.socket_path))
 
 
-def _exit_when_caller_leaves(connection: socket.socket, own_group: bool) -> None:
-    def watch() -> None:
-        try:
-            while connection.recv(1):
-                pass
-        except OSError:
-            pass
-        if own_group:  # take whatever the call started with it
-            with contextlib.suppress(OSError):
-                os.killpg(0, signal.SIGKILL)
-        os._exit(143)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _serve_child(connection: socket.socket) -> None:
-    request, fds = recv_message(connection, with_fds=True)
-    kind = request.get("kind")
-    if kind == "call":
-        _run_call_child(connection, request)
-    elif kind == "script":
-        _run_script_child(connection, request, fds)
-    else:
-        send_message(connection, {"ok": False, "error": ZygoteError(f"unknown request {kind!r}")})
-
-
-def _run_call_child(connection: socket.socket, request: dict) -> None:
-    # its own process group, so a timeout kills whatever the call started too
-    os.setpgid(0, 0)
-    send_message(connection, {"pid": os.getpid()})
-    _exit_when_caller_leaves(connection, own_group=True)
-    try:
-        module_name, _, qualname = request["function"].partition(":")
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        reply = {"ok": True, "value": target(*request["args"], **request["kwargs"])}
-    except BaseException as error:  # sent back and re-raised in the caller
-        reply = {"ok": False, "error": error, "traceback": traceback.format_exc()}
-    try:
-        send_message(connection, reply)
-    except (pickle.PicklingError, TypeError, AttributeError) as error:
-        problem = ZygoteError(f"result of {request['function']} cannot be pickled: {error}")
-        send_message(connection, {"ok": False, "error": problem, "traceback": ""})
-
-
-def _run_script_child(connection: socket.socket, request: dict, fds: list[int]) -> None:
-    for target_fd, source_fd in zip((0, 1, 2), fds):
-        os.dup2(source_fd, target_fd)
-        os.close(source_fd)
-    if request.get("new_group"):
-        os.setpgid(0, 0)
-    send_message(connection, {"pid": os.getpid()})
-    _exit_when_caller_leaves(connection, own_group=bool(request.get("new_group")))
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    script = request["argv"][0]
-    sys.argv = list(request["argv"])
-    sys.path[0:0] = [os.path.dirname(os.path.abspath(script))]
-    code: int = 0
-    try:
-        import runpy
-
-        runpy.run_path(script, run_name="__main__")
-    except SystemExit as exit_:
-        if exit_.code is None:
-            code = 0
-        elif isinstance(exit_.code, int):
-            code = exit_.code
-        else:
-            print(exit_.code, file=sys.stderr)
-            code = 1
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-    send_message(connection, {"exit_code": code})
+def _kill_group(pid: int) -> None:
+    # a child leads its own process group: take whatever it started too
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(OSError):
+            kill(pid, signal.SIGKILL)
 
 
 # --- clients -----------------------------------------------------------------------------
@@ -281,15 +250,19 @@ class ZygoteClient:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child_pid, signal.SIGKILL)
                 raise ZygoteTimeout(f"{name} did not finish within {timeout:g} s; its processes were killed") from None
+        if "status" in reply:  # the zygote's report of its end: it ended without answering
+            code = os.waitstatus_to_exitcode(reply["status"])
+            raise ZygoteError(f"the worker running {name} died without answering (exit code {code})")
         if reply["ok"]:
             return reply["value"]
         raise reply["error"]
 
 
-def run_script_via_zygote(socket_path: str, argv: list[str]) -> int:
+def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
     """Run ``python *argv`` in a zygote child with this process's stdio, cwd and environment.
 
-    Returns the script's exit code (see :func:`mltoolkit.processes.zygote_wire.run_script_via_zygote`).
+    Returns the script's exit code, or ``None`` when it must run in the real interpreter
+    (see :func:`mltoolkit.processes.zygote_wire.run_script_via_zygote`).
 
     Raises:
         ZygoteError: the zygote is not reachable.
@@ -324,8 +297,12 @@ class RunningZygote:
             os.rmdir(self.folder)
 
 
-def start_zygote(preload: list[str]) -> RunningZygote:
+def start_zygote(preload: list[str], env: Mapping[str, str] | None = None) -> RunningZygote:
     """Start a zygote server subprocess that preloads ``preload``; returns at once.
+
+    ``env`` (default: this process's environment) is the zygote's environment: a
+    script runs warm only in an environment equal to it but for ``PATH`` and the
+    shell's own variables (see :mod:`mltoolkit.processes.warm_script`).
 
     The zygote dies with the calling *thread* (see :mod:`mltoolkit.processes.lifeline`):
     call this from the thread that owns it, e.g. the main thread. The socket
@@ -339,7 +316,7 @@ def start_zygote(preload: list[str]) -> RunningZygote:
     process = subprocess.Popen(
         [sys.executable, "-m", "mltoolkit.processes.zygote", socket_path, *preload],
         stdin=subprocess.DEVNULL,
-        env={**os.environ, PARENT_PID_VARIABLE: str(os.getpid())},
+        env={**(os.environ if env is None else env), PARENT_PID_VARIABLE: str(os.getpid())},
         start_new_session=True,
     )
     deadline = time.monotonic() + 30

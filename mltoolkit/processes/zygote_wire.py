@@ -3,7 +3,8 @@
 A message is a pickled value behind an 8-byte length; up to three file
 descriptors (a script's stdin, stdout, stderr) travel with the length header.
 Requests are dicts with a ``kind`` (``"call"`` or ``"script"``); the child first
-answers ``{"pid": ...}``, then its result.
+answers ``{"pid": ...}`` (for a script also ``"warm"``: whether it runs it), then
+its result; when it has ended, the zygote sends ``{"status": WAIT_STATUS}``.
 
 This file also runs as a script, ``python -I -S zygote_wire.py SOCKET ARGV...``:
 that is what the ``python`` shim on a step's ``PATH`` executes (see
@@ -76,11 +77,25 @@ def recv_message(sock: socket.socket, with_fds: bool = False) -> tuple[Any, list
     return pickle.loads(_recv_exact(sock, length)), fds
 
 
-def run_script_via_zygote(socket_path: str, argv: list[str]) -> int:
-    """Run ``python *argv`` in a zygote child with this process's stdio, cwd and environment.
+def _end_like(status: int) -> int:
+    """The exit code for a child's wait status; a child killed by a signal: this process too."""
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code  # a signal that does not end a process
+    return code
 
-    Returns the script's exit code. Signals this process receives (SIGTERM,
-    SIGINT, SIGHUP) are forwarded to the child.
+
+def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
+    """Run ``python *argv`` in a zygote child with this process's stdio, cwd, environment and umask.
+
+    Returns the script's exit code (a script killed by a signal kills this process
+    with it), or ``None`` when the zygote cannot run it exactly as a fresh
+    interpreter would (see :mod:`mltoolkit.processes.warm_script`): run it with the
+    real interpreter then. Signals this process receives (SIGTERM, SIGINT, SIGHUP)
+    are forwarded to the child's process group.
 
     Raises:
         ConnectionError: the zygote is not reachable or closed the connection at once.
@@ -91,26 +106,32 @@ def run_script_via_zygote(socket_path: str, argv: list[str]) -> int:
     except OSError as error:
         sock.close()
         raise ConnectionError(f"cannot reach the zygote at {socket_path}: {error}") from None
-    request = {"kind": "script", "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    request = {"kind": "script", "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
     send_message(sock, request, fds=[0, 1, 2])
     try:
-        child_pid = recv_message(sock)[0]["pid"]
+        started = recv_message(sock)[0]
     except EOFError:
         raise ConnectionError("the zygote closed the connection") from None
+    if not started.get("warm", True):
+        sock.close()
+        return None
+    child_pid = started["pid"]
 
     def forward(signum: int, _frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child_pid, signum)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child_pid, signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
     try:
         reply, _ = recv_message(sock)
     except EOFError:
-        return 1  # killed: the child died without reporting an exit code
+        return 1  # the zygote is gone (its children die with it)
     finally:
         sock.close()
-    return int(reply["exit_code"])
+    return _end_like(int(reply["status"]))
 
 
 def shim_main(socket_path: str, argv: list[str]) -> None:
@@ -118,7 +139,9 @@ def shim_main(socket_path: str, argv: list[str]) -> None:
     warm = bool(argv) and not argv[0].startswith("-") and argv[0].endswith(".py") and os.path.isfile(argv[0])
     if warm:
         with contextlib.suppress(ConnectionError):
-            sys.exit(run_script_via_zygote(socket_path, argv))
+            code = run_script_via_zygote(socket_path, argv)
+            if code is not None:
+                sys.exit(code)
     os.execv(sys.executable, [sys.executable, *argv])
 
 

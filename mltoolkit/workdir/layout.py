@@ -20,6 +20,9 @@ and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
           reasons.jsonl             why each step of the current run ran or was reused
           pruned.json               stored results the last run dropped, and why
         workflow.{png,svg,dot}    the workflow picture (--visualize)
+        submitted/                exact copies of what the run was given (mltoolkit.preservation.submitted)
+          submitted.json            what they are: spec files, inputs file, -p values, dataset, sha256
+        archive.json              only inside an archive zip: the sha256 of every file in it
 
 Every path a module needs is a property of :class:`WorkdirLayout` (or one of the
 names below), so that renaming a folder is a change in one file. Deleting or
@@ -38,6 +41,7 @@ from pathlib import Path
 from mltoolkit.errors import WorkdirError
 
 __all__ = [
+    "ARCHIVE_MANIFEST_FILE",
     "BOOKKEEPING_DIRS",
     "CACHE_DIR",
     "CRATE_FILE",
@@ -48,6 +52,8 @@ __all__ = [
     "RUN_LOG_FILE",
     "RUN_RECORD_FILE",
     "STEP_PRIVATE_DIR",
+    "SUBMITTED_DIR",
+    "SUBMITTED_MANIFEST_FILE",
     "WorkdirLayout",
     "inside_workdir",
     "remove_tree",
@@ -72,6 +78,12 @@ LOCK_FILE = f"{RECORDS_DIR}/lock"
 CACHE_DIR = f"{RECORDS_DIR}/cache"
 #: What each step's last stored cache key covered, relative to the work directory.
 KEYS_DIR = f"{RECORDS_DIR}/cache-keys"
+#: Exact copies of what a run was given, relative to the work directory.
+SUBMITTED_DIR = f"{RECORDS_DIR}/submitted"
+#: What the copies are (kind, files and their sha256...), relative to the work directory.
+SUBMITTED_MANIFEST_FILE = f"{SUBMITTED_DIR}/submitted.json"
+#: An archive's list of its files and their sha256 (written into the zip, not the work directory).
+ARCHIVE_MANIFEST_FILE = f"{RECORDS_DIR}/archive.json"
 #: Folders that hold bookkeeping, never a step's inputs or outputs (also Python's bytecode caches).
 BOOKKEEPING_DIRS = frozenset({RECORDS_DIR, STEP_PRIVATE_DIR, "__pycache__"})
 
@@ -138,6 +150,21 @@ class WorkdirLayout:
     def pruned_results(self) -> Path:
         """``_mltoolkit/cache-keys/pruned.json``: the stored results the last run dropped, and why."""
         return self.cache_keys / "pruned.json"
+
+    @property
+    def submitted(self) -> Path:
+        """``_mltoolkit/submitted/``: exact copies of what the run was given."""
+        return self.root / SUBMITTED_DIR
+
+    @property
+    def submitted_manifest(self) -> Path:
+        """``_mltoolkit/submitted/submitted.json``: what the copies are, with their sha256."""
+        return self.root / SUBMITTED_MANIFEST_FILE
+
+    @property
+    def archive_manifest(self) -> Path:
+        """``_mltoolkit/archive.json``: where an archive (once extracted) lists its files' sha256."""
+        return self.root / ARCHIVE_MANIFEST_FILE
 
     @property
     def init(self) -> Path:

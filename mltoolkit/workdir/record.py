@@ -7,6 +7,8 @@ read it. The format is stable; its JSON schema is ``docs/run-record.schema.json`
     {"status": "completed" | "failed", "flow": "ml-workflow" | "spec-workflow",
      "flow_run_id": "...", "started": ISO, "ended": ISO, "workflow": {...}, "inputs": {...},
      "software": {"mltoolkit": ..., "python": ..., "prefect": ..., "scikit-learn": ...},
+     "environment": {"platform": "Linux-6.1-x86_64-with-glibc2.36", "machine": "x86_64",
+                     "cpu_flags": ["avx", "avx2", ...]},
      "steps": [{"id": "/classification_0", "scope": "" | "/map/0", "stage": "classification",
                 "index": 0, "name": "classification_0", "workdir": "<absolute path>",
                 "parameters": {...}, "published": {...},
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -43,6 +46,7 @@ from mltoolkit.workdir.artifacts import atomic_write_text
 from mltoolkit.workdir.layout import WorkdirLayout
 
 __all__ = [
+    "RunEnvironment",
     "RunRecord",
     "RunStep",
     "RunWorkflow",
@@ -180,6 +184,38 @@ class RunWorkflow(_RecordPart):
     """The folder (or base URL) a spec's relative references resolve against."""
 
 
+#: Where Linux describes the processor (its ``flags`` lines).
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpu_flags(cpuinfo: Path) -> list[str]:
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux, or /proc not mounted
+        return []
+    for line in text.splitlines():
+        key, separator, value = line.partition(":")
+        if separator and key.strip() in ("flags", "Features"):  # x86 / ARM
+            return sorted(set(value.split()))
+    return []
+
+
+class RunEnvironment(_RecordPart):
+    """The machine a run ran on: what a reproduction compares beside the software versions."""
+
+    platform: str
+    """``platform.platform()``: operating system, kernel, C library."""
+    machine: str
+    """``platform.machine()``: the processor architecture (``x86_64``, ``arm64``...)."""
+    cpu_flags: list[str] = Field(default_factory=list)
+    """The processor's feature flags, sorted (``/proc/cpuinfo``; empty where unknown)."""
+
+    @classmethod
+    def current(cls, cpuinfo: Path = CPUINFO) -> RunEnvironment:
+        """This machine."""
+        return cls(platform=platform.platform(), machine=platform.machine(), cpu_flags=_cpu_flags(cpuinfo))
+
+
 class RunRecord(_RecordPart):
     """One run of a flow in a work directory (``WORKDIR/_mltoolkit/run.json``)."""
 
@@ -199,6 +235,8 @@ class RunRecord(_RecordPart):
     """The run's inputs (the native flow's parameters, a spec's init values)."""
     software: dict[str, str] = Field(default_factory=dict)
     """Versions of the software that ran it: ``python``, ``mltoolkit``, ``prefect``, ``scikit-learn``..."""
+    environment: RunEnvironment | None = None
+    """The machine it ran on (absent in records written before it was recorded)."""
     error: str | None = None
     """Why the run failed when no step says so (absent when not recorded)."""
     license: str | None = None

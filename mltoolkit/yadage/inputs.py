@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mltoolkit.errors import InputsError
+from mltoolkit.limits import check_inputs_size
 from mltoolkit.workdir.layout import INIT_DIR
 from mltoolkit.yamlfiles import parse_assignments, read_yaml
 
@@ -38,6 +39,7 @@ def read_inputs(
     Raises:
         InputsError: the file is missing, unreadable, not YAML or not a mapping.
         CommandLineError: a malformed ``-p`` item.
+        LimitExceededError: the values are larger than a flow run's parameters may be.
     """
     values: dict[str, Any] = {}
     if inputs is not None:
@@ -50,7 +52,10 @@ def read_inputs(
                 "input names to values (e.g. 'dataset: data/moon.txt')"
             )
         values.update({str(key): value for key, value in data.items()})
-    values.update(parse_assignments(parameters))
+    given = parse_assignments(parameters)
+    values.update(given)
     if overrides:
         values.update(overrides)
+    source = f"inputs file {inputs}" if inputs is not None else "inputs"
+    check_inputs_size(values, f"{source} with -p values" if given or overrides else source)
     return values

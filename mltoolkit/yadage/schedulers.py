@@ -11,15 +11,21 @@
   it must produce a list of objects, each then transformed by ``postscript``.
 * ``cases``: :func:`select_case` picks the first case whose jq ``if`` is truthy
   on the step's parameters (Python truthiness of jq's first output, as yadage).
+
+A stage schedules at most :data:`~mltoolkit.limits.SCATTER_STEPS` steps; the
+count is known (a product of lengths for ``cartesian``) before any parameter set
+is built, so a 1,000 x 1,000 x 1,000 scatter fails at once.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mltoolkit.errors import SpecError
+from mltoolkit.limits import SCATTER_STEPS
 from mltoolkit.yadage.model import Case, Scatter
 from mltoolkit.yadage.selectors import run_jq
 
@@ -55,6 +61,7 @@ def scatter_parameters(
 
     Raises:
         SpecError: a scattered parameter is not a list, or ``zip`` lists differ in length.
+        LimitExceededError: the stage would have more steps than :data:`~mltoolkit.limits.SCATTER_STEPS`.
     """
     common = {key: value for key, value in parameters.items() if key not in scatter.parameters}
     columns: list[list[Any]] = []
@@ -78,8 +85,11 @@ def scatter_parameters(
                 f"{where}: scatter method zip needs lists of equal length, found {described}; "
                 "make them equal or use method: cartesian"
             )
+        SCATTER_STEPS.check(len(columns[0]) if columns else 0, where, "scatter over shorter lists")
         combinations: Iterable[tuple[Any, ...]] = zip(*columns)
     else:
+        count = math.prod(len(column) for column in columns)
+        SCATTER_STEPS.check(count, where, f"cartesian scatter over {' x '.join(str(len(c)) for c in columns)} values")
         combinations = itertools.product(*columns)
     sets: list[dict[str, Any]] = []
     for combination in combinations:
@@ -100,6 +110,8 @@ def jq_parameter_sets(
 
     Raises:
         SpecError: a program fails, or ``stepscript`` does not give a list of objects.
+        LimitExceededError: more sets than :data:`~mltoolkit.limits.SCATTER_STEPS`, or a program
+            over the jq limits.
     """
     try:
         sets = run_jq(stepscript, bindings)
@@ -110,6 +122,7 @@ def jq_parameter_sets(
             f"{where}: stepscript gave {type(sets).__name__} {sets!r:.100}, expected a list of "
             "objects (one per step), e.g. '[.items[] | {item: .}]'"
         )
+    SCATTER_STEPS.check(len(sets), where, "the stepscript makes one step per object")
     finished: list[dict[str, Any]] = []
     for item in sets:
         try:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from mltoolkit.errors import SpecError
+from mltoolkit.errors import JqProgramError, SpecError
 
 __all__ = [
     "combine_outputs",
@@ -152,15 +152,17 @@ def compile_jq(program: str) -> Any:
 def run_jq(program: str, value: Any, *, multiple: bool = False) -> Any:
     """Run a jq program on a JSON-like value: its first output, or all outputs with ``multiple``.
 
+    The program runs in a helper process, stopped after ``MLTOOLKIT_JQ_TIMEOUT`` seconds
+    or ``MLTOOLKIT_JQ_MEMORY_MB`` of memory (:mod:`mltoolkit.processes.bounded_jq`).
+
     Raises:
         ValueError: the program fails to compile or to run.
+        LimitExceededError: it went over the time or memory limit (a ``ValueError`` too).
     """
-    compiled = compile_jq(program)
+    from mltoolkit.processes.bounded_jq import run_jq_bounded
+
     try:
-        runner = compiled.input_value(value)
-        return runner.all() if multiple else runner.first()
-    except StopIteration:
-        return None
-    except ValueError as error:
-        message = " ".join(str(error).split())
-        raise ValueError(f"jq program {program.strip()!r} failed: {message}") from None
+        return run_jq_bounded(program, value, multiple=multiple)
+    except JqProgramError as error:
+        outcome = "does not compile" if error.compiling else "failed"
+        raise ValueError(f"jq program {program.strip()!r} {outcome}: {error}") from None

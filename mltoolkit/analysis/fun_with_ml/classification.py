@@ -27,6 +27,7 @@ from mltoolkit.analysis.fun_with_ml._cli import (
     run_step,
     save_artifact,
     say,
+    writing_to,
 )
 
 __all__ = ["DEFAULT_CLASSIFIER", "build_parser", "main", "parse_classifier_option"]
@@ -84,6 +85,7 @@ def parse_classifier_option(value: str) -> Any:
 def _classify(args: argparse.Namespace) -> int:
     from mltoolkit.analysis.ml import PreppedData, classify
     from mltoolkit.analysis.plotting import decision_surface, mesh_for
+    from mltoolkit.analysis.results import summary_path, write_model_summary
 
     # Checked before the (much slower) unpickling and fitting, so a typo fails at once.
     check_output_path(args.outfile, "--outfile")
@@ -94,6 +96,8 @@ def _classify(args: argparse.Namespace) -> int:
     # rather than in the single merge step.
     result.surface = decision_surface(result.estimator, *mesh_for(prepped.X))
     save_artifact(result, args.outfile, "--outfile")
+    with writing_to(summary_path(args.outfile), "--outfile's summary"):
+        write_model_summary(args.outfile, result, prepped)  # the numbers a comparison needs, no unpickling
     say(f"{result.name}: test score {result.score:.2f} -> {args.outfile}")
     return 0
 

@@ -10,6 +10,8 @@ What the crate holds beyond the workflow (``workflow.py``), the software
 * Prefect and mltoolkit as the instrument of an ``OrganizeAction`` (the engine
   run) whose object is every step's ``ControlAction``;
 * the run record itself, ``about`` the run;
+* the exact copies of what the run was given (``_mltoolkit/submitted/``), each
+  with its sha256 from ``submitted.json``;
 * the root dataset ``./``: the run's name, description, ``dateCreated``
   (start), ``datePublished`` (end), ``conformsTo`` the four profiles,
   ``mainEntity`` the workflow, ``mentions`` every ``CreateAction``, and a
@@ -20,6 +22,7 @@ Times are written with millisecond precision (run.json keeps microseconds).
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections import Counter
@@ -33,7 +36,7 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.model.entity import Entity
 from rocrate.rocrate import ROCrate
 
-from mltoolkit.workdir.layout import RUN_RECORD_FILE
+from mltoolkit.workdir.layout import RUN_RECORD_FILE, SUBMITTED_DIR, SUBMITTED_MANIFEST_FILE
 from mltoolkit.workdir.provenance.draft import CrateDraft
 from mltoolkit.workdir.provenance.software import add_software
 from mltoolkit.workdir.provenance.steps import StepActions, StepRun
@@ -94,6 +97,7 @@ def build_run_crate(workdir: str | os.PathLike[str], record: RunRecord | Mapping
         _engine_run(draft, record, software.engine, run_id, run_action, steps.controls)
     draft.files.link_examples()
     _add_run_record(draft, run_action)
+    _add_submitted(draft, run_action)
     run_action["description"] = (
         f"{record.flow or 'workflow'} run {record.flow_run_id or ''} "
         f"({record.status or 'unknown status'}) of {len(record.steps)} step(s): {summary(steps.states)}"
@@ -185,6 +189,25 @@ def _add_run_record(draft: CrateDraft, run_action: Entity) -> None:
     entity["name"] = "mltoolkit run record"
     entity["about"] = run_action
     draft.files.add_facts(RUN_RECORD_FILE, with_hash=False)
+
+
+def _add_submitted(draft: CrateDraft, run_action: Entity) -> None:
+    """The copies of what was submitted, with the sha256 their manifest recorded (no hashing of a large dataset)."""
+    manifest = draft.root / SUBMITTED_MANIFEST_FILE
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):  # none (an older run) or damaged: nothing to describe
+        return
+    for relative, digest in {**files, manifest.name: None}.items():
+        key = f"{SUBMITTED_DIR}/{relative}"
+        if not (draft.root / key).is_file():
+            continue
+        entity = draft.files.get(key)
+        entity["description"] = "what the run was given, copied byte for byte when it started"
+        entity["about"] = run_action
+        draft.files.add_facts(key, with_hash=digest is None)
+        if digest is not None:
+            entity["sha256"] = digest
 
 
 def _describe_root(draft: CrateDraft, record: RunRecord, actions: list[Entity], states: Counter[str]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mltoolkit.errors import SpecError
+from mltoolkit.limits import YAML_BYTES
 from mltoolkit.yamlfiles import parse_yaml_text
 
 __all__ = ["URL_TIMEOUT", "Documents", "display_name", "is_url"]
@@ -35,6 +36,7 @@ def display_name(document: str) -> str:
 
 def _read_file(document: str, referrer: str) -> str:
     try:
+        YAML_BYTES.check(Path(document).stat().st_size, display_name(document), "split the document")
         return Path(document).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(
@@ -50,9 +52,10 @@ def _read_file(document: str, referrer: str) -> str:
 
 
 def _fetch(url: str, referrer: str) -> str:
+    most = int(YAML_BYTES.value())
     try:
         with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as response:
-            data = response.read()
+            data = response.read(most + 1)
     except urllib.error.HTTPError as error:
         raise SpecError(
             f"{referrer}: fetching {url} failed with HTTP {error.code}; check the URL "
@@ -64,6 +67,8 @@ def _fetch(url: str, referrer: str) -> str:
             f"{referrer}: {url} is unreachable ({reason}); check the network, or copy the "
             "file next to the workflow and use a relative $ref"
         ) from None
+    if len(data) > most:
+        raise YAML_BYTES.exceeded(url, None, "split the document", most)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

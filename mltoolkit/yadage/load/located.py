@@ -100,6 +100,11 @@ class LoadedSpec:
     origins: Origins = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def documents(self) -> list[str]:
+        """Every document read to build :attr:`data` (paths or URLs): :attr:`source` first, then each ``$ref``'d one."""
+        return list(self.texts)
+
     def location(self, path: Iterable[Any] = ()) -> Location:
         """The document, pointer and line that a path in :attr:`data` came from."""
         parts = tuple(path)

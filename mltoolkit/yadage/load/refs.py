@@ -3,7 +3,9 @@
 References inside referenced content are resolved too, relative to the document
 they appear in; a reference that (directly or through others) includes itself is
 reported as circular. Keys next to ``$ref`` are an error (JSON Reference ignores
-them, which would silently drop content).
+them, which would silently drop content). Every expanded reference is a copy, so
+references to references fan out; the nodes of the result count against
+:data:`~mltoolkit.limits.YAML_NODES`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import urllib.parse
 from typing import Any
 
 from mltoolkit.errors import SpecError
+from mltoolkit.limits import YAML_NODES
 from mltoolkit.yadage.load.documents import Documents, display_name, is_url
 from mltoolkit.yadage.load.located import Origins, PathParts, locate
 from mltoolkit.yadage.load.pointers import format_pointer, parse_pointer, walk_pointer
@@ -109,9 +112,23 @@ class RefExpander:
         #: The document loaded first: its references resolve against ``toplevel`` first.
         self.workflow_document = workflow_document
         self.origins: Origins = {}
+        self.nodes = 0
+        self.max_nodes = YAML_NODES.value()
 
     def expand(self, value: Any, document: str, doc_path: PathParts, out_path: PathParts, chain: Chain = ()) -> Any:
-        """A copy of ``value`` (at ``doc_path`` in ``document``; at ``out_path`` in the result) with refs expanded."""
+        """A copy of ``value`` (at ``doc_path`` in ``document``; at ``out_path`` in the result) with refs expanded.
+
+        Raises:
+            LimitExceededError: the result grows past :data:`~mltoolkit.limits.YAML_NODES` nodes.
+        """
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            raise YAML_NODES.exceeded(
+                f"{display_name(document)}: expanding $ref",
+                None,
+                "each $ref counts as a copy of what it names",
+                self.max_nodes,
+            )
         if isinstance(value, dict):
             if "$ref" in value:
                 return self._expand_ref(value, document, doc_path, out_path, chain)

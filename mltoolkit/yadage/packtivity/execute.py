@@ -1,71 +1,49 @@
-"""Starting a step's process, streaming its output, killing it on timeout.
+"""Starting a step's process, streaming its output, stopping it (timeout, Ctrl-C) and what it left.
 
-A process runs in the step's folder in a new session, so a timeout (or an
-interrupt) kills its whole process group. Its output (stdout and stderr,
-interleaved) goes to the step's log file and, line by line, to ``on_output``.
+A step's command runs in the step's folder in a new session
+(:class:`~mltoolkit.processes.process_group.GroupProcess`): a timeout or a
+cancellation stops its whole process group, and so does its end -- background
+processes it left behind are stopped when its first process exits, so they
+neither outlive the step nor hold its output pipe open. Every process of a step
+carries a tag the command's warden (:mod:`mltoolkit.processes.warden`) looks
+for: if the command dies, even by SIGKILL, its steps die too.
+
+The output (stdout and stderr, interleaved) goes to the step's log file and,
+line by line, to ``on_output``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from mltoolkit.errors import StepFailedError
+from mltoolkit.errors import StepCancelledError, StepFailedError
+from mltoolkit.processes.process_group import GroupProcess, OutputPump, cancel_all, cancelling, reset_cancellation
 
-__all__ = ["execute"]
+__all__ = ["cancel_running_steps", "execute", "reset_cancellation"]
 
 _TAIL_LINES = 5
+#: Seconds the output may keep flowing after a finished step's group was stopped
+#: (only a process that left the group can still hold the pipe).
+_OUTPUT_GRACE = 2.0
 
 
-def _stream(
-    process: subprocess.Popen,
-    log_path: Path,
-    on_output: Callable[[str], None] | None,
-    tail: list[str],
-) -> None:
-    callback_failed = False
-    with open(log_path, "ab") as log:
-        assert process.stdout is not None
-        for raw in iter(process.stdout.readline, b""):
-            log.write(raw)
-            log.flush()
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            tail.append(line)
-            if len(tail) > 200:
-                del tail[:100]
-            if on_output is not None and not callback_failed:
-                try:
-                    on_output(line)
-                except Exception as error:  # a logging problem must not fail the analysis
-                    callback_failed = True
-                    log.write(f"[mltoolkit] output callback failed, no longer called: {error!r}\n".encode())
+def cancel_running_steps() -> int:
+    """Stop every step running in this process (Ctrl-C) and refuse new ones; return how many ran.
+
+    Each running step's process group gets SIGTERM at once and SIGKILL two seconds
+    later; :func:`execute` then raises :class:`~mltoolkit.errors.StepCancelledError`
+    for it, and for every step asked to start afterwards, until :func:`reset_cancellation`.
+    """
+    return cancel_all()
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    for signum, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signum)
-        try:
-            process.wait(timeout=grace)
-            # children may outlive the leader; make sure the whole group is gone
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _stop(process: subprocess.Popen, on_kill: Callable[[], None] | None) -> None:
+def _stop(group: GroupProcess, on_kill: Callable[[], None] | None) -> None:
     # What lives outside the process group (a Docker container) goes first, so its
     # client exits by itself; once more after the group, for anything started meanwhile.
     if on_kill is not None:
         on_kill()
-    _kill_group(process)
+    group.stop()
     if on_kill is not None:
         on_kill()
 
@@ -89,41 +67,59 @@ def execute(
     Raises:
         StepFailedError: it could not start, exited non-zero or timed out; one line naming
             ``label``, the exit code, the log file and the last output lines.
+        StepCancelledError: the run was interrupted (:func:`cancel_running_steps`).
     """
-    tail: list[str] = []
+    if cancelling():
+        raise StepCancelledError(f"{label}: not started: the run was interrupted")
     try:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        group = GroupProcess(argv, cwd=cwd, env=env)
     except OSError as error:
         raise StepFailedError(
             f"{label}: cannot start {argv[0]!r} ({error.strerror}); install it or fix the interpreter"
         ) from None
-    reader = threading.Thread(target=_stream, args=(process, log_path, on_output, tail), daemon=True)
-    reader.start()
+    assert group.process.stdout is not None
+    pump = OutputPump(group.process.stdout.fileno(), log_path, on_output)
+    pump.start()
     try:
-        code = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(process, on_kill)
-        reader.join(timeout=5)
-        raise StepFailedError(
-            f"{label}: timed out after {timeout:g} s and was killed (log: {log_path}); "
-            f"last output: {_tail_text(tail)}; raise the timeout or check the step"
-        ) from None
-    except BaseException:
-        _stop(process, on_kill)
-        raise
-    reader.join(timeout=30)
+        code = _wait(group, pump, timeout, label, log_path, on_kill)
+    finally:
+        if group.process.returncode is None:  # interrupted while waiting
+            _stop(group, on_kill)
+        group.close()
+        if pump.is_alive():
+            pump.finish(0)
+        group.process.stdout.close()
     if code != 0:
         raise StepFailedError(
-            f"{label}: command exited with code {code} (log: {log_path}); last output: {_tail_text(tail)}"
+            f"{label}: command exited with code {code} (log: {log_path}); last output: {_tail_text(pump.tail)}"
         )
+    return code
+
+
+def _wait(
+    group: GroupProcess,
+    pump: OutputPump,
+    timeout: float | None,
+    label: str,
+    log_path: Path,
+    on_kill: Callable[[], None] | None,
+) -> int:
+    """The exit code of ``group``'s command once it and its group are gone; raises on timeout or cancel."""
+    exited = group.wait_exit(timeout)
+    if not exited:
+        _stop(group, on_kill)
+        pump.finish(_OUTPUT_GRACE)
+        if group.cancelled:
+            raise StepCancelledError(f"{label}: stopped: the run was interrupted (log: {log_path})")
+        raise StepFailedError(
+            f"{label}: timed out after {timeout:g} s and was killed (log: {log_path}); "
+            f"last output: {_tail_text(pump.tail)}; raise the timeout or check the step"
+        )
+    code = group.finish()
+    if not pump.finish(_OUTPUT_GRACE):
+        group.stop_escaped()  # something left the group but still writes to the step's output
+    if code != 0 and group.cancelled:  # it ended because it was stopped
+        raise StepCancelledError(f"{label}: stopped: the run was interrupted (log: {log_path})")
     return code
 
 

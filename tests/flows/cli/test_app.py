@@ -19,6 +19,7 @@ HELP = {
     "run": ["--inputs", "--workdir", "--parameter", "--runner", "--dask-address", "--refresh", "--no-cache"],
     "spec": ["WORKDIR", "WORKFLOW", "INPUTS", "--toplevel", "--image-map-file", "--step-retries", "--visualize"],
     "step": ["STEP", "WORKDIR", "--toplevel", "--image-map", "--unsafe-no-quoting", "--step-timeout"],
+    "archive": ["WORKDIR", "OUT.zip", "archive.json"],
 }
 
 

@@ -148,3 +148,13 @@ def test_missing_and_unreadable_files(tmp_path):
         load_table(binary)
     with pytest.raises(DatasetError, match="unsupported URL scheme 'ftp'"):
         resolve_dataset("ftp://example.org/moon.txt")
+
+
+def test_a_corrupt_bundled_copy_is_refused(monkeypatch, tmp_path):
+    from mltoolkit.analysis import data
+
+    corrupt = tmp_path / "moon.txt"
+    corrupt.write_text("X Y Value\n")
+    monkeypatch.setattr(data, "bundled_dataset_path", lambda name: corrupt)
+    with pytest.raises(ChecksumMismatchError, match="sha256"):
+        known_dataset_file(SEED_URL)

@@ -461,10 +461,12 @@ def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str], 
 def test_scripts_run_warm_in_the_zygote_through_the_python_shim(seed_run: dict, tmp_path: Path) -> None:
     from mltoolkit.processes.zygote import start_zygote, write_python_shim
 
-    zygote = start_zygote(["mltoolkit.analysis.preload"])
+    environment = step_env()
+    if "PYTHONPATH" in os.environ:  # the zygote imports this checkout's toolkit
+        environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    zygote = start_zygote(["mltoolkit.analysis.preload"], env=environment)  # a step's environment: warm
     try:
         shim_dir = write_python_shim(tmp_path / "shim", zygote.socket_path)
-        environment = step_env()
         environment["PATH"] = f"{shim_dir}{os.pathsep}{environment['PATH']}"
 
         def python(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess:

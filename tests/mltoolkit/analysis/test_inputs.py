@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mltoolkit.analysis.inputs import load_inputs, parse_inputs
-from mltoolkit.errors import CommandLineError, InputsError
+from mltoolkit.errors import CommandLineError, InputsError, LimitExceededError
 from mltoolkit.yamlfiles import parse_assignment
 
 
@@ -80,3 +80,10 @@ def test_parse_inputs_accepts_a_mapping_directly():
     inputs = parse_inputs({"dataset": "/abs/moon.txt", "classifiers": ["Linear SVM"]})
     assert inputs.dataset == "/abs/moon.txt"
     assert inputs.classifiers[0].name == "linear_svm"
+
+
+def test_native_inputs_larger_than_a_flow_run_may_take_are_refused(tmp_path):
+    path = tmp_path / "inputs.yml"
+    path.write_text(f"dataset: {'d' * 600_000}\nclassifiers: [rbf_svm]\n")
+    with pytest.raises(LimitExceededError, match=rf"^inputs file {path}: size of the inputs as JSON is 600,\d+ bytes"):
+        load_inputs(path)

@@ -107,7 +107,7 @@ def test_merge_and_plot_writes_a_png(tmp_path, prepped):
     from matplotlib.image import imread
 
     height, width = imread(path).shape[:2]
-    assert width == 2700 and height == 900  # 6 panels of 4.5 x 9 inches at 100 dpi
+    assert (width, height) == (1500, 300)  # the seed's figsize=(15, 3) at 100 dpi, six panels
     assert not list((tmp_path / "out").glob(".*tmp"))
 
 

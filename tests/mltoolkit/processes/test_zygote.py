@@ -46,6 +46,11 @@ def _wait_for(condition, timeout: float = 20.0) -> bool:
     return False
 
 
+def _environment_of(pid: int) -> dict[str, str]:
+    """A process's environment (as it started): a step whose environment is the zygote's runs warm."""
+    return psutil.Process(pid).environ()
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -84,7 +89,7 @@ def test_the_python_shim_runs_scripts_warm_and_quotes_its_paths(zygote, tmp_path
     shim = write_python_shim(odd / "bin", str(socket_link))
     script = tmp_path / "probe.py"
     script.write_text("import os, sys\nprint(os.getppid(), sys.argv[1:])\nsys.exit(3)\n")
-    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+    env = {**_environment_of(zygote.process.pid), "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
 
     warm = subprocess.run(["python", str(script), "a b"], env=env, capture_output=True, text=True, timeout=60)
     assert (warm.returncode, warm.stdout.strip()) == (3, f"{zygote.process.pid} ['a b']")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from mltoolkit.errors import WorkdirError
 from mltoolkit.workdir.layout import WorkdirLayout
 from mltoolkit.workdir.record import (
+    RunEnvironment,
     RunRecord,
     RunStep,
     RunWorkflow,
@@ -318,3 +320,37 @@ def test_a_resources_list_of_an_older_record_reads_as_what_was_requested(flow_re
     step = RunRecord.model_validate(flow_record).steps[0]
 
     assert step.resources == StepResources(requested=["CVMFS", {"kubernetes_job_timeout": 60}])
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "flags"),
+    [
+        (
+            "processor\t: 0\nflags\t\t: sse2 avx fpu avx\n\nprocessor\t: 1\nflags\t\t: sse2 avx fpu\n",
+            ["avx", "fpu", "sse2"],
+        ),
+        ("processor\t: 0\nFeatures\t: fp asimd\n", ["asimd", "fp"]),
+        ("processor\t: 0\n", []),
+        (None, []),
+    ],
+)
+def test_the_environment_names_this_machine_and_its_cpu_flags(tmp_path, cpuinfo, flags):
+    path = tmp_path / "cpuinfo"
+    if cpuinfo is not None:
+        path.write_text(cpuinfo)
+
+    environment = RunEnvironment.current(path)
+
+    assert environment.cpu_flags == flags
+    assert environment.platform == platform.platform() and environment.machine == platform.machine()
+
+
+def test_the_environment_round_trips_and_older_records_have_none(tmp_path, flow_record):
+    assert RunRecord.model_validate(flow_record).environment is None
+    environment = RunEnvironment(platform="Linux-x", machine="x86_64", cpu_flags=["avx"])
+    write_run_record(tmp_path, RunRecord.model_validate({**flow_record, "environment": environment}))
+
+    written = json.loads(WorkdirLayout(tmp_path).run_record.read_text())["environment"]
+
+    assert written == {"platform": "Linux-x", "machine": "x86_64", "cpu_flags": ["avx"]}
+    assert read_run_record(tmp_path).environment == environment

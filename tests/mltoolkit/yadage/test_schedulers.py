@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mltoolkit.errors import SpecError
+from mltoolkit.errors import LimitExceededError, SpecError
 from mltoolkit.yadage.model import Case, Scatter
 from mltoolkit.yadage.schedulers import chunk, jq_parameter_sets, partition, scatter_parameters, select_case
 
@@ -136,3 +136,31 @@ def test_a_failing_case_condition_names_the_case():
         SpecError, match=r"^stage 's': case #0 'if': jq program '\.par \+ 1' failed: .*; fix the condition$"
     ):
         select_case(cases, {"par": "text"}, where="stage 's'")
+
+
+def test_a_cartesian_scatter_over_the_step_limit_fails_before_building_anything():
+    parameters = {name: list(range(1000)) for name in "abc"}
+    scatter = Scatter(method="cartesian", parameters=["a", "b", "c"])
+    with pytest.raises(LimitExceededError) as caught:
+        scatter_parameters(parameters, scatter, where="workflow.yml line 4: stage 'big'")
+    assert str(caught.value).startswith(
+        "workflow.yml line 4: stage 'big': number of steps of one stage is 1,000,000,000, over the limit of 50,000 "
+        "(cartesian scatter over 1000 x 1000 x 1000 values); to allow more, set MLTOOLKIT_MAX_SCATTER_STEPS="
+    )
+
+
+def test_the_scatter_limit_applies_to_zip_and_jq_stages_and_can_be_raised(monkeypatch):
+    monkeypatch.setenv("MLTOOLKIT_MAX_SCATTER_STEPS", "5")
+    assert len(scatter_parameters({"a": list(range(5))}, Scatter(method="zip", parameters=["a"]))) == 5
+    with pytest.raises(LimitExceededError, match="number of steps of one stage is 6"):
+        scatter_parameters({"a": list(range(6))}, Scatter(method="zip", parameters=["a"]))
+    with pytest.raises(LimitExceededError, match="number of steps of one stage is 6"):
+        jq_parameter_sets({"n": 6}, "[range(.n) | {i: .}]", ".")
+    monkeypatch.setenv("MLTOOLKIT_MAX_SCATTER_STEPS", "6")
+    assert len(jq_parameter_sets({"n": 6}, "[range(.n) | {i: .}]", ".")) == 6
+
+
+def test_a_jq_stage_that_never_ends_is_stopped(monkeypatch):
+    monkeypatch.setenv("MLTOOLKIT_JQ_TIMEOUT", "1")
+    with pytest.raises(SpecError, match=r"^stage 'x': stepscript: jq program '\[repeat\(\.\)\]': jq run time is over"):
+        jq_parameter_sets({"a": 1}, "[repeat(.)]", ".", where="stage 'x'")

@@ -7,13 +7,16 @@ steps in real containers.
 from __future__ import annotations
 
 import csv
+import threading
+import time
 
 import pytest
 
 from mltoolkit.analysis.data import bundled_dataset_path
-from mltoolkit.errors import EnvironmentUnavailableError, StepFailedError
+from mltoolkit.errors import EnvironmentUnavailableError, StepCancelledError, StepFailedError
 from mltoolkit.yadage.packtivity import CONTAINER_LABEL, StepOptions, environment_identity, parse_image_map, run_step
 from mltoolkit.yadage.packtivity.containers import DATASETS_MOUNT, with_bundled_datasets
+from mltoolkit.yadage.packtivity.execute import cancel_running_steps, reset_cancellation
 from tests.constants import SEED_URL
 
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -88,6 +91,34 @@ def test_a_timeout_removes_the_container(docker_step, fake_docker, tmp_path):
     [run] = fake_docker.calls("run")
     name = run[run.index("--name") + 1]
     assert ["rm", "--force", name] in fake_docker.calls("rm")
+
+
+def test_cancelling_the_run_removes_the_container(docker_step, fake_docker, tmp_path):
+    fake_docker.answer(image_id=IMAGE_ID, run_seconds="600")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_step(docker_step("sleep 600"), {}, tmp_path / "c", name="c", options=StepOptions(use_docker=True))
+        except BaseException as error:
+            errors.append(error)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not fake_docker.calls("run"):
+            assert runner.is_alive() and time.monotonic() < deadline, errors
+            time.sleep(0.05)
+        cancel_running_steps()
+        runner.join(60)
+        assert not runner.is_alive()
+    finally:
+        reset_cancellation()
+        runner.join(60)
+    assert len(errors) == 1 and isinstance(errors[0], StepCancelledError), errors
+    [call] = fake_docker.calls("run")
+    assert ["rm", "--force", call[call.index("--name") + 1]] in fake_docker.calls("rm")
 
 
 def test_an_explicit_entry_runs_locally_even_when_an_engine_answers(docker_step, fake_docker, tmp_path):

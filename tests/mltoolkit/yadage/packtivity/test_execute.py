@@ -1,14 +1,17 @@
-"""The step's process: exit codes, missing interpreters, timeouts that kill the whole group."""
+"""The step's process: exit codes, missing interpreters, timeouts and cancellation that kill the whole
+group, and nothing of a finished step left running."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from mltoolkit.errors import StepFailedError
+from mltoolkit.errors import StepCancelledError, StepFailedError
 from mltoolkit.yadage.packtivity import StepOptions, run_step
+from mltoolkit.yadage.packtivity.execute import cancel_running_steps, reset_cancellation
 
 
 def test_non_zero_exit_names_step_code_log_and_last_lines(make_step, tmp_path):
@@ -48,3 +51,67 @@ def test_timeout_kills_the_whole_process_group(make_step, tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+def _pid_in(path: Path) -> int:
+    return int(path.read_text())
+
+
+def _gone_soon(pid: int) -> bool:
+    """Whether ``pid`` ends within ten seconds (stopping takes a SIGTERM grace period)."""
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def test_background_children_of_a_step_that_succeeded_are_stopped_when_it_ends(make_step, tmp_path):
+    step = make_step("sleep 615 > /dev/null 2>&1 & echo $! > {workdir}/bg.pid; echo done")
+    result = run_step(step, {}, tmp_path / "bg", name="bg")
+    assert result.exit_code == 0
+    assert _gone_soon(_pid_in(tmp_path / "bg" / "bg.pid"))
+
+
+def test_a_background_child_holding_the_output_neither_stalls_the_step_nor_outlives_it(make_step, tmp_path):
+    lines: list[str] = []
+    step = make_step("sleep 616 & echo $! > {workdir}/bg.pid; echo done")
+    run_step(step, {}, tmp_path / "held", name="held", on_output=lines.append)
+    # the child's end closed the pipe: gone by the time the step returns (it used to keep
+    # the output open, and the step waited 30 s for it, then left it running)
+    assert not _alive(_pid_in(tmp_path / "held" / "bg.pid"))
+    assert lines == ["done"]
+
+
+def test_a_process_that_left_the_group_but_holds_the_output_is_stopped_too(make_step, tmp_path):
+    step = make_step("setsid sh -c 'echo $$ > {workdir}/escaped.pid; exec sleep 617' & sleep 0.5; echo done")
+    run_step(step, {}, tmp_path / "escaped", name="escaped")
+    assert _gone_soon(_pid_in(tmp_path / "escaped" / "escaped.pid"))
+
+
+def test_cancelling_stops_running_steps_at_once_and_refuses_new_ones(make_step, tmp_path):
+    started = threading.Event()
+    errors: list[BaseException] = []
+    step = make_step("echo $$ > {workdir}/shell.pid; echo started; sleep 618; echo never")
+
+    def run() -> None:
+        try:
+            run_step(step, {}, tmp_path / "long", name="long", on_output=lambda line: started.set())
+        except BaseException as error:
+            errors.append(error)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        assert started.wait(60)
+        assert cancel_running_steps() == 1
+        runner.join(30)
+        assert not runner.is_alive()
+        assert len(errors) == 1 and isinstance(errors[0], StepCancelledError), errors
+        assert str(errors[0]).startswith("step long: stopped: the run was interrupted")
+        assert not _alive(_pid_in(tmp_path / "long" / "shell.pid"))
+        with pytest.raises(StepCancelledError, match="step later: not started: the run was interrupted"):
+            run_step(make_step("echo hi"), {}, tmp_path / "later", name="later")
+    finally:
+        reset_cancellation()
+        runner.join(30)
+    assert run_step(make_step("echo hi"), {}, tmp_path / "after", name="after").exit_code == 0

@@ -1,0 +1,250 @@
+"""A command run in its own process group: waited for, stopped, cancelled, and nothing left behind.
+
+:class:`GroupProcess` starts a command in a new session (its own process
+group), tagged for the :mod:`~mltoolkit.processes.warden`, so it dies with the
+process that started it. When the command's first process exits, whatever it
+left running in its group (``server &`` without ``wait``) is stopped too -- the
+exit is noticed without reaping the process (a pidfd), so the group id cannot
+be reused while it is signalled. :class:`OutputPump` copies the output to a log
+and a callback line by line, and stops reading shortly after the command ended
+even if a process outside the group still holds the pipe open.
+
+:func:`cancel_all` stops every group started here that is still running (for
+Ctrl-C): each is sent SIGTERM at once, SIGKILL after a grace period, and the
+thread waiting for it sees :attr:`GroupProcess.cancelled`. Later starts are
+refused (:func:`cancelling`) until :func:`reset_cancellation`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from mltoolkit.processes.warden import OWNER_VARIABLE, step_environment, stop_tagged
+
+__all__ = ["GroupProcess", "OutputPump", "cancel_all", "cancelling", "reset_cancellation"]
+
+#: Seconds between SIGTERM and SIGKILL when a group is stopped.
+STOP_GRACE = 2.0
+#: Seconds the leftovers of a finished command get to end after SIGTERM.
+LEFTOVER_GRACE = 1.0
+#: A line longer than this is passed on in pieces (a step printing no newline at all).
+MAX_LINE = 1 << 20
+
+_registry_lock = threading.Lock()
+_running: set[GroupProcess] = set()
+_cancelled = threading.Event()
+
+
+class GroupProcess:
+    """``argv`` started in a new session, stdout and stderr together on one pipe."""
+
+    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
+        self.cancelled = False
+        self.environment = step_environment(env)
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=self.environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = self.process.pid
+        self._wake_read, self._wake_write = os.pipe()
+        with _registry_lock:
+            _running.add(self)
+            if _cancelled.is_set():
+                self.cancel()
+
+    @property
+    def tag(self) -> str:
+        """This command's own warden tag (its processes carry it in their environment)."""
+        return self.environment[OWNER_VARIABLE]
+
+    def wait_exit(self, timeout: float | None) -> bool:
+        """Wait until the first process exits (not reaped), ``timeout`` passes or :meth:`cancel`; True if it exited."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (kernel < 5.3): poll
+            pidfd = None
+        try:
+            poller = select.poll()
+            poller.register(self._wake_read, select.POLLIN)
+            if pidfd is not None:
+                poller.register(pidfd, select.POLLIN)
+            while not self._exited():
+                if self.cancelled:
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                step = 0.01 if pidfd is None else left
+                poller.poll(None if step is None else max(0, int(step * 1000)) + 1)
+            return True
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _exited(self) -> bool:
+        if self.process.returncode is not None:
+            return True
+        try:
+            found = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return found is not None
+
+    def finish(self) -> int:
+        """After the first process exited: stop what it left in its group; reap it; return its exit code."""
+        self._signal_group(signal.SIGTERM)  # the leader is a zombie: the group id is still ours
+        code = self.process.wait()
+        deadline = time.monotonic() + LEFTOVER_GRACE
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._signal_group(signal.SIGKILL)
+        return code
+
+    def stop(self) -> None:
+        """Stop the whole group: SIGTERM, SIGKILL after :data:`STOP_GRACE` seconds; reap the first process."""
+        self._signal_group(signal.SIGCONT)
+        self._signal_group(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_GRACE)
+        self._signal_group(signal.SIGKILL)
+        self.process.wait()
+
+    def stop_escaped(self) -> int:
+        """Stop processes of this command that left its group (``setsid``) but carry its tag; return how many."""
+        return stop_tagged(self.tag, grace=STOP_GRACE)
+
+    def cancel(self) -> None:
+        """Mark the command cancelled and send its group SIGTERM; the waiting thread does the rest."""
+        self.cancelled = True
+        self._signal_group(signal.SIGTERM)
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"x")
+
+    def close(self) -> None:
+        """Forget the command (after it was reaped); make sure nothing of its group runs."""
+        if self.process.returncode is None:
+            self.stop()
+        with _registry_lock:  # cancel_all writes to the wake pipe under this lock: never after it is closed
+            _running.discard(self)
+            for fd in (self._wake_read, self._wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+
+def cancel_all() -> int:
+    """Cancel every running :class:`GroupProcess` and refuse new ones; return how many were running."""
+    with _registry_lock:
+        _cancelled.set()
+        for group in _running:
+            group.cancel()
+        return len(_running)
+
+
+def cancelling() -> bool:
+    """Whether :func:`cancel_all` was called (and not reset): new commands must not start."""
+    return _cancelled.is_set()
+
+
+def reset_cancellation() -> None:
+    """Allow commands to start again after :func:`cancel_all` (a process that keeps running flows)."""
+    _cancelled.clear()
+
+
+class OutputPump(threading.Thread):
+    """Copies a pipe to a log file and to ``on_output``, line by line, until EOF or :meth:`finish`."""
+
+    def __init__(self, pipe_fd: int, log_path: Path, on_output: Callable[[str], None] | None) -> None:
+        super().__init__(daemon=True, name=f"output of {log_path.name}")
+        self.pipe_fd = pipe_fd
+        self.log_path = log_path
+        self.on_output = on_output
+        self.tail: list[str] = []
+        self._stop_read, self._stop_write = os.pipe()
+        self._callback_failed = False
+
+    def run(self) -> None:
+        """Read until EOF; after a stop request, read only what is already there."""
+        poller = select.poll()
+        poller.register(self.pipe_fd, select.POLLIN)
+        poller.register(self._stop_read, select.POLLIN)
+        pending = b""
+        stopping = False
+        with open(self.log_path, "ab") as log:
+            while True:
+                ready = dict(poller.poll(0 if stopping else None))
+                if self._stop_read in ready:
+                    stopping = True
+                if self.pipe_fd not in ready:
+                    if stopping:
+                        break
+                    continue
+                data = os.read(self.pipe_fd, 65536)
+                if not data:
+                    break
+                pending = self._emit_lines(log, pending + data)
+            if pending:
+                self._emit(log, pending)
+
+    def _emit_lines(self, log: BinaryIO, data: bytes) -> bytes:
+        *lines, rest = data.split(b"\n")
+        for line in lines:
+            self._emit(log, line + b"\n")
+        while len(rest) > MAX_LINE:
+            self._emit(log, rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        return rest
+
+    def _emit(self, log: BinaryIO, raw: bytes) -> None:
+        log.write(raw)
+        log.flush()
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        self.tail.append(line)
+        if len(self.tail) > 200:
+            del self.tail[:100]
+        if self.on_output is not None and not self._callback_failed:
+            try:
+                self.on_output(line)
+            except Exception as error:  # a logging problem must not fail the analysis
+                self._callback_failed = True
+                log.write(f"[mltoolkit] output callback failed, no longer called: {error!r}\n".encode())
+
+    def finish(self, grace: float) -> bool:
+        """Wait up to ``grace`` s for EOF, then stop reading (a process outside the group holds the pipe).
+
+        Returns whether EOF was reached.
+        """
+        self.join(grace)
+        reached_eof = not self.is_alive()
+        if not reached_eof:
+            os.write(self._stop_write, b"x")
+            self.join(5.0)
+        if not self.is_alive():  # never close a pipe the thread may still poll
+            for fd in (self._stop_read, self._stop_write):
+                os.close(fd)
+        return reached_eof

@@ -1,0 +1,60 @@
+"""A command in its own process group: its output line by line, its exit seen before it is reaped."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mltoolkit.processes.process_group import MAX_LINE, GroupProcess, OutputPump
+
+
+def _run(argv: list[str], tmp_path: Path, on_output=None) -> tuple[int, OutputPump]:
+    group = GroupProcess(argv, cwd=tmp_path, env=dict(os.environ))
+    assert group.process.stdout is not None
+    pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", on_output)
+    pump.start()
+    try:
+        assert group.wait_exit(60)
+        code = group.finish()
+        assert pump.finish(10)
+    finally:
+        group.close()
+        group.process.stdout.close()
+    return code, pump
+
+
+def test_output_goes_to_the_log_and_the_callback_line_by_line(tmp_path):
+    lines: list[str] = []
+    code, pump = _run(
+        ["sh", "-c", "echo one; printf 'two\\r\\n'; echo three >&2; printf last; exit 4"], tmp_path, lines.append
+    )
+    assert code == 4
+    assert lines == ["one", "two", "three", "last"] == pump.tail
+    assert (tmp_path / "log").read_bytes() == b"one\ntwo\r\nthree\nlast"
+
+
+def test_a_failing_callback_is_noted_once_and_the_output_still_logged(tmp_path):
+    def broken(line: str) -> None:
+        raise RuntimeError("no logger")
+
+    _run(["sh", "-c", "echo a; echo b"], tmp_path, broken)
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log == ["a", "[mltoolkit] output callback failed, no longer called: RuntimeError('no logger')", "b"]
+
+
+def test_a_line_without_end_is_passed_on_in_pieces(tmp_path):
+    lines: list[str] = []
+    size = MAX_LINE * 2 + 10
+    _run(["python3", "-c", f"import sys; sys.stdout.write('x' * {size})"], tmp_path, lines.append)
+    assert [len(line) for line in lines] == [MAX_LINE, MAX_LINE, 10]
+
+
+def test_the_exit_is_seen_before_the_process_is_reaped(tmp_path):
+    group = GroupProcess(["sh", "-c", "exit 3"], cwd=tmp_path, env=dict(os.environ))
+    try:
+        assert group.wait_exit(60)
+        assert group.process.returncode is None  # a zombie: its group id cannot be reused yet
+        assert group.finish() == 3
+    finally:
+        group.close()
+        group.process.stdout.close()
