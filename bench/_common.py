@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,19 +108,20 @@ def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
 
 
 def run_measured(
-    command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT, poll_seconds: float = 0.1
+    command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT, poll_seconds: float = 0.1, terminal: bool = False
 ) -> tuple[float, int, str]:
     """Run ``command``; return (wall seconds, peak RSS in bytes of it plus all its descendants, stdout).
 
     The peak is the largest *sum* over the process tree seen while polling every
     ``poll_seconds`` (psutil), so short-lived children between polls can be missed;
-    raises if the command fails.
+    with ``terminal``, its stderr is a pseudo-terminal (read and dropped), so it
+    shows what it shows a person; raises if the command fails.
     """
     import psutil
 
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+    with tempfile.TemporaryFile() as output, _stderr(terminal, output) as stderr:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=stderr)
         peak = 0
         root = psutil.Process(process.pid)
         while process.poll() is None:
@@ -171,3 +173,28 @@ def kept_server_cpu(env: dict[str, str]) -> float:
         return sum(times.user + times.system for times in (process.cpu_times() for process in tree))
     except (OSError, ValueError, KeyError, psutil.Error):
         return 0.0
+
+
+def _stderr(terminal: bool, output: Any) -> Iterator[Any]:
+    """Where a measured command's stderr goes: with its stdout, or a pseudo-terminal drained by a thread."""
+    if not terminal:
+        yield subprocess.STDOUT
+        return
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(leader, 65536):
+                pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        yield follower
+    finally:
+        os.close(follower)  # the reader sees EOF (EIO) once the command has exited
+        reader.join(timeout=5)
+        os.close(leader)

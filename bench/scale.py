@@ -18,7 +18,8 @@ server's CPU time during the run, per step (it shares the 2 cores with the steps
 ``--setting NAME=VALUE`` (repeatable) also runs every N with those settings in the
 kept server's and the command's environment, in turns with the default (own Prefect homes).
 
-Run: ``python bench/scale.py`` (N = 100, 1,000) or ``--large`` (also 10,000: minutes).
+Run: ``python bench/scale.py`` (N = 100, 1,000) or ``--large`` (also 10,000: minutes);
+``--progress-n 1000``: only the 1,000-step run with its live progress on a terminal vs ``--quiet``.
 """
 
 from __future__ import annotations
@@ -50,13 +51,18 @@ def spawn_seconds(count: int) -> float:
     return (time.perf_counter() - start) / count
 
 
-def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> tuple[float, int]:
-    """Time one run of the shell scatter with ``count`` items; check its record; return (s, peak RSS)."""
+def run_scatter(
+    count: int, scratch: Path, env: dict[str, str], label: str, *options: str, terminal: bool = False
+) -> tuple[float, int]:
+    """Time one run of the shell scatter with ``count`` items (and ``options``); check its record; (s, peak RSS).
+
+    ``terminal``: the command's stderr is a pseudo-terminal (its live progress display is drawn).
+    """
     items = scratch / f"items-{label}.json"
     items.write_text(json.dumps({"items": list(range(count))}))
     workdir = scratch / f"workdir-{label}"
     command = [sys.executable, "-m", "flows.spec_workflow", str(workdir), "workflow.yml", str(items)]
-    elapsed, peak, _ = run_measured([*command, "--toplevel", str(SPEC)], env)
+    elapsed, peak, _ = run_measured([*command, "--toplevel", str(SPEC), *options], env, terminal=terminal)
     record = json.loads(WorkdirLayout(workdir).run_record.read_text())
     states = {step["state"] for step in record["steps"]}
     if record["status"] != "completed" or len(record["steps"]) != count + 1 or states != {"COMPLETED"}:
@@ -65,6 +71,15 @@ def run_scatter(count: int, scratch: Path, env: dict[str, str], label: str) -> t
             f"{len(record['steps'])} steps, states {sorted(states)}"
         )
     return elapsed, peak
+
+
+def compare_progress(count: int, scratch: Path) -> tuple[float, float]:
+    """Seconds of the ``count``-step scatter with the live progress on a terminal, and with ``--quiet``."""
+    with kept_server(scratch / "home-progress", PREFECT_LOGGING_LEVEL="WARNING") as env:
+        run_scatter(1, scratch, env, "progress-warm-up")
+        shown, _ = run_scatter(count, scratch, env, f"{count}-progress", terminal=True)
+        quiet, _ = run_scatter(count, scratch, env, f"{count}-quiet", "--quiet", terminal=True)
+    return shown, quiet
 
 
 def _measure(
@@ -104,7 +119,13 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="also N = 10,000 (takes minutes)")
     parser.add_argument("--spawns", type=int, default=300, help="bare spawns timed for the baseline")
     parser.add_argument("--setting", action="append", default=[], help="NAME=VALUE: also run with it, in turns")
+    parser.add_argument("--progress-n", type=int, help="only compare N steps with progress shown vs --quiet")
     arguments = parser.parse_args()
+    if arguments.progress_n:
+        shown, quiet = compare_progress(arguments.progress_n, Path(tempfile.mkdtemp(prefix="mltoolkit-bench-scale-")))
+        print(f"N={arguments.progress_n}: progress on a terminal {shown:.2f} s, --quiet {quiet:.2f} s; ", end="")
+        print(f"ratio {shown / quiet:.3f} (target <= 1.05); {load_average()}")
+        return
     sizes = [SMALLEST, 1_000, 10_000] if arguments.large else [SMALLEST, 1_000]
     configurations = {"default": {}}
     if arguments.setting:

@@ -36,6 +36,7 @@ from flows.caching import CacheSettings, StepCachePolicy, begin_cached_run, cach
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
 from flows.parameters import ClassifierName, CustomClassifier, to_parameter, to_specs
+from flows.progress import StageReporter, current_progress
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, task_run_details, write_run_record
 from flows.runners import uses_compute_pool
@@ -183,17 +184,21 @@ class _Produced:
         return outcomes
 
 
-def _run_steps(
+async def _run_steps(
     produced: _Produced, settings: _StepSettings, dataset: str, dataset_sha256: str | None, specs: list[ClassifierSpec]
 ) -> tuple[dict[str, float], MergeOutput]:
-    """Submit the three stages, noting each result in ``produced``; return the scores and the merge's output."""
+    """Run the three stages, noting each result in ``produced`` (and the progress); return scores and merge output."""
     root = settings.root
-    produced.prepped = settings.configured(data_prep)(dataset, root, dataset_sha256)
+    progress = StageReporter(current_progress(), {"data_prep": 1, "classify": len(specs), "merge_and_plot": 1})
+    produced.prepped = await progress.inline("data_prep", settings.configured(data_prep), dataset, root, dataset_sha256)
     futures = settings.configured(classify).map(
         unmapped(produced.prepped), specs, workdir=unmapped(root), index=range(len(specs))
     )
     produced.classify_futures = list(futures)
-    merged = produced.merged = settings.configured(merge_and_plot)(produced.prepped, futures, root)
+    progress.follow("classify", produced.classify_futures)
+    merged = produced.merged = await progress.inline(
+        "merge_and_plot", settings.configured(merge_and_plot), produced.prepped, futures, root
+    )
     return {output.name: output.score for output in futures.result()}, merged
 
 
@@ -249,7 +254,7 @@ async def ml_workflow(
         keep_native_submission(root, inputs=run.inputs(), submission=submission)  # before any step runs
         begin_cached_run(root, cache)
         try:
-            scores, merged = _run_steps(run.produced, settings, dataset, dataset_sha256, specs)
+            scores, merged = await _run_steps(run.produced, settings, dataset, dataset_sha256, specs)
             run.status = "completed"
         finally:
             await run.write()

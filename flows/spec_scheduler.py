@@ -27,11 +27,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import unmapped
@@ -39,9 +38,14 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
+from flows.progress import CACHED as CACHED_OUTCOME
+from flows.progress import COMPLETED as COMPLETED_OUTCOME
+from flows.progress import FAILED as FAILED_OUTCOME
+from flows.progress import current_progress
 from flows.run_record import now_iso
 from flows.runners import uses_compute_pool
 from flows.spec_human import ask_and_submit
+from flows.spec_lineage import StepLineage
 from flows.spec_tasks import (
     SpecStepCachePolicy,
     StepOutcome,
@@ -115,39 +119,6 @@ class SpecRunResult:
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> record fields (stubbed, human)
 
 
-_GLOB = re.compile(r"[*?\[]")
-
-
-class _Lineage:
-    """The files the run's steps wrote so far, and which of them a step's parameters name."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.files: dict[str, str] = {}  # workdir-relative path -> sha256
-
-    def add(self, files: dict[str, str]) -> None:
-        """Note the files a finished step wrote."""
-        self.files.update(files)
-
-    def of(self, planned: PlannedStep) -> dict[str, str]:
-        """The written files ``planned``'s parameters name: as files, as folders holding them, or by a glob."""
-        found: dict[str, str] = {}
-        for text in text_leaves(planned.parameters):
-            if len(text) > 4096 or not os.path.isabs(text) or not Path(text).is_relative_to(self.root):
-                continue
-            relative = Path(text).relative_to(self.root).as_posix()
-            if relative in self.files:
-                found[relative] = self.files[relative]
-            elif _GLOB.search(relative):
-                pattern = f"/{relative}"
-                found.update(
-                    {path: sha for path, sha in self.files.items() if PurePosixPath(f"/{path}").match(pattern)}
-                )
-            elif os.path.isdir(text):
-                found.update({path: sha for path, sha in self.files.items() if path.startswith(f"{relative}/")})
-        return found
-
-
 def upstream_futures(futures: Mapping[str, T], upstream: Sequence[str], steps: int) -> list[T]:
     """The futures a stage of ``steps`` steps waits for: those of its ``upstream`` step ids.
 
@@ -173,7 +144,7 @@ class _StageSubmitter:
         self.step_options = step_options
         self.result = result
         self.outstanding: dict[Any, PlannedStep] = {}
-        self.lineage = _Lineage(root)
+        self.lineage = StepLineage(root)
         # the run's own inputs, which the cache may read outside the work directory
         self.named = tuple(text for text in text_leaves(run.init) if os.path.isabs(text))
         self.futures: dict[str, Any] = {}  # step id -> its task run's future (the graph's edges)
@@ -183,6 +154,7 @@ class _StageSubmitter:
         self.humans: deque[PlannedStep] = deque()  # human steps waiting for their turn to ask
         self.reads = outputs_read(run.workflow)  # what later stages read: a human step's form
         self.expired: str | None = None  # why no further person can be asked in this run
+        self.progress = current_progress()  # the command line's display, if any (counts only)
 
     def submit_ready_stages(self) -> None:
         """Submit every stage the planner can apply now; human steps wait for their turn."""
@@ -222,6 +194,9 @@ class _StageSubmitter:
             [self.lineage.of(planned) for planned in stage.steps],
             wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
+        if self.progress is not None:
+            self.progress.plan(stage.stage, len(stage.steps))
+            self.progress.start(stage.stage, len(stage.steps))
         for planned, future in zip(stage.steps, futures):
             self.futures[planned.id] = future
             self.result.labels[planned.id] = task_run_label(planned)
@@ -270,7 +245,9 @@ class _StageSubmitter:
                 "environment": outcome.environment,
             }
             self._log_resource_warnings(planned.stage, outcome.resources)
-            self.run.record_success(planned.id, published, state=CACHED if state.name == "Cached" else COMPLETED)
+            cached = state.name == "Cached"
+            self.run.record_success(planned.id, published, state=CACHED if cached else COMPLETED)
+            self._report(planned.stage, CACHED_OUTCOME if cached else COMPLETED_OUTCOME)
             return
         try:
             await state.aresult(raise_on_failure=True)
@@ -285,6 +262,11 @@ class _StageSubmitter:
             "attempts": 1 + self.options.retries_of(planned.stage),
         }
         self.run.record_failure(planned.id, message)
+        self._report(planned.stage, FAILED_OUTCOME)
+
+    def _report(self, stage: str, outcome: str) -> None:
+        if self.progress is not None:
+            self.progress.finish(stage, outcome)
 
     async def _ask_next_person(self) -> None:
         """Pause the run for the next human step's answer, then submit the task run that publishes it."""

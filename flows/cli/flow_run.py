@@ -26,6 +26,8 @@ from typing import Any
 import typer
 
 from flows.cli.errors import exit_with_error, one_line
+from flows.cli.progress_display import showing_progress
+from flows.cli.run_log import logging_to_workdir
 from flows.expected_errors import install_expected_error_filter
 from mltoolkit.errors import MLToolkitError, WorkdirError
 
@@ -150,9 +152,17 @@ def _exit_interrupted(signum: int) -> None:
     )
 
 
-def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+def run_flow_from_cli(
+    context: typer.Context,
+    workdir: Path,
+    start_flow: Callable[[], Coroutine[Any, Any, Any]],
+    quiet: bool = False,
+) -> Any:
     """Run a flow for a command line: hold the workdir lock, wait for the API, run, return its result.
 
+    While the flow runs, its progress shows on stderr (not with ``quiet``: see
+    :mod:`flows.cli.progress_display`) and its full log goes to the work
+    directory's log file (:mod:`flows.cli.run_log`).
     ``start_flow`` returns the flow call's coroutine. An :class:`MLToolkitError` from
     the flow propagates (:mod:`flows.cli.errors` prints its line); any other
     failure, already logged by Prefect, ends the command with one line too. Ctrl-C
@@ -172,7 +182,8 @@ def run_flow_from_cli(context: typer.Context, workdir: Path, start_flow: Callabl
             exit_with_error(exc)
         interrupted: list[int] = []
         try:
-            result = asyncio.run(_interruptible(start_flow, interrupted))
+            with logging_to_workdir(workdir), showing_progress(quiet):
+                result = asyncio.run(_interruptible(start_flow, interrupted))
         except MLToolkitError:
             if not interrupted:
                 raise

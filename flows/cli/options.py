@@ -29,6 +29,7 @@ __all__ = [
     "OptionalWorkdirOption",
     "Parameters",
     "Provide",
+    "Quiet",
     "Refresh",
     "RelativeTolerance",
     "Retries",
@@ -91,6 +92,18 @@ StepRetries = Annotated[
 ]
 StepTimeout = Annotated[
     float | None, typer.Option("--step-timeout", min=0.001, help="Kill a step after this many seconds.")
+]
+
+# --- what the terminal shows -----------------------------------------------------------------
+
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress display (warnings, errors and the final summary still show; "
+        "the full log is in WORKDIR/_mltoolkit/run.log).",
+    ),
 ]
 
 # --- yadage steps: environments and quoting --------------------------------------------------

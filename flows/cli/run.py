@@ -12,6 +12,7 @@ from flows.cli.options import (
     InputsFile,
     NoCache,
     Parameters,
+    Quiet,
     Refresh,
     Retries,
     RetryDelay,
@@ -45,6 +46,7 @@ def run(
     retries: Retries = 0,
     retry_delay: RetryDelay = 0.0,
     step_timeout: StepTimeout = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run the seed's analysis: data_prep -> classify (one task per classifier) -> merge_and_plot."""
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
@@ -82,6 +84,7 @@ def run(
             step_timeout=step_timeout,
             submission=Submission.from_command_line(inputs, parameter or []),
         ),
+        quiet=quiet,
     )
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")

@@ -10,6 +10,9 @@ references imply) are printed on stderr.
 written); ``--stub`` runs every step as a stub that writes its declared outputs
 empty (no image, resource or person needed; nothing cached); a human step waits
 ``--human-timeout`` seconds for its answer (``mltoolkit resume``).
+
+The flows (with Prefect) are imported inside the command, not above: they must wait for the
+start-up helpers (:mod:`flows.cli`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from flows.cli.options import (
     NoCache,
     Parameters,
     Provide,
+    Quiet,
     Refresh,
     Retries,
     RetryDelay,
@@ -41,6 +45,7 @@ from flows.cli.options import (
     WorkflowArgument,
 )
 from flows.cli.validate import SpecCheck, check_spec, inputs_file
+from flows.runners import make_task_runner
 from mltoolkit.errors import CommandLineError
 from mltoolkit.workdir.layout import WorkdirLayout
 
@@ -91,6 +96,7 @@ def spec(
     stub: Stub = False,
     validate: ValidateOnly = False,
     human_timeout: HumanTimeout = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run a yadage WORKFLOW (with INPUTS and -p values) in WORKDIR, like yadage-run; write its run record.
     docker-encapsulated steps run in Docker when an engine answers (DOCKER_HOST, else the default socket),
@@ -99,8 +105,6 @@ def spec(
     """
     if validate:  # only check (flows.cli.validate): no Prefect, nothing written
         raise typer.Exit(_check_only(context.params))
-    # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
-    from flows.runners import make_task_runner
     from flows.spec_workflow import spec_workflow
 
     task_runner, retries_by_stage = make_task_runner(runner, dask_address), parse_step_retries(step_retries or [])
@@ -111,7 +115,7 @@ def spec(
     arguments = _flow_arguments(context.params, workdir, init, provided, retries_by_stage)
     arguments["submission"] = submission
     summary = run_flow_from_cli(
-        context, workdir, lambda: spec_workflow.with_options(task_runner=task_runner)(**arguments)
+        context, workdir, lambda: spec_workflow.with_options(task_runner=task_runner)(**arguments), quiet=quiet
     )
     echo_cache_summary(workdir)
     stubs = " (all stubs: nothing ran)" if stub else ""

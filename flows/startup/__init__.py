@@ -45,8 +45,10 @@ def prepare_cli_process(*, compute_pool: bool = True) -> None:
 
     Must be called before ``prefect`` is imported.
     """
+    from flows.startup.prefect_settings import quiet_console_logging
     from flows.startup.temporary_server import start_early
 
+    quiet_console_logging()  # before Prefect reads its logging settings
     # Registered first, so it runs last: after Prefect's handlers and ours.
     atexit.register(_exit_without_teardown)
     start_early()

@@ -101,6 +101,9 @@ async def _serve(listener: socket.socket, idle_timeout: float, rest_fd: int | No
     import uvicorn
     from prefect.server.api.server import create_app
 
+    from flows.startup.prefect_database import create_database_at_head
+
+    create_database_at_head()  # a first start: the same database as Prefect's migrations, sooner
     tracker = IdleTracker(create_app(ephemeral=True, final=True))
     config = uvicorn.Config(
         tracker, log_level="error", lifespan="on", date_header=False, server_header=False, timeout_graceful_shutdown=5

@@ -42,7 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configured_api_url", "ephemeral_server_allowed", "prefect_home"]
+__all__ = [
+    "CONSOLE_LEVEL_VARIABLE",
+    "configured_api_url",
+    "ephemeral_server_allowed",
+    "prefect_home",
+    "quiet_console_logging",
+]
+
+#: Prefect's logging setting of its console handler's level (``handlers.console.level`` of its logging.yml).
+CONSOLE_LEVEL_VARIABLE = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _TEST_MODE_VARIABLES = (
@@ -175,3 +184,13 @@ def prefect_home() -> Path:
     """``PREFECT_HOME`` as Prefect resolves it (default ``~/.prefect``)."""
     value = _resolve(HOME)
     return Path(str(value) if value else "~/.prefect").expanduser()
+
+
+def quiet_console_logging() -> None:
+    """Let Prefect's console handler show only warnings and errors, unless the user set its level.
+
+    Our command lines show progress instead of Prefect's per-task log lines (the
+    full log stays in the UI and the work directory's log file). Must run before
+    Prefect is imported: Prefect reads its logging settings then.
+    """
+    os.environ.setdefault(CONSOLE_LEVEL_VARIABLE, "WARNING")

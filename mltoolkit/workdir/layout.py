@@ -11,6 +11,7 @@ and log in ``<step folder>/_packtivity/``. The toolkit's own records live under
       ro-crate-metadata.json      the Workflow Run RO-Crate
       _mltoolkit/
         run.json                  the run record (mltoolkit.workdir.record)
+        run.log                   the full log of the last command that ran a flow here
         lock                      one run at a time (mltoolkit.workdir.locking)
         cache/                    Prefect's stored results of cached steps (JSON)
         cache-keys/               what each step's last stored key covered, to say why it ran
@@ -50,6 +51,7 @@ __all__ = [
     "KEYS_DIR",
     "LOCK_FILE",
     "RECORDS_DIR",
+    "RUN_LOG_FILE",
     "RUN_RECORD_FILE",
     "STEP_PRIVATE_DIR",
     "SUBMITTED_DIR",
@@ -70,6 +72,8 @@ INIT_DIR = "init"
 CRATE_FILE = "ro-crate-metadata.json"
 #: The run record, relative to the work directory (POSIX).
 RUN_RECORD_FILE = f"{RECORDS_DIR}/run.json"
+#: The full log of the last command that ran a flow in the work directory (POSIX).
+RUN_LOG_FILE = f"{RECORDS_DIR}/run.log"
 #: The lock one run holds, relative to the work directory.
 LOCK_FILE = f"{RECORDS_DIR}/lock"
 #: Prefect's stored results of cached steps, relative to the work directory.
@@ -107,6 +111,11 @@ class WorkdirLayout:
     def run_record(self) -> Path:
         """``_mltoolkit/run.json``."""
         return self.root / RUN_RECORD_FILE
+
+    @property
+    def run_log(self) -> Path:
+        """``_mltoolkit/run.log``: the full log of the last command that ran a flow here."""
+        return self.root / RUN_LOG_FILE
 
     @property
     def lock(self) -> Path:

@@ -146,11 +146,11 @@ def test_a_new_image_changes_the_key_and_says_so(tmp_path):
 
 
 def test_the_lineage_names_the_upstream_files_a_step_reads(tmp_path):
-    from flows.spec_scheduler import _Lineage
+    from flows.spec_lineage import StepLineage
     from mltoolkit.yadage.planner import PlannedStep
 
     (tmp_path / "classification_0").mkdir()
-    lineage = _Lineage(tmp_path)
+    lineage = StepLineage(tmp_path)
     lineage.add({"data_prep/prepped.pkl": "a" * 64, "classification_0/knn.pkl": "b" * 64})
     lineage.add({"classification_1/svm.pkl": "c" * 64, "other/file.txt": "d" * 64})
     parameters = {
