@@ -29,6 +29,7 @@ from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import UnfinishedRun
 
 from flows.cache_keys import remember_stored_key, take_key_note
 from flows.cache_records import result_files
@@ -196,9 +197,13 @@ async def _run_steps(
     )
     produced.classify_futures = list(futures)
     progress.follow("classify", produced.classify_futures)
-    merged = produced.merged = await progress.inline(
-        "merge_and_plot", settings.configured(merge_and_plot), produced.prepped, futures, root
-    )
+    try:
+        merged = produced.merged = await progress.inline(
+            "merge_and_plot", settings.configured(merge_and_plot), produced.prepped, futures, root
+        )
+    except UnfinishedRun:  # the merge never started: a classification failed, and its error is the run's
+        futures.result()
+        raise
     return {output.name: output.score for output in futures.result()}, merged
 
 

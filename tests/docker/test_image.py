@@ -68,10 +68,12 @@ def test_default_command_writes_the_seed_results_owned_by_the_user(
     name = f"mltk-test-{uuid.uuid4().hex[:12]}"
     try:
         # As the README says: --user "$(id -u):$(id -g)"; no network needed.
-        # Root logging at INFO shows the API server's migration check in its log.
+        # Root logging at INFO, on the console too (our commands show only warnings
+        # there unless told otherwise), shows the API server's migration check.
         run = docker(
             "run", "--name", name, "--network", "none", "--user", f"{uid}:{gid}",
-            "-e", "PREFECT_LOGGING_ROOT_LEVEL=INFO", "-v", f"{out}:/work", mltoolkit_image.tag,
+            "-e", "PREFECT_LOGGING_ROOT_LEVEL=INFO", "-e", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO",
+            "-v", f"{out}:/work", mltoolkit_image.tag,
             timeout=900,
         )  # fmt: skip
         logs = run.stdout + run.stderr + _prefect_home_logs(name)
