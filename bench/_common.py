@@ -175,6 +175,7 @@ def kept_server_cpu(env: dict[str, str]) -> float:
         return 0.0
 
 
+@contextlib.contextmanager
 def _stderr(terminal: bool, output: Any) -> Iterator[Any]:
     """Where a measured command's stderr goes: with its stdout, or a pseudo-terminal drained by a thread."""
     if not terminal:
