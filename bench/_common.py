@@ -14,12 +14,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "REPO_ROOT",
+    "TreeMemory",
     "base_env",
     "free_port",
     "kept_server",
@@ -107,30 +108,62 @@ def prefect_server(env: dict[str, str], timeout: float = 180) -> Iterator[str]:
         log.close()
 
 
+class TreeMemory(NamedTuple):
+    """Peaks of a command's process tree, in bytes.
+
+    ``rss_sum``: the largest sum of RSS seen; it counts memory shared by several
+    processes once per process, and a child between fork and exec (every step
+    spawned from the multi-threaded flow process) as a second copy of the flow
+    process. ``distinct``: the largest sum of PSS (shared pages split among their
+    users), leaving out those spawn copies (a single-threaded child with its
+    multi-threaded parent's command line): memory the tree really holds.
+    """
+
+    rss_sum: int
+    distinct: int
+
+
+def _tree_memory(root: Any) -> TreeMemory:
+    import psutil
+
+    members = [root, *root.children(recursive=True)]
+    rss = distinct = 0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            info = member.memory_full_info()
+            rss += info.rss
+            parent = member.parent()
+            spawning = (
+                parent is not None
+                and member.num_threads() == 1
+                and parent.num_threads() > 1
+                and member.cmdline() == parent.cmdline()
+            )
+            distinct += 0 if spawning else info.pss
+    return TreeMemory(rss, distinct)
+
+
 def run_measured(
     command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT, poll_seconds: float = 0.1, terminal: bool = False
-) -> tuple[float, int, str]:
-    """Run ``command``; return (wall seconds, peak RSS in bytes of it plus all its descendants, stdout).
+) -> tuple[float, TreeMemory, str]:
+    """Run ``command``; return (wall seconds, peak memory of it plus all its descendants, stdout).
 
-    The peak is the largest *sum* over the process tree seen while polling every
-    ``poll_seconds`` (psutil), so short-lived children between polls can be missed;
-    with ``terminal``, its stderr is a pseudo-terminal (read and dropped), so it
-    shows what it shows a person; raises if the command fails.
+    The peaks are taken over the process tree while polling every ``poll_seconds``
+    (psutil), so short-lived children between polls can be missed; with
+    ``terminal``, its stderr is a pseudo-terminal (read and dropped), so it shows
+    what it shows a person; raises if the command fails.
     """
     import psutil
 
     start = time.perf_counter()
     with tempfile.TemporaryFile() as output, _stderr(terminal, output) as stderr:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=stderr)
-        peak = 0
+        peak = TreeMemory(0, 0)
         root = psutil.Process(process.pid)
         while process.poll() is None:
-            total = 0
             with contextlib.suppress(psutil.Error):
-                for member in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        total += member.memory_info().rss
-            peak = max(peak, total)
+                now = _tree_memory(root)
+                peak = TreeMemory(max(peak.rss_sum, now.rss_sum), max(peak.distinct, now.distinct))
             time.sleep(poll_seconds)
         elapsed = time.perf_counter() - start
         output.seek(0)

@@ -19,10 +19,10 @@ if __name__ == "__main__":
 
 from typing import Any
 
-from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 
 from flows.expected_errors import install_expected_error_filter
+from flows.json_flow import json_flow
 from mltoolkit.preservation.numeric import Tolerance
 from mltoolkit.preservation.report import drift_rows, verdict_rows
 from mltoolkit.preservation.run_diff import RunComparison, compare_two_runs
@@ -44,7 +44,7 @@ async def publish_comparison(comparison: RunComparison) -> None:
             await acreate_table_artifact(table=rows, key=key, description=description)
 
 
-@flow(name="compare-runs", description="Compare two runs: inputs, metrics, files, steps, environment.")
+@json_flow(name="compare-runs", description="Compare two runs: inputs, metrics, files, steps, environment.")
 async def compare_runs_flow(
     run_a: str,
     run_b: str,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task, unmapped
+from prefect import task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import UnfinishedRun
 
@@ -36,10 +36,11 @@ from flows.cache_records import result_files
 from flows.caching import CacheSettings, StepCachePolicy, begin_cached_run, cache_options, step_cache_record
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
+from flows.json_flow import json_flow
 from flows.parameters import ClassifierName, CustomClassifier, to_parameter, to_specs
 from flows.progress import StageReporter, current_progress
 from flows.run_guard import guarded_run
-from flows.run_record import now_iso, task_run_details, write_run_record
+from flows.run_record import note_task_run, now_iso, task_run_details, write_run_record
 from flows.runners import uses_compute_pool
 from flows.startup.compute_pool import pool_for_flow, run_in_pool
 from flows.ui_artifacts import publish_figure, publish_output_files, publish_scores
@@ -155,6 +156,8 @@ class _StepSettings:
             retries=self.retries,
             retry_delay_seconds=self.retry_delay_seconds,
             timeout_seconds=self.timeout_seconds,
+            on_completion=[note_task_run],
+            on_failure=[note_task_run],
             **cache_options(self.root, self.cache, policy),
         )
 
@@ -207,7 +210,7 @@ async def _run_steps(
     return {output.name: output.score for output in futures.result()}, merged
 
 
-@flow(
+@json_flow(
     name="ml-workflow",
     description=(
         "The seed's ML analysis: prepare the dataset, train each classifier in parallel, "

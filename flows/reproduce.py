@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.logging import get_run_logger
 
 from flows.expected_errors import install_expected_error_filter
+from flows.json_flow import json_flow
 from flows.result_files import image_data_uri
 from flows.run_guard import guarded_run
 from mltoolkit.errors import ReproductionError
@@ -118,7 +118,9 @@ async def _rerun_and_compare(archived: ArchivedRun, workdir: Path, tolerance: To
     return report
 
 
-@flow(name="reproduce", description="Re-run an archived run's workflow in a fresh folder and compare every output.")
+@json_flow(
+    name="reproduce", description="Re-run an archived run's workflow in a fresh folder and compare every output."
+)
 async def reproduce(
     source: str,
     workdir: str | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -23,7 +24,15 @@ from mltoolkit.workdir import record as run_records
 from mltoolkit.workdir.layout import RUN_RECORD_FILE
 from mltoolkit.workdir.record import RunEnvironment, RunRecord, RunStep
 
-__all__ = ["RUN_RECORD", "now_iso", "software_versions", "state_label", "task_run_details", "write_run_record"]
+__all__ = [
+    "RUN_RECORD",
+    "note_task_run",
+    "now_iso",
+    "software_versions",
+    "state_label",
+    "task_run_details",
+    "write_run_record",
+]
 
 #: The run record, relative to the work directory (kept for the flows that import it).
 RUN_RECORD = RUN_RECORD_FILE
@@ -66,6 +75,30 @@ def _settled(run: Any) -> bool:
     return state.type.value not in _UNSETTLED_TYPES or state.name == "NotReady"
 
 
+#: Task runs that ended in this process: flow run id -> {task run name: details}.
+_NOTED: dict[str, dict[str, dict[str, Any]]] = {}
+_NOTED_LOCK = threading.Lock()
+
+
+def note_task_run(task: Any, task_run: Any, state: Any) -> None:
+    """A task's ``on_completion``/``on_failure`` hook: keep its run's details for :func:`task_run_details`.
+
+    The engine has them at hand when the run ends; reading them back from the API
+    means waiting until the server has recorded the run's events (batched).
+    """
+    failed = state.type.value in ("FAILED", "CRASHED")
+    details = {
+        "started": task_run.start_time.isoformat() if task_run.start_time else None,
+        "ended": (task_run.end_time or state.timestamp).isoformat(),
+        "attempts": max(1, task_run.run_count or 0),
+        "task_run_id": str(task_run.id),
+        "state": state_label(state.name),
+        "error": " ".join((state.message or state.name).split()) if failed else None,
+    }
+    with _NOTED_LOCK:
+        _NOTED.setdefault(str(task_run.flow_run_id), {})[task_run.name] = details
+
+
 async def task_run_details(
     flow_run_id: UUID | str | None,
     expected: Iterable[str] = (),
@@ -73,17 +106,23 @@ async def task_run_details(
 ) -> dict[str, dict[str, Any]]:
     """``{task run name: {started, ended, attempts, task_run_id, state, error}}`` for one flow run.
 
-    Prefect 3 records task run states from events, asynchronously: read right after
-    the last step, a finished step can still show RUNNING or miss its retries. So
-    the runs are read again until every ``expected`` name is present and no run is
-    still on its way, or ``settle_seconds`` have passed (then the last answer is used).
+    Every ``expected`` run noted by :func:`note_task_run` in this process: those
+    details. Otherwise (a task ran in another process, or never ended) they are read
+    from the API: Prefect 3 records task run states from events, asynchronously, so
+    right after the last step a finished step can still show RUNNING or miss its
+    retries. The runs are read again until every ``expected`` name is present and no
+    run is still on its way, or ``settle_seconds`` have passed (then the last answer is used).
     """
     if flow_run_id is None:
         return {}
+    with _NOTED_LOCK:
+        noted = _NOTED.pop(str(flow_run_id), {})
+    wanted = set(expected)
+    if wanted and wanted <= noted.keys():
+        return noted
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    wanted = set(expected)
     only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))]))
     deadline = time.monotonic() + settle_seconds
     async with get_client() as client:

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import unmapped
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, SyncClientContext
 from prefect.logging import get_run_logger
+from prefect.utilities.annotations import opaque
 
 from flows.caching import CacheSettings, begin_cached_run, cache_options, step_cache_record
 from flows.progress import CACHED as CACHED_OUTCOME
@@ -185,13 +186,15 @@ class _StageSubmitter:
             retry_delay_seconds=self.options.retry_delay_seconds,
             **cache_options(self.root, self.options.cache, policy),
         )
+        # `opaque`: plain data, never futures; Prefect would otherwise walk every
+        # field of each step and its options looking for some, twice per task run.
         futures = step_task.map(
             [task_run_label(planned) for planned in stage.steps],
-            identities,
-            stage.steps,
-            unmapped(self.step_options),
+            [opaque(identity) for identity in identities],
+            [opaque(planned) for planned in stage.steps],
+            unmapped(opaque(self.step_options)),
             unmapped(str(self.root)),
-            [self.lineage.of(planned) for planned in stage.steps],
+            [opaque(self.lineage.of(planned)) for planned in stage.steps],
             wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
         if self.progress is not None:
@@ -345,20 +348,26 @@ async def run_spec(
         removed = begin_cached_run(root, options.cache)
         if removed:
             logger.info("%d stored result(s) dropped (missing or changed outputs); their steps run again", len(removed))
-        await _StageSubmitter(run, root, options, step_options, result).run_to_completion()
-        cache_record = step_cache_record(
-            root, context.flow_run.id if context and context.flow_run else None, options.cache
-        )
-        for record in run.records():
-            cache = cache_record(record.id, record.state)
-            if cache is not None:
-                result.cache[record.id] = cache
-        if options.stub:  # ran as stubs, never cached (not because of --no-cache)
-            for record in run.records():
-                result.annotations[record.id] = {"stubbed": True, "cache": {"reused": False, "reason": STUB_REASON}}
+        # One API client for the run's task runs: each would otherwise build its own
+        # (an HTTP client, its TLS context and proxy settings) in its worker thread.
+        with SyncClientContext.get_or_create():
+            await _StageSubmitter(run, root, options, step_options, result).run_to_completion()
+        _note_cache(result, root, context.flow_run.id if context and context.flow_run else None, options)
         if options.visualize:
             _visualize(run, root, logger)
     return result
+
+
+def _note_cache(result: SpecRunResult, root: Path, flow_run_id: Any, options: SpecRunOptions) -> None:
+    """Each step's ``cache`` field of the run record: reused or why it ran (stubs: never cached)."""
+    cache_record = step_cache_record(root, flow_run_id, options.cache)
+    for record in result.run.records():
+        cache = cache_record(record.id, record.state)
+        if cache is not None:
+            result.cache[record.id] = cache
+    if options.stub:  # ran as stubs, never cached (not because of --no-cache)
+        for record in result.run.records():
+            result.annotations[record.id] = {"stubbed": True, "cache": {"reused": False, "reason": STUB_REASON}}
 
 
 def _visualize(run: WorkflowRun, root: Path, logger: Any) -> None:

@@ -22,10 +22,11 @@ if __name__ == "__main__":
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.logging import get_run_logger
 
 from flows.expected_errors import install_expected_error_filter
+from flows.json_flow import json_flow
 from flows.run_guard import guarded_run
 from flows.startup.compute_pool import active_pool, pool_for_flow
 from flows.step_log import CappedStepLog
@@ -47,7 +48,7 @@ def _run_one(
     return result.published
 
 
-@flow(name="spec-step", description="Run one yadage step spec with given parameters (like packtivity-run).")
+@json_flow(name="spec-step", description="Run one yadage step spec with given parameters (like packtivity-run).")
 async def spec_step(
     step: str,
     workdir: str,

@@ -25,12 +25,12 @@ if __name__ == "__main__":
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.context import FlowRunContext
 
 from flows.caching import CacheSettings
 from flows.environment_runner import EnvironmentTaskRunner
 from flows.expected_errors import install_expected_error_filter
+from flows.json_flow import json_flow
 from flows.parameters import ClassifierName
 from flows.run_guard import guarded_run
 from flows.run_record import now_iso, write_run_record
@@ -120,7 +120,7 @@ async def _run_and_report(
     return {"status": run.status, "steps": len(records), "record": str(layout.run_record)}
 
 
-@flow(
+@json_flow(
     name="spec-workflow",
     description="Run a preserved yadage workflow spec (workflow.yml, steps.yml, inputs) as Prefect tasks.",
     task_runner=EnvironmentTaskRunner(),
@@ -187,7 +187,7 @@ async def spec_workflow(
     return await _run_and_report(workflow, workdir, init, toplevel, options, (inputs_file, submission))
 
 
-@flow(
+@json_flow(
     name="seed-spec-workflow",
     description=(
         "The seed's preserved yadage workflow, unmodified (shipped with the toolkit), with its "

@@ -34,7 +34,7 @@ from typing import Any
 
 from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent
 
-__all__ = ["RESTING_SETTINGS", "REST_AFTER", "IdleTracker", "main"]
+__all__ = ["RESTING_SETTINGS", "REST_AFTER", "REST_MAX_CPU_SHARE", "CpuWindow", "IdleTracker", "main"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -42,18 +42,25 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: Prefect settings of our servers (an explicit environment variable wins):
 #: no UI, no usage reports over the network, and no automations (triggers and
-#: their actions poll every few seconds; a temporary server runs none).
+#: their actions poll every few seconds; a temporary server runs none). Task run
+#: states are written in batches, at least every second: one at a time (Prefect's
+#: default) the recorder falls behind a large scatter (~3 events per step), its
+#: queue fills and Prefect drops events, so task runs keep stale states in the UI.
 RESTING_SETTINGS = {
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_ACTIONS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_EVENT_LOGGER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
 }
 
 
 #: Seconds of idleness, with no connection open, after which the app offers to rest.
 REST_AFTER = 5.0
+#: ...and only if it used less of a core than this meanwhile (idle, Prefect's loops take ~2.5 %).
+REST_MAX_CPU_SHARE = 0.1
 
 
 class IdleTracker:
@@ -88,11 +95,32 @@ class IdleTracker:
             await asyncio.sleep(remaining)
 
 
+class CpuWindow:
+    """This process's share of one core (all its threads) since the last look."""
+
+    def __init__(self) -> None:
+        self._mark = (time.monotonic(), time.process_time())
+
+    def share(self) -> float:
+        """CPU seconds per wall second since the previous call (or since this window was made)."""
+        now = (time.monotonic(), time.process_time())
+        wall, cpu = now[0] - self._mark[0], now[1] - self._mark[1]
+        self._mark = now
+        return cpu / wall if wall > 0 else 0.0
+
+
 async def _offer_rest(tracker: IdleTracker, server: Any, rest_fd: int) -> None:
-    """Tell the keeper, once per idle spell, that this process may be suspended."""
+    """Tell the keeper, once per idle spell, that this process may be suspended.
+
+    Not while it still works for earlier requests: Prefect records task run states
+    from events in the background, and after a large scatter that takes a while; a
+    server suspended in the middle would make the next command wait for the rest.
+    """
+    window = CpuWindow()
     while True:
         await tracker.wait_until_idle_for(REST_AFTER)
-        if not server.server_state.connections:  # a kept-alive connection may still send a request
+        quiet = window.share() < REST_MAX_CPU_SHARE
+        if quiet and not server.server_state.connections:  # a kept-alive connection may still send a request
             os.write(rest_fd, f"{tracker.last_activity}\n".encode())
         await asyncio.sleep(REST_AFTER)  # when resumed: fires at once, and the spell is re-checked
 
