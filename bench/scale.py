@@ -90,7 +90,9 @@ def _measure(
     results: dict[str, dict[int, tuple[float, TreeMemory, float]]] = {name: {} for name in configurations}
     with contextlib.ExitStack() as stack:
         envs = {
-            name: stack.enter_context(kept_server(scratch / f"home-{index}", PREFECT_LOGGING_LEVEL="WARNING", **extra))
+            name: stack.enter_context(
+                kept_server(scratch / f"home-{index}", **{"PREFECT_LOGGING_LEVEL": "WARNING", **extra})
+            )
             for index, (name, extra) in enumerate(configurations.items())
         }
         for name, env in envs.items():
