@@ -28,7 +28,7 @@ import asyncio
 import dataclasses
 import os
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,7 +44,7 @@ from flows.progress import COMPLETED as COMPLETED_OUTCOME
 from flows.progress import FAILED as FAILED_OUTCOME
 from flows.progress import current_progress
 from flows.run_record import now_iso
-from flows.runners import uses_compute_pool
+from flows.runners import runs_in_this_process, uses_compute_pool
 from flows.spec_human import ask_and_submit
 from flows.spec_lineage import StepLineage
 from flows.spec_tasks import (
@@ -120,6 +120,10 @@ class SpecRunResult:
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> record fields (stubbed, human)
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
 def upstream_futures(futures: Mapping[str, T], upstream: Sequence[str], steps: int) -> list[T]:
     """The futures a stage of ``steps`` steps waits for: those of its ``upstream`` step ids.
 
@@ -156,6 +160,13 @@ class _StageSubmitter:
         self.reads = outputs_read(run.workflow)  # what later stages read: a human step's form
         self.expired: str | None = None  # why no further person can be asked in this run
         self.progress = current_progress()  # the command line's display, if any (counts only)
+        context = FlowRunContext.get()
+        # `opaque`: plain data, never futures; Prefect would otherwise walk every field of
+        # each step and its options looking for some, twice per task run. Only for task
+        # runs in this process: other runners (Dask) may ship the wrapper as a bare tuple.
+        self.plain: Callable[[Any], Any] = (
+            opaque if context is None or runs_in_this_process(context.task_runner) else _as_is
+        )
 
     def submit_ready_stages(self) -> None:
         """Submit every stage the planner can apply now; human steps wait for their turn."""
@@ -186,15 +197,13 @@ class _StageSubmitter:
             retry_delay_seconds=self.options.retry_delay_seconds,
             **cache_options(self.root, self.options.cache, policy),
         )
-        # `opaque`: plain data, never futures; Prefect would otherwise walk every
-        # field of each step and its options looking for some, twice per task run.
         futures = step_task.map(
             [task_run_label(planned) for planned in stage.steps],
-            [opaque(identity) for identity in identities],
-            [opaque(planned) for planned in stage.steps],
-            unmapped(opaque(self.step_options)),
+            [self.plain(identity) for identity in identities],
+            [self.plain(planned) for planned in stage.steps],
+            unmapped(self.plain(self.step_options)),
             unmapped(str(self.root)),
-            [opaque(self.lineage.of(planned)) for planned in stage.steps],
+            [self.plain(self.lineage.of(planned)) for planned in stage.steps],
             wait_for=upstream_futures(self.futures, stage.upstream, len(stage.steps)),
         )
         if self.progress is not None:
