@@ -30,7 +30,6 @@ __all__ = [
     "RunnerName",
     "make_task_runner",
     "runner_from_environment",
-    "runs_in_this_process",
     "uses_compute_pool",
 ]
 
@@ -107,13 +106,8 @@ def runner_from_environment() -> Any:
     )
 
 
-def runs_in_this_process(task_runner: Any) -> bool:
-    """Whether task runs under ``task_runner`` run in the flow's own process (the thread runner)."""
+def uses_compute_pool(task_runner: Any) -> bool:
+    """Whether tasks under ``task_runner`` should hand their work to the warm compute pool."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return isinstance(task_runner, ThreadPoolTaskRunner)
-
-
-def uses_compute_pool(task_runner: Any) -> bool:
-    """Whether tasks under ``task_runner`` should hand their work to the warm compute pool."""
-    return runs_in_this_process(task_runner)

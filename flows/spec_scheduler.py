@@ -44,7 +44,7 @@ from flows.progress import COMPLETED as COMPLETED_OUTCOME
 from flows.progress import FAILED as FAILED_OUTCOME
 from flows.progress import current_progress
 from flows.run_record import now_iso
-from flows.runners import runs_in_this_process, uses_compute_pool
+from flows.runners import uses_compute_pool
 from flows.spec_human import ask_and_submit
 from flows.spec_lineage import StepLineage
 from flows.spec_tasks import (
@@ -141,7 +141,13 @@ class _StageSubmitter:
     """Submits applied stages as task runs and records their outcomes in the planner."""
 
     def __init__(
-        self, run: WorkflowRun, root: Path, options: SpecRunOptions, step_options: StepOptions, result: SpecRunResult
+        self,
+        run: WorkflowRun,
+        root: Path,
+        options: SpecRunOptions,
+        step_options: StepOptions,
+        result: SpecRunResult,
+        in_process: bool,
     ) -> None:
         self.run = run
         self.root = root
@@ -160,13 +166,10 @@ class _StageSubmitter:
         self.reads = outputs_read(run.workflow)  # what later stages read: a human step's form
         self.expired: str | None = None  # why no further person can be asked in this run
         self.progress = current_progress()  # the command line's display, if any (counts only)
-        context = FlowRunContext.get()
         # `opaque`: plain data, never futures; Prefect would otherwise walk every field of
         # each step and its options looking for some, twice per task run. Only for task
         # runs in this process: other runners (Dask) may ship the wrapper as a bare tuple.
-        self.plain: Callable[[Any], Any] = (
-            opaque if context is None or runs_in_this_process(context.task_runner) else _as_is
-        )
+        self.plain: Callable[[Any], Any] = opaque if in_process else _as_is
 
     def submit_ready_stages(self) -> None:
         """Submit every stage the planner can apply now; human steps wait for their turn."""
@@ -343,7 +346,9 @@ async def run_spec(
     # server can lag the flow by tens of seconds.
     result = SpecRunResult(run, {}, {}, {"workflow": loaded.source, "toplevel": loaded.toplevel})
     context = FlowRunContext.get()
-    with pool_for_flow(enabled=uses_compute_pool(context.task_runner) if context else True):
+    # the thread runner: task runs in this process, their work in the warm pool
+    in_process = uses_compute_pool(context.task_runner) if context else True
+    with pool_for_flow(enabled=in_process):
         pool = active_pool()
         step_options = StepOptions(
             quote=options.quote,
@@ -360,7 +365,7 @@ async def run_spec(
         # One API client for the run's task runs: each would otherwise build its own
         # (an HTTP client, its TLS context and proxy settings) in its worker thread.
         with SyncClientContext.get_or_create():
-            await _StageSubmitter(run, root, options, step_options, result).run_to_completion()
+            await _StageSubmitter(run, root, options, step_options, result, in_process).run_to_completion()
         _note_cache(result, root, context.flow_run.id if context and context.flow_run else None, options)
         if options.visualize:
             _visualize(run, root, logger)
