@@ -123,10 +123,10 @@ class TreeMemory(NamedTuple):
     distinct: int
 
 
-def _tree_memory(root: Any) -> TreeMemory:
+def _tree_memory(roots: list[Any]) -> TreeMemory:
     import psutil
 
-    members = [root, *root.children(recursive=True)]
+    members = {member.pid: member for root in roots for member in [root, *root.children(recursive=True)]}.values()
     rss = distinct = 0
     for member in members:
         with contextlib.suppress(psutil.Error):
@@ -148,7 +148,9 @@ def run_measured(
 ) -> tuple[float, TreeMemory, str]:
     """Run ``command``; return (wall seconds, peak memory of it plus all its descendants, stdout).
 
-    The peaks are taken over the process tree while polling every ``poll_seconds``
+    A warm command runs in a fork of the kept command process of ``env``: that
+    process and its descendants count as the command's too. The peaks are taken
+    over the process tree while polling every ``poll_seconds``
     (psutil), so short-lived children between polls can be missed; with
     ``terminal``, its stderr is a pseudo-terminal (read and dropped), so it shows
     what it shows a person; raises if the command fails.
@@ -159,10 +161,10 @@ def run_measured(
     with tempfile.TemporaryFile() as output, _stderr(terminal, output) as stderr:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=stderr)
         peak = TreeMemory(0, 0)
-        root = psutil.Process(process.pid)
+        roots = [psutil.Process(process.pid), *kept_command_processes(env)]
         while process.poll() is None:
             with contextlib.suppress(psutil.Error):
-                now = _tree_memory(root)
+                now = _tree_memory(roots)
                 peak = TreeMemory(max(peak.rss_sum, now.rss_sum), max(peak.distinct, now.distinct))
             time.sleep(poll_seconds)
         elapsed = time.perf_counter() - start
@@ -206,6 +208,28 @@ def kept_server_cpu(env: dict[str, str]) -> float:
         return sum(times.user + times.system for times in (process.cpu_times() for process in tree))
     except (OSError, ValueError, KeyError, psutil.Error):
         return 0.0
+
+
+def kept_command_processes(env: dict[str, str]) -> list[Any]:
+    """The kept command processes (flows.startup.warm_commands) of ``env``'s Prefect home."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if "mltoolkit.processes.kept_zygote" in (process.info["cmdline"] or []) and (
+                process.environ().get("PREFECT_HOME") == env.get("PREFECT_HOME")
+            ):
+                found.append(process)
+    return found
+
+
+def wait_for_warm_commands(env: dict[str, str], cwd: Path = REPO_ROOT) -> None:
+    """After a warm-up command: wait until the kept command process it started serves commands."""
+    command = [sys.executable, "-m", "flows.startup.warm_commands", "wait"]
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"no kept command process: {result.stdout}{result.stderr[-2000:]}")
 
 
 @contextlib.contextmanager

@@ -4,8 +4,9 @@ The default workload is the seed analysis (``inputs.yml``: its five classifiers 
 its moons); ``--workload busy`` is the native analysis with ``--tasks`` copies of
 ``bench._workload.BusyClassifier`` (each fit ~``--seconds`` of CPU, calibrated at
 the start). Run with ``python -m flows.ml_workflow`` in one work directory, in the
-default configuration: the kept API server, left by a warm-up run (so no
-measured run pays for booting a server):
+default configuration: the kept API server and the kept command process, left
+by a warm-up run (so no measured run pays for booting them; ``--cold`` turns warm
+commands off):
 
 (1) first run (nothing cached);
 (2) the same command again: every step should be CACHED; ratio (2)/(1), target <= 0.2
@@ -14,7 +15,7 @@ measured run pays for booting a server):
     step and the merge should run again; the states from run.json are printed, and
     the command's own summary line (which steps ran, and why).
 
-Run: ``python bench/cache.py [--workload seed|busy] [--tasks 20] [--seconds 1.0]``.
+Run: ``python bench/cache.py [--workload seed|busy] [--tasks 20] [--seconds 1.0] [--cold]``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, kept_server, load_average, run_measured
+from _common import REPO_ROOT, kept_server, load_average, run_measured, wait_for_warm_commands
 from _workload import busy_classifiers, iterations_per_second
 
 from mltoolkit.workdir.layout import WorkdirLayout
@@ -57,15 +58,17 @@ def write_inputs(scratch: Path, tasks: int, seconds: float, changed: int) -> tup
     return inputs, changed_inputs
 
 
-def measure(scratch: Path, inputs: list[Path]) -> list[tuple[float, dict[str, str], str]]:
+def measure(scratch: Path, inputs: list[Path], cold: bool) -> list[tuple[float, dict[str, str], str]]:
     """Run the native flow with each inputs file in turn, in one work directory, after a warm-up run.
 
     Returns each run's (seconds, step states, the summary line it printed).
     """
     workdir = scratch / "workdir"
-    with kept_server(scratch / "prefect-home") as env:
+    with kept_server(scratch / "prefect-home", MLTOOLKIT_WARM_COMMANDS="0" if cold else "1") as env:
         warm_up = ["-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}", "-p", "classifiers=[decision_tree]"]
         run_measured([sys.executable, "-m", "flows.ml_workflow", *warm_up, "--workdir", str(scratch / "warm-up")], env)
+        if not cold:
+            wait_for_warm_commands(env)
         results = []
         for inputs_file in inputs:
             elapsed, _, output = run_measured(
@@ -91,6 +94,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per classifier fit")
     parser.add_argument("--changed", type=int, default=7, help="index of the classifier to change in run (3)")
+    parser.add_argument("--cold", action="store_true", help="warm commands off (MLTOOLKIT_WARM_COMMANDS=0)")
     arguments = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-cache-"))
@@ -101,10 +105,11 @@ def main() -> None:
         inputs, changed_inputs = write_inputs(scratch, arguments.tasks, arguments.seconds, arguments.changed)
         runs = [inputs, inputs, changed_inputs]
         described = f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each"
-    results = measure(scratch, runs)
+    results = measure(scratch, runs, arguments.cold)
     (first, first_states, _), (second, second_states, said_2) = results[:2]
 
-    print(f"{described}; one run each; {load_average()}")
+    configuration = "warm commands off" if arguments.cold else "warm commands (the default)"
+    print(f"{described}; {configuration}; one run each; {load_average()}")
     print(f"(1) first run                  {first:6.2f} s   {summary(first_states)}")
     print(
         f"(2) nothing changed            {second:6.2f} s   {summary(second_states)}   "

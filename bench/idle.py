@@ -7,18 +7,21 @@ percentage of one core.
 
 (s)  baseline: a Python process sleeping;
 (k)  the kept API server our commands leave running (`python -m flows.startup.api_server`);
+(w)  the kept command process (warm commands: `python -m mltoolkit.processes.kept_zygote`
+     with Prefect, the flows and the step modules imported), waiting for a command;
 (p)  optional, ``--compare-tree DIR``: the same from another checkout, e.g. the
      `main` branch before this work (its `flows.api_server`, started with `--port`),
      so before and after are measured side by side.
 
 All servers share one Prefect home (the database is migrated once, first).
-Target: (k) <= 0.2 % of a core. Run: `python bench/idle.py [--seconds 60]`.
+Target: (k) <= 0.2 % of a core (and (w), kept by the same setting). Run: `python bench/idle.py [--seconds 60]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -89,6 +92,30 @@ def _server(env: dict[str, str], tree: Path, legacy: bool) -> Iterator[subproces
         process.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def _kept_command_process(env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    from flows.startup.warm_commands import PRELOAD
+    from mltoolkit.processes.zygote import ZygoteClient
+
+    folder = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-kept-"))
+    config = {"socket": str(folder / "socket"), "lock": str(folder / "lock"), "preload": PRELOAD}
+    config.update({"sys_path": [str(REPO_ROOT), *sys.path], "idle_timeout": 3600})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mltoolkit.processes.kept_zygote", json.dumps(config)],
+        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not (folder / "socket").exists():
+            time.sleep(0.05)
+        ZygoteClient(config["socket"]).call("os:getpid")  # answered once the preload is imported
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="idle window measured")
@@ -115,6 +142,10 @@ def main() -> None:
         with _server(env, tree, legacy) as process:
             time.sleep(arguments.settle)
             rows.append((label, _cpu_percent(process.pid, arguments.seconds)))
+
+    with _kept_command_process(env) as process:
+        time.sleep(arguments.settle)
+        rows.append(("(w) the kept command process (this tree)", _cpu_percent(process.pid, arguments.seconds)))
 
     print(f"idle window: {arguments.seconds:g} s after {arguments.settle:g} s settling; {os.cpu_count()} cores")
     for label, percent in rows:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, kept_server, load_average, prefect_server, run_measured
+from _common import REPO_ROOT, base_env, kept_server, load_average, prefect_server, run_measured, wait_for_warm_commands
 from _workload import (
     busy_classifiers,
     estimators_for_seconds,
@@ -133,6 +133,7 @@ def _alternating(
     flow = [sys.executable, "-m", "flows.ml_workflow"]
     warm_up = ["-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}", "-p", "classifiers=[decision_tree]"]
     run_measured([*flow, *warm_up, "--workdir", str(scratch / "warm-up")], env)
+    wait_for_warm_commands(env)  # its imports would compete with the first measured run
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ["sequential", *runners]}
     for repeat in range(repeats):
         samples["sequential"].append(_sequential(env, scratch, inputs, str(repeat)))

@@ -36,7 +36,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, TreeMemory, kept_server, kept_server_cpu, load_average, run_measured
+from _common import (
+    REPO_ROOT,
+    TreeMemory,
+    kept_server,
+    kept_server_cpu,
+    load_average,
+    run_measured,
+    wait_for_warm_commands,
+)
 
 from mltoolkit.workdir.layout import WorkdirLayout
 
@@ -78,6 +86,7 @@ def compare_progress(count: int, scratch: Path) -> tuple[float, float]:
     """Seconds of the ``count``-step scatter with the live progress on a terminal, and with ``--quiet``."""
     with kept_server(scratch / "home-progress", PREFECT_LOGGING_LEVEL="WARNING") as env:
         run_scatter(1, scratch, env, "progress-warm-up")
+        wait_for_warm_commands(env)
         shown, _ = run_scatter(count, scratch, env, f"{count}-progress", terminal=True)
         quiet, _ = run_scatter(count, scratch, env, f"{count}-quiet", "--quiet", terminal=True)
     return shown, quiet
@@ -97,6 +106,7 @@ def _measure(
         }
         for name, env in envs.items():
             run_scatter(1, scratch, env, f"warm-up-{name}")  # starts the kept server, registers the flow
+            wait_for_warm_commands(env)  # and the kept command process: its imports would compete
         for count in sizes:
             for name, env in envs.items():
                 before = kept_server_cpu(env)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, base_env, prefect_server, time_command
+from _common import REPO_ROOT, base_env, prefect_server, time_command, wait_for_warm_commands
 
 
 def main() -> None:
@@ -62,6 +62,7 @@ def main() -> None:
     with prefect_server(base_env(home)) as url:
         env = base_env(home, PREFECT_API_URL=url)
         time_command(native(), env)  # warm-up: registers the flows, fills OS caches
+        wait_for_warm_commands(env)
         time_command(spec(), env)
         for _ in range(arguments.repeats):
             times["native"].append(time_command(native(), env))

@@ -28,7 +28,9 @@ A new subcommand is one module with its command function plus one
 also adds its name to :data:`FLOW_COMMANDS`.
 
 This module must stay cheap to import and must not import Prefect (nor typer):
-for a command that runs a flow, the entry points below start the API server and
+for a command that runs a flow, the entry points below first offer the command
+to the kept command process (:mod:`flows.startup.warm_commands`: it runs there,
+warm, in a fork that has Prefect imported), and otherwise start the API server and
 the warm workers (:func:`flows.startup.prepare_cli_process`) before anything
 else is imported, so they boot on the other core meanwhile.
 """
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["FLOW_COMMANDS", "main", "run_module_command"]
 
@@ -48,31 +50,43 @@ FLOW_COMMANDS = frozenset({"run", "spec", "step", "reproduce"})
 _NOT_A_RUN = frozenset({"-h", "--help", "--validate"})
 
 
-def _prepare_unless_help(args: Sequence[str]) -> None:
-    if not _NOT_A_RUN & set(args):
-        from flows.startup import prepare_cli_process
+def _prepare_unless_help(args: Sequence[str], warm_entry: tuple[str, list[Any]] | None) -> None:
+    """Start the helpers for a run: first, unless this is a warm command, offer it to the kept process."""
+    if _NOT_A_RUN & set(args):
+        return
+    if warm_entry is not None:
+        from flows.startup.warm_commands import run_in_kept_process
 
-        prepare_cli_process()
+        run_in_kept_process(*warm_entry, {"warm": True})  # exits here when the kept process ran it
+    from flows.startup import prepare_cli_process
+
+    prepare_cli_process(warm=warm_entry is None)
 
 
-def main(args: Sequence[str] | None = None) -> NoReturn:
-    """Run ``mltoolkit`` with ``args`` (default: the process's arguments); exit with its code."""
+def main(args: Sequence[str] | None = None, *, warm: bool = False) -> NoReturn:
+    """Run ``mltoolkit`` with ``args`` (default: the process's arguments); exit with its code.
+
+    ``warm``: this is a fork of the kept command process (:mod:`flows.startup.warm_commands`).
+    """
     args = list(sys.argv[1:] if args is None else args)
     # The group has no options of its own, so its first word that is not an option is the command.
     command = next((arg for arg in args if not arg.startswith("-")), None)
     if command in FLOW_COMMANDS:
-        _prepare_unless_help(args)
+        _prepare_unless_help(args, None if warm else ("flows.cli:main", [args]))
     from flows.cli.app import root_command
 
     root_command().main(args, prog_name="mltoolkit")
     raise AssertionError("unreachable: a command line's main() exits")
 
 
-def run_module_command(name: str, prog_name: str, args: Sequence[str] | None = None) -> NoReturn:
-    """Run subcommand ``name`` as the program ``prog_name`` (the ``python -m flows.*`` entry points)."""
+def run_module_command(name: str, prog_name: str, args: Sequence[str] | None = None, *, warm: bool = False) -> NoReturn:
+    """Run subcommand ``name`` as the program ``prog_name`` (the ``python -m flows.*`` entry points).
+
+    ``warm``: this is a fork of the kept command process (:mod:`flows.startup.warm_commands`).
+    """
     args = list(sys.argv[1:] if args is None else args)
     if name in FLOW_COMMANDS:
-        _prepare_unless_help(args)
+        _prepare_unless_help(args, None if warm else ("flows.cli:run_module_command", [name, prog_name, args]))
     from flows.cli.app import root_command
 
     root_command().commands[name].main(args, prog_name=prog_name)

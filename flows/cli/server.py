@@ -2,8 +2,9 @@
 
 Without a configured ``PREFECT_API_URL`` our commands keep a temporary API
 server for later commands (see :mod:`flows.startup.temporary_server`); these two
-commands show and stop the one of the current ``PREFECT_HOME``. Neither starts a
-server nor imports Prefect. Also runnable on its own: ``python -m flows.cli.server status``.
+commands show and stop the one of the current ``PREFECT_HOME``; ``stop`` also
+stops the kept command processes (:mod:`flows.startup.warm_commands`). Neither
+starts a server nor imports Prefect. Also runnable on its own: ``python -m flows.cli.server status``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import typer
 
 from flows.cli.errors import CommandLineApp, exit_with_error
-from flows.startup import temporary_server
+from flows.startup import temporary_server, warm_commands
 
 __all__ = ["app"]
 
@@ -41,9 +42,14 @@ def status() -> None:
 
 @app.command()
 def stop() -> None:
-    """Stop the kept server and remove its state file (exit 1 if none was running)."""
+    """Stop the kept server and the kept command processes (exit 1 if none was running)."""
+    processes = warm_commands.stop_kept_processes()
+    if processes:
+        typer.echo(f"stopped {processes} kept command process{'' if processes == 1 else 'es'}")
     record = temporary_server.stop_recorded_server()  # an ApiServerError becomes its one line
     if record is None:
+        if processes:
+            return
         exit_with_error("no server to stop (nothing is recorded for this PREFECT_HOME)")
     typer.echo(f"stopped the server at {record.api_url} (pid {record.pid})")
 

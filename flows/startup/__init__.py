@@ -40,19 +40,24 @@ def _exit_without_teardown() -> None:
     os._exit(_exit_code)
 
 
-def prepare_cli_process(*, compute_pool: bool = True) -> None:
+def prepare_cli_process(*, compute_pool: bool = True, warm: bool = False) -> None:
     """Start the API server and compute pool early and set up the fast exit.
 
-    Must be called before ``prefect`` is imported.
+    Must be called before ``prefect`` is imported -- or, in a warm command
+    (``warm=True``, :mod:`flows.startup.warm_commands`), in a fork of a process
+    that imported it with the same environment: Prefect then reads its settings
+    again once the API server is chosen.
     """
-    from flows.startup.prefect_settings import quiet_console_logging
+    from flows.startup.prefect_settings import quiet_console_logging, refresh_imported_prefect
     from flows.startup.temporary_server import start_early
 
     quiet_console_logging()  # before Prefect reads its logging settings
     # Registered first, so it runs last: after Prefect's handlers and ours.
     atexit.register(_exit_without_teardown)
-    start_early()
+    start_early(prefect_imported=warm)
+    if warm:
+        refresh_imported_prefect()
     if compute_pool:
         from flows.startup.compute_pool import start_pool
 
-        start_pool()
+        start_pool(fork=warm)

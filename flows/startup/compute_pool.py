@@ -19,10 +19,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from mltoolkit.errors import StepFailedError, ZygoteTimeout
+from mltoolkit.processes.kept_zygote import fork_zygote
 from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, start_zygote
 
 __all__ = ["PRELOAD_MODULES", "ComputePool", "active_pool", "pool_for_flow", "run_in_pool", "start_pool"]
@@ -36,9 +39,9 @@ PRELOAD_MODULES = ["mltoolkit.analysis.preload"]
 class ComputePool:
     """A zygote server plus a client limited to ``workers`` concurrent calls."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, fork: bool = False) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._zygote: RunningZygote = start_zygote(PRELOAD_MODULES)
+        self._zygote: RunningZygote = (_forked_zygote() if fork else None) or start_zygote(PRELOAD_MODULES)
         self._client: ZygoteClient = self._zygote.client(self.workers)
 
     @property
@@ -62,6 +65,13 @@ class ComputePool:
         self._zygote.stop()
 
 
+def _forked_zygote() -> RunningZygote | None:
+    """A zygote forked from this process, when it has imported the preload and runs no other thread."""
+    if threading.active_count() > 1 or not all(name in sys.modules for name in PRELOAD_MODULES):
+        return None
+    return fork_zygote()
+
+
 _active: ComputePool | None = None
 
 
@@ -70,15 +80,19 @@ def active_pool() -> ComputePool | None:
     return _active
 
 
-def start_pool(workers: int | None = None) -> ComputePool:
+def start_pool(workers: int | None = None, *, fork: bool = False) -> ComputePool:
     """Start (once) the process-wide pool; it is stopped when the process exits.
+
+    ``fork``: fork the zygote from this process if it has imported the preload
+    modules (a warm command, :mod:`flows.startup.warm_commands`) instead of
+    starting a new interpreter that imports them.
 
     Call it from the main thread (as :func:`flows.startup.prepare_cli_process`
     does): the zygote dies with the thread that started it, even on SIGKILL.
     """
     global _active
     if _active is None:
-        _active = ComputePool(workers)
+        _active = ComputePool(workers, fork=fork)
         atexit.register(_shutdown_active)
     return _active
 

@@ -48,6 +48,8 @@ __all__ = [
     "ephemeral_server_allowed",
     "prefect_home",
     "quiet_console_logging",
+    "refresh_imported_prefect",
+    "settings_files",
 ]
 
 #: Prefect's logging setting of its console handler's level (``handlers.console.level`` of its logging.yml).
@@ -194,3 +196,18 @@ def quiet_console_logging() -> None:
     Prefect is imported: Prefect reads its logging settings then.
     """
     os.environ.setdefault(CONSOLE_LEVEL_VARIABLE, "WARNING")
+
+
+def settings_files() -> list[Path]:
+    """The files Prefect reads its settings from, for this process's folder and environment."""
+    folder = Path.cwd()
+    logging_file = os.environ.get("PREFECT_LOGGING_SETTINGS_PATH") or str(prefect_home() / "logging.yml")
+    candidates = [folder / ".env", folder / "prefect.toml", folder / "pyproject.toml", _profiles_path(folder)]
+    return [*candidates, Path(logging_file).expanduser()]
+
+
+def refresh_imported_prefect() -> None:
+    """Make an imported Prefect read its settings again (a warm command changed ``PREFECT_API_URL``)."""
+    import prefect.context
+
+    prefect.context.refresh_global_settings_context()

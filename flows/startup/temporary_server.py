@@ -284,16 +284,17 @@ def _choose_server() -> TemporaryServer:
         return _reuse_recorded_server() or _launch(keep_alive)
 
 
-def start_early() -> TemporaryServer | None:
+def start_early(*, prefect_imported: bool = False) -> TemporaryServer | None:
     """Pick or start the API server for this process; set ``PREFECT_API_URL`` and ``PREFECT_API_AUTH_STRING``.
 
-    Must run before ``prefect`` is imported. Returns ``None`` when Prefect's own
-    settings decide (an API is configured, or ephemeral mode is off).
+    Must run before ``prefect`` is imported (unless the caller makes Prefect read
+    its settings again afterwards: ``prefect_imported``). Returns ``None`` when
+    Prefect's own settings decide (an API is configured, or ephemeral mode is off).
     """
     global _current
     if _current is not None:
         return _current
-    if "prefect" in sys.modules:
+    if "prefect" in sys.modules and not prefect_imported:
         return None
     if api_url_configured():
         _use_small_ca_bundle_for_plain_http(prefect_settings.configured_api_url())

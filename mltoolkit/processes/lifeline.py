@@ -30,9 +30,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 __all__ = [
     "PARENT_PID_VARIABLE",
+    "ForkedChild",
     "die_with_parent",
     "set_parent_death_signal",
     "spawned_from_main_thread",
@@ -86,7 +88,53 @@ def spawned_from_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def stop_child(process: subprocess.Popen, grace: float = 5.0) -> None:
+class ForkedChild:
+    """A child made with ``os.fork``, with the part of ``subprocess.Popen``'s interface :func:`stop_child` uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code once it has ended (reaping it), else ``None``."""
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its code is unknown
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum`` unless it has ended."""
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        """SIGTERM."""
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for its end; its exit code.
+
+        Raises:
+            subprocess.TimeoutExpired: it has not ended within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), float(timeout or 0))
+            time.sleep(0.005)
+        return code
+
+
+def stop_child(process: subprocess.Popen | ForkedChild, grace: float = 5.0) -> None:
     """Stop a child process: SIGTERM (resuming it if suspended), SIGKILL after ``grace`` seconds; reap it."""
     if process.poll() is not None:
         return

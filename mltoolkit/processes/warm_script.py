@@ -40,10 +40,11 @@ import signal
 import sys
 import threading
 import types
+from collections.abc import Callable
 from importlib.machinery import SourceFileLoader
 from typing import Any, NoReturn
 
-__all__ = ["FREE_VARIABLES", "ZygoteBaseline", "run_script", "warm_refusal"]
+__all__ = ["FREE_VARIABLES", "ZygoteBaseline", "run_function_as_main", "run_script", "warm_refusal"]
 
 #: Variables a step may set differently from the zygote: read by no interpreter or
 #: library at start-up (the shell's bookkeeping, the search path for programs, our tags).
@@ -222,6 +223,15 @@ def _shut_down(preloaded: set[str]) -> None:
                 pass
 
 
+def _end_process(code: int, interrupted: bool, preloaded: set[str]) -> NoReturn:
+    with contextlib.suppress(BaseException):
+        _shut_down(preloaded)
+    if interrupted:  # like the interpreter since 3.8: end by SIGINT, so callers see how it ended
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code & 0xFF)
+
+
 def run_script(argv: list[str], umask: int | None, baseline: ZygoteBaseline) -> NoReturn:
     """Run ``python *argv`` here (a zygote child with the caller's stdio, cwd and environment); exit."""
     script = argv[0]
@@ -234,9 +244,36 @@ def run_script(argv: list[str], umask: int | None, baseline: ZygoteBaseline) -> 
         sys.path.insert(0, folder)
     _fresh_process_state(umask)
     code, interrupted = _run_main(script)
-    with contextlib.suppress(BaseException):
-        _shut_down(baseline.modules)
-    if interrupted:  # like the interpreter since 3.8: end by SIGINT, so callers see how it ended
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    os._exit(code & 0xFF)
+    _end_process(code, interrupted, baseline.modules)
+
+
+def _call_main(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> tuple[int, bool]:
+    """Call ``function`` as a main program; (exit code, whether it ended with KeyboardInterrupt)."""
+    try:
+        function(*args, **kwargs)
+    except SystemExit as exit_:
+        return _exit_code_of(exit_), False
+    except BaseException as error:  # reported as the interpreter reports an uncaught error
+        sys.excepthook(type(error), error, error.__traceback__)
+        return 1, isinstance(error, KeyboardInterrupt)
+    return 0, False
+
+
+def run_function_as_main(
+    function: Callable[..., Any],
+    call: tuple[list[Any], dict[str, Any]],
+    argv: list[str],
+    umask: int | None,
+    baseline: ZygoteBaseline,
+) -> NoReturn:
+    """Run ``function(*args, **kwargs)`` as this process's main program, with ``sys.argv`` = ``argv``; exit.
+
+    For a zygote child that has the caller's stdio, cwd and environment: a warm
+    command line. The process state is a fresh interpreter's (streams, signal
+    handlers, seeds, umask) and its end is an interpreter's shutdown.
+    """
+    sys.argv = list(argv)
+    sys.orig_argv = [sys.executable, *argv]
+    _fresh_process_state(umask)
+    code, interrupted = _call_main(function, *call)
+    _end_process(code, interrupted, baseline.modules)

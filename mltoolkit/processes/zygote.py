@@ -46,7 +46,13 @@ from typing import Any
 
 from mltoolkit.errors import ZygoteError, ZygoteTimeout
 from mltoolkit.processes import zygote_wire
-from mltoolkit.processes.lifeline import PARENT_PID_VARIABLE, die_with_parent, set_parent_death_signal, stop_child
+from mltoolkit.processes.lifeline import (
+    PARENT_PID_VARIABLE,
+    ForkedChild,
+    die_with_parent,
+    set_parent_death_signal,
+    stop_child,
+)
 from mltoolkit.processes.warm_script import ZygoteBaseline
 from mltoolkit.processes.zygote_child import serve_child
 from mltoolkit.processes.zygote_wire import recv_message, send_message
@@ -114,9 +120,16 @@ class ZygoteServer:
         poller.register(wake_read, select.POLLIN)
         watched: dict[int, int] = {}  # connection fd -> child pid
         while True:
-            for fd, _events in poller.poll():  # blocks: an idle zygote uses no CPU
+            events = poller.poll(self._poll_timeout_ms())  # blocks: an idle zygote uses no CPU
+            if not events and self._should_stop():
+                return
+            for fd, _events in events:
                 if fd == listener.fileno():
                     connection, _ = listener.accept()
+                    if self._refused(connection):
+                        poller.unregister(listener)
+                        self._retire(listener)
+                        continue
                     pid = self._fork_child(listener, connection, wake_read)
                     watched[connection.fileno()] = pid
                     # the caller closing its end, not data (the child reads the request)
@@ -130,6 +143,21 @@ class ZygoteServer:
                 elif fd in watched:
                     poller.unregister(fd)
                     _kill_group(watched.pop(fd))  # its caller is gone
+
+    # Hooks of a zygote kept between commands (mltoolkit.processes.kept_zygote); this one
+    # serves until terminated. _refused: the connection was told "run it elsewhere" (then
+    # _retire: take no more requests; the running children finish).
+    def _poll_timeout_ms(self) -> int | None:
+        return None
+
+    def _should_stop(self) -> bool:
+        return False
+
+    def _refused(self, connection: socket.socket) -> bool:
+        return False
+
+    def _retire(self, listener: socket.socket) -> None:
+        pass
 
     def _fork_child(self, listener: socket.socket, connection: socket.socket, wake_read: int) -> int:
         pid = os.fork()
@@ -279,10 +307,23 @@ def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
 class RunningZygote:
     """Handle on a zygote server subprocess."""
 
-    def __init__(self, process: subprocess.Popen, socket_path: str, folder: str) -> None:
+    def __init__(self, process: subprocess.Popen | ForkedChild, socket_path: str, folder: str) -> None:
         self.process = process
         self.socket_path = socket_path
         self.folder = folder
+
+    @classmethod
+    def when_listening(cls, process: subprocess.Popen | ForkedChild, socket_path: str, folder: str) -> RunningZygote:
+        """The handle once ``process`` has created its socket; ZygoteError if it exits or takes over 30 s."""
+        deadline = time.monotonic() + 30
+        while not os.path.exists(socket_path):
+            if process.poll() is not None:
+                raise ZygoteError(f"the zygote exited with code {process.returncode}")
+            if time.monotonic() > deadline:
+                process.kill()
+                raise ZygoteError("the zygote did not create its socket within 30 s")
+            time.sleep(0.002)
+        return cls(process, socket_path, folder)
 
     def client(self, max_concurrency: int | None = None) -> ZygoteClient:
         """A client for this server."""
@@ -319,15 +360,7 @@ def start_zygote(preload: list[str], env: Mapping[str, str] | None = None) -> Ru
         env={**(os.environ if env is None else env), PARENT_PID_VARIABLE: str(os.getpid())},
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while not os.path.exists(socket_path):
-        if process.poll() is not None:
-            raise ZygoteError(f"the zygote exited with code {process.returncode}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise ZygoteError("the zygote did not create its socket within 30 s")
-        time.sleep(0.002)
-    return RunningZygote(process, socket_path, folder)
+    return RunningZygote.when_listening(process, socket_path, folder)
 
 
 def write_python_shim(

@@ -1,4 +1,4 @@
-"""What a zygote child does with its request: run a call, or a script as ``python`` would.
+"""What a zygote child does with its request: a call, a script as ``python`` would run it, or a main function.
 
 Forked by :class:`~mltoolkit.processes.zygote.ZygoteServer`, the child has its
 own process group and dies with the zygote; the zygote watches its caller's
@@ -15,7 +15,7 @@ import traceback
 from typing import Any
 
 from mltoolkit.errors import ZygoteError
-from mltoolkit.processes.warm_script import ZygoteBaseline, run_script, warm_refusal
+from mltoolkit.processes.warm_script import ZygoteBaseline, run_function_as_main, run_script, warm_refusal
 from mltoolkit.processes.zygote_wire import recv_message, send_message
 
 __all__ = ["serve_child"]
@@ -28,7 +28,10 @@ def serve_child(connection: socket.socket, baseline: ZygoteBaseline) -> None:
     if kind == "call":
         _run_call_child(connection, request)
     elif kind == "script":
-        _run_script_child(connection, request, fds, baseline)
+        if _adopt_caller(connection, request, fds, baseline):
+            run_script(list(request["argv"]), request.get("umask"), baseline)
+    elif kind == "main":
+        _run_main_child(connection, request, fds, baseline)
     else:
         send_message(connection, {"ok": False, "error": ZygoteError(f"unknown request {kind!r}")})
 
@@ -36,10 +39,7 @@ def serve_child(connection: socket.socket, baseline: ZygoteBaseline) -> None:
 def _run_call_child(connection: socket.socket, request: dict) -> None:
     send_message(connection, {"pid": os.getpid()})
     try:
-        module_name, _, qualname = request["function"].partition(":")
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = _import_function(request["function"])
         reply = {"ok": True, "value": target(*request["args"], **request["kwargs"])}
     except BaseException as error:  # sent back and re-raised in the caller
         reply = {"ok": False, "error": error, "traceback": traceback.format_exc()}
@@ -50,13 +50,22 @@ def _run_call_child(connection: socket.socket, request: dict) -> None:
         send_message(connection, {"ok": False, "error": problem, "traceback": ""})
 
 
-def _run_script_child(connection: socket.socket, request: dict, fds: list[int], baseline: ZygoteBaseline) -> None:
+def _import_function(name: str) -> Any:
+    module_name, _, qualname = name.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _adopt_caller(connection: socket.socket, request: dict, fds: list[int], baseline: ZygoteBaseline) -> bool:
+    """Take the caller's stdio, cwd and environment if the request can run warm; else tell it so."""
     refusal = warm_refusal(request["env"], baseline)
-    if refusal is not None:  # the shim runs the real interpreter instead
+    if refusal is not None:  # the caller runs it in a real interpreter instead
         for fd in fds:
             os.close(fd)
         send_message(connection, {"pid": os.getpid(), "warm": False, "reason": refusal})
-        return
+        return False
     for target_fd, source_fd in zip((0, 1, 2), fds):
         os.dup2(source_fd, target_fd)
         os.close(source_fd)
@@ -65,4 +74,17 @@ def _run_script_child(connection: socket.socket, request: dict, fds: list[int], 
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    run_script(list(request["argv"]), request.get("umask"), baseline)
+    return True
+
+
+def _run_main_child(connection: socket.socket, request: dict, fds: list[int], baseline: ZygoteBaseline) -> None:
+    try:
+        function = _import_function(request["function"])
+    except (ImportError, AttributeError) as error:
+        for fd in fds:
+            os.close(fd)
+        send_message(connection, {"pid": os.getpid(), "warm": False, "reason": f"no {request['function']}: {error}"})
+        return
+    if _adopt_caller(connection, request, fds, baseline):
+        call = (list(request["args"]), dict(request["kwargs"]))
+        run_function_as_main(function, call, list(request["argv"]), request.get("umask"), baseline)

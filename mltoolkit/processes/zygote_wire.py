@@ -2,9 +2,10 @@
 
 A message is a pickled value behind an 8-byte length; up to three file
 descriptors (a script's stdin, stdout, stderr) travel with the length header.
-Requests are dicts with a ``kind`` (``"call"`` or ``"script"``); the child first
-answers ``{"pid": ...}`` (for a script also ``"warm"``: whether it runs it), then
-its result; when it has ended, the zygote sends ``{"status": WAIT_STATUS}``.
+Requests are dicts with a ``kind`` (``"call"``, ``"script"`` or ``"main"``: a
+function run as a process's main program); the child first answers ``{"pid": ...}``
+(for a script or main also ``"warm"``: whether it runs it), then its result;
+when it has ended, the zygote sends ``{"status": WAIT_STATUS}``.
 
 This file also runs as a script, ``python -I -S zygote_wire.py SOCKET ARGV...``:
 that is what the ``python`` shim on a step's ``PATH`` executes (see
@@ -25,7 +26,7 @@ import struct
 import sys
 from typing import Any
 
-__all__ = ["recv_message", "run_script_via_zygote", "send_message", "shim_main"]
+__all__ = ["recv_message", "run_script_via_zygote", "run_with_callers_stdio", "send_message", "shim_main"]
 
 _LENGTH = struct.Struct("!Q")
 _MAX_FDS = 3
@@ -88,14 +89,15 @@ def _end_like(status: int) -> int:
     return code
 
 
-def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
-    """Run ``python *argv`` in a zygote child with this process's stdio, cwd, environment and umask.
+def run_with_callers_stdio(socket_path: str, request: dict[str, Any]) -> int | None:
+    """Send ``request`` with this process's stdio, cwd, environment and umask; wait for the child's end.
 
-    Returns the script's exit code (a script killed by a signal kills this process
+    ``request`` is a ``"script"`` or ``"main"`` request without those fields.
+    Returns the child's exit code (a child killed by a signal kills this process
     with it), or ``None`` when the zygote cannot run it exactly as a fresh
-    interpreter would (see :mod:`mltoolkit.processes.warm_script`): run it with the
-    real interpreter then. Signals this process receives (SIGTERM, SIGINT, SIGHUP)
-    are forwarded to the child's process group.
+    interpreter would (see :mod:`mltoolkit.processes.warm_script`): run it here
+    then. Signals this process receives (SIGTERM, SIGINT, SIGHUP) are forwarded to
+    the child's process group.
 
     Raises:
         ConnectionError: the zygote is not reachable or closed the connection at once.
@@ -108,8 +110,8 @@ def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
         raise ConnectionError(f"cannot reach the zygote at {socket_path}: {error}") from None
     umask = os.umask(0o022)
     os.umask(umask)
-    request = {"kind": "script", "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
-    send_message(sock, request, fds=[0, 1, 2])
+    full_request = {**request, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+    send_message(sock, full_request, fds=[0, 1, 2])
     try:
         started = recv_message(sock)[0]
     except EOFError:
@@ -132,6 +134,18 @@ def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
     finally:
         sock.close()
     return _end_like(int(reply["status"]))
+
+
+def run_script_via_zygote(socket_path: str, argv: list[str]) -> int | None:
+    """Run ``python *argv`` in a zygote child with this process's stdio, cwd, environment and umask.
+
+    Returns the script's exit code, or ``None`` when it must run in the real
+    interpreter (see :func:`run_with_callers_stdio`).
+
+    Raises:
+        ConnectionError: the zygote is not reachable or closed the connection at once.
+    """
+    return run_with_callers_stdio(socket_path, {"kind": "script", "argv": argv})
 
 
 def shim_main(socket_path: str, argv: list[str]) -> None:

@@ -42,13 +42,13 @@ def test_python_m_entry_point_is_the_subcommand(subcommand, run_cli, offline_env
 
 
 #: Runs an entry point with ``prepare_cli_process`` replaced by a recorder: whether it
-#: was called, and whether Prefect had been imported by then.
+#: was called, whether Prefect had been imported by then, and its options (not a warm command).
 _RECORDER = """
 import json, sys
 import flows.startup
 
 calls = []
-flows.startup.prepare_cli_process = lambda: calls.append("prefect" in sys.modules)
+flows.startup.prepare_cli_process = lambda **options: calls.append(["prefect" in sys.modules, options])
 import flows.cli
 
 entry, args = sys.argv[1], sys.argv[2:]
@@ -80,7 +80,8 @@ def test_flow_commands_start_the_helpers_before_importing_prefect(entry, args, p
     result = run_cli(["-c", _RECORDER, entry, *args], offline_env)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["calls"] == ([False] if prepared else [])  # once, and before Prefect was imported
+    # once, before Prefect was imported, as a cold command (warm commands are off: no idle time)
+    assert outcome["calls"] == ([[False, {"warm": False}]] if prepared else [])
     assert outcome["code"] == (0 if "--help" in args else 1)
 
 

@@ -1,0 +1,36 @@
+"""What the kept command process imports once, before it forks flow commands (see :mod:`flows.startup.warm_commands`).
+
+Importing this module does what a command does before it imports Prefect (its
+console logging level, :func:`~flows.startup.prefect_settings.quiet_console_logging`),
+then imports every command's modules: Prefect, the flows, the toolkit and the
+RO-Crate library, and the step modules (scikit-learn, matplotlib), which a
+command's step zygote then has at once (:func:`~mltoolkit.processes.kept_zygote.fork_zygote`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from flows.startup.compute_pool import PRELOAD_MODULES as STEP_MODULES
+from flows.startup.prefect_settings import quiet_console_logging
+
+__all__ = ["PRELOADED_MODULES"]
+
+#: The modules a forked command finds imported.
+PRELOADED_MODULES = (
+    "flows.cli.app",
+    "flows.ml_workflow",
+    "flows.spec_workflow",
+    "flows.spec_step",
+    "flows.reproduce",
+    "mltoolkit.workdir.provenance",
+)
+
+
+def _preload() -> None:
+    quiet_console_logging()  # as prepare_cli_process does, before Prefect reads its logging settings
+    for name in (*PRELOADED_MODULES, *STEP_MODULES):
+        importlib.import_module(name)
+
+
+_preload()

@@ -1,0 +1,148 @@
+"""Warm commands: a flow command handed to the kept command process, and when it is not.
+
+The end-to-end test runs the two-step spec as a subprocess in the default
+configuration (no API URL: a kept API server), in its own ``PREFECT_HOME``,
+``HOME`` and empty working folder, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from flows.startup import warm_commands
+from tests.constants import REPO_ROOT
+
+SPEC = REPO_ROOT / "tests" / "specs" / "two_step"
+
+
+def test_warm_commands_are_on_unless_turned_off_or_nothing_is_kept(monkeypatch):
+    monkeypatch.setenv("MLTOOLKIT_API_IDLE_TIMEOUT", "60")
+    monkeypatch.delenv(warm_commands.ENABLE_VARIABLE, raising=False)
+    assert warm_commands.warm_commands_enabled()
+    monkeypatch.setenv(warm_commands.ENABLE_VARIABLE, "0")
+    assert not warm_commands.warm_commands_enabled()
+    monkeypatch.setenv(warm_commands.ENABLE_VARIABLE, "1")
+    monkeypatch.setenv("MLTOOLKIT_API_IDLE_TIMEOUT", "0")
+    assert not warm_commands.warm_commands_enabled()
+
+
+def test_the_kept_process_is_per_environment_but_not_per_shell_bookkeeping(monkeypatch):
+    base = warm_commands.kept_process_paths()
+    monkeypatch.setenv("PWD", "/somewhere/else")
+    assert warm_commands.kept_process_paths() == base
+    monkeypatch.setenv("PREFECT_HOME", "/another/home")
+    other = warm_commands.kept_process_paths()
+    assert other != base and other.socket.parent == base.socket.parent
+    assert base.socket.parent.stat().st_mode & 0o777 == 0o700
+
+
+def _environment(folder: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "MLTOOLKIT_"))}
+    env.update(
+        HOME=str(folder / "user"),
+        PREFECT_HOME=str(folder / "prefect-home"),
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        MLTOOLKIT_API_IDLE_TIMEOUT="120",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    return env
+
+
+class Commands:
+    """Commands run from an empty working folder with one environment."""
+
+    def __init__(self, folder: Path) -> None:
+        self.env = _environment(folder)
+        self.work = folder / "work"
+        self.work.mkdir()
+
+    def run(self, *args: str) -> tuple[int, subprocess.CompletedProcess]:
+        """``python ARGS``: (its pid, its outcome)."""
+        process = subprocess.Popen(
+            [sys.executable, *args], env=self.env, cwd=self.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        stdout, stderr = process.communicate(timeout=300)
+        return process.pid, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def spec(self, workdir: str, *extra: str) -> tuple[int, subprocess.CompletedProcess]:
+        workflow = ["workflow.yml", str(SPEC / "inputs.yml"), "--toplevel", str(SPEC)]
+        return self.run("-m", "flows.spec_workflow", str(self.work / workdir), *workflow, *extra)
+
+    def kept_processes(self) -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            try:
+                if "mltoolkit.processes.kept_zygote" in (process.info["cmdline"] or []) and (
+                    process.environ().get("PREFECT_HOME") == self.env["PREFECT_HOME"]
+                ):
+                    found.append(process)
+            except psutil.Error:
+                continue
+        return found
+
+
+@pytest.fixture
+def commands(tmp_path: Path):
+    commands = Commands(tmp_path)
+    try:
+        yield commands
+    finally:
+        commands.run("-m", "flows.cli", "server", "stop")
+        for process in commands.kept_processes():
+            process.kill()
+
+
+def _wait_for_kept_process(commands: Commands) -> Path:
+    _, waited = commands.run("-m", "flows.startup.warm_commands", "wait")
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    return Path(waited.stdout.strip().rsplit("log: ", 1)[1])
+
+
+@pytest.mark.slow
+def test_the_next_command_runs_warm_with_the_same_results_and_errors(commands: Commands):
+    first_pid, first = commands.spec("first")
+    assert first.returncode == 0, first.stderr[-3000:]
+    log = _wait_for_kept_process(commands)
+    assert f"serving process {first_pid}" not in log.read_text()  # the first one ran cold
+
+    warm_pid, warm = commands.spec("second")
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    assert f"serving process {warm_pid}" in log.read_text()
+    for workdir in ("first", "second"):
+        assert (commands.work / workdir / "copy" / "copy.txt").read_text() == "hello world\n"
+        assert (commands.work / workdir / "_mltoolkit" / "run.json").is_file()
+    assert warm.stdout.replace("second", "first") == first.stdout
+
+    bad_pid, bad = commands.spec("third", "--runner", "nonsense")
+    assert f"serving process {bad_pid}" in log.read_text()
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_settings_file_sends_the_command_cold_and_stop_ends_the_kept_processes(commands: Commands):
+    assert commands.spec("first")[1].returncode == 0
+    log = _wait_for_kept_process(commands)
+    (commands.work / "prefect.toml").write_text("[logging]\nlevel = 'WARNING'\n")
+
+    cold_pid, cold = commands.spec("second")
+    assert cold.returncode == 0, cold.stderr[-3000:]
+    text = log.read_text()
+    assert f"serving process {cold_pid}" not in text
+    assert f"retiring: {commands.work / 'prefect.toml'} changed" in text
+
+    _wait_for_kept_process(commands)  # the successor, started by the cold command
+    _, stop = commands.run("-m", "flows.cli", "server", "stop")
+    assert stop.returncode == 0, stop.stderr
+    assert re.search(r"^stopped \d+ kept command process(es)?$", stop.stdout, re.MULTILINE), stop.stdout
+    assert not commands.kept_processes()
