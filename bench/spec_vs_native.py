@@ -18,6 +18,7 @@ import argparse
 import itertools
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +68,7 @@ def main() -> None:
         for _ in range(arguments.repeats):
             times["native"].append(time_command(native(), env))
             times["spec"].append(time_command(spec(), env))
+        subprocess.run([sys.executable, "-m", "flows.cli", "server", "stop"], env=env, capture_output=True)
 
     n = statistics.median(times["native"])
     s = statistics.median(times["spec"])

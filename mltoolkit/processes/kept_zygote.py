@@ -28,6 +28,7 @@ Run: ``python -m mltoolkit.processes.kept_zygote CONFIG_JSON`` (the fields of
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import fcntl
@@ -220,6 +221,8 @@ def fork_zygote() -> RunningZygote:
     if pid == 0:
         code = 0
         try:
+            # a new program: the caller's exit handlers (its flushes, its exit code) are not ours
+            atexit._clear()  # type: ignore[attr-defined]
             os.setsid()
             die_with_parent(parent, signal.SIGTERM)  # SIGTERM runs the server's clean-up
             null = os.open(os.devnull, os.O_RDONLY)

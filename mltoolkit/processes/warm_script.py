@@ -49,7 +49,18 @@ __all__ = ["FREE_VARIABLES", "ZygoteBaseline", "run_function_as_main", "run_scri
 #: Variables a step may set differently from the zygote: read by no interpreter or
 #: library at start-up (the shell's bookkeeping, the search path for programs, our tags).
 FREE_VARIABLES = frozenset(
-    {"PATH", "PWD", "OLDPWD", "SHLVL", "_", "MLTOOLKIT_STEP_OWNER", "MLTOOLKIT_RUN_TOKEN", "MLTOOLKIT_PARENT_PID"}
+    {
+        "PATH",
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+        "MLTOOLKIT_STEP_OWNER",
+        "MLTOOLKIT_RUN_TOKEN",
+        "MLTOOLKIT_PARENT_PID",
+        # a step's lineage (mltoolkit.workdir.artifacts.LINEAGE_ENV), read when a pickle is loaded, never at import
+        "MLTOOLKIT_LINEAGE",
+    }
 )
 _DISPLAY_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY")
 
@@ -121,8 +132,13 @@ def _standard_stream(fd: int, name: str, template: io.TextIOWrapper) -> io.TextI
     )
 
 
-def _fresh_process_state(umask: int | None) -> None:
-    """Streams, signal handlers, random seeds and umask as a fresh interpreter has them."""
+def _fresh_process_state(umask: int | None, *, script: bool = True) -> None:
+    """Streams, signal handlers, random seeds and umask as a fresh interpreter has them.
+
+    ``script``: also name matplotlib's backend as a fresh import names it (a script may
+    look); a main function of ours keeps the preload's explicit Agg, which its own
+    warm children (a forked step zygote) must find.
+    """
     for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
         stream = _standard_stream(fd, f"<{name}>", getattr(sys, f"__{name}__"))
         setattr(sys, name, stream)
@@ -138,7 +154,7 @@ def _fresh_process_state(umask: int | None) -> None:
     if umask is not None:
         os.umask(umask)
     matplotlib = sys.modules.get("matplotlib")
-    if matplotlib is not None:  # the same backend (warm_refusal made sure), named as a fresh import names it
+    if script and matplotlib is not None:  # the same backend (warm_refusal made sure), named as a fresh import names it
         dict.__setitem__(matplotlib.rcParams, "backend", _fresh_matplotlib_backend(matplotlib, dict(os.environ)))
 
 
@@ -274,6 +290,6 @@ def run_function_as_main(
     """
     sys.argv = list(argv)
     sys.orig_argv = [sys.executable, *argv]
-    _fresh_process_state(umask)
+    _fresh_process_state(umask, script=False)
     code, interrupted = _call_main(function, *call)
     _end_process(code, interrupted, baseline.modules)

@@ -7,16 +7,20 @@ configuration (no API URL: a kept API server), in its own ``PREFECT_HOME``,
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
 from flows.startup import warm_commands
+from flows.startup.server_state import STATE_FILE_NAME, read_record
 from tests.constants import REPO_ROOT
 
 SPEC = REPO_ROOT / "tests" / "specs" / "two_step"
@@ -102,6 +106,20 @@ def commands(tmp_path: Path):
             process.kill()
 
 
+def _flow_runs_on_kept_server(commands: Commands) -> int:
+    """How many flow runs the kept API server of the commands' Prefect home has recorded."""
+    record = read_record(Path(commands.env["PREFECT_HOME"]) / STATE_FILE_NAME)
+    assert record is not None
+    authorization = "Basic " + base64.b64encode(record.auth_string.encode()).decode()
+    request = urllib.request.Request(
+        f"{record.api_url}/flow_runs/count",
+        data=b"{}",
+        headers={"Content-Type": "application/json", "Authorization": authorization},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(json.loads(response.read()))
+
+
 def _wait_for_kept_process(commands: Commands) -> Path:
     _, waited = commands.run("-m", "flows.startup.warm_commands", "wait")
     assert waited.returncode == 0, waited.stdout + waited.stderr
@@ -122,6 +140,18 @@ def test_the_next_command_runs_warm_with_the_same_results_and_errors(commands: C
         assert (commands.work / workdir / "copy" / "copy.txt").read_text() == "hello world\n"
         assert (commands.work / workdir / "_mltoolkit" / "run.json").is_file()
     assert warm.stdout.replace("second", "first") == first.stdout
+    # the warm command used the kept API server (Prefect, imported before it was chosen, read its settings again)
+    assert _flow_runs_on_kept_server(commands) == 2
+
+    # python script steps: served warm by the command's step zygote, itself forked from the warm command
+    seed_pid, seed = commands.run(
+        "-m", "flows.spec_workflow", str(commands.work / "seed"), "workflow.yml", "inputs.yml",
+        "--toplevel", str(REPO_ROOT / "tests" / "specs" / "seed_parallel"),
+    )  # fmt: skip
+    assert seed.returncode == 0, seed.stderr[-3000:]
+    assert f"serving process {seed_pid}" in log.read_text()
+    steps = json.loads((commands.work / "seed" / "_mltoolkit" / "run.json").read_text())["steps"]
+    assert [step["state"] for step in steps] == ["COMPLETED"] * 7
 
     bad_pid, bad = commands.spec("third", "--runner", "nonsense")
     assert f"serving process {bad_pid}" in log.read_text()

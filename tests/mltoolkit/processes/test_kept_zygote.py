@@ -241,22 +241,27 @@ def test_fork_zygote_refuses_a_process_with_threads():
 def test_fork_zygote_serves_calls_with_this_process_modules_and_stops(tmp_path: Path):
     script = textwrap.dedent(
         """
-        import os, sys
+        import atexit, os, sys
         import warm_module
         from mltoolkit.processes.kept_zygote import fork_zygote
+        from mltoolkit.processes.zygote import run_script_via_zygote
+        atexit.register(os._exit, 7)  # this process's exit handler: not the zygote's children's
         running = fork_zygote()
         client = running.client()
         child = client.call("os:getpid")
         preloaded = client.call("sys:modules.__contains__", "warm_module")
+        script_code = run_script_via_zygote(running.socket_path, [sys.argv[1]])
         running.stop()
-        print(child != os.getpid(), preloaded, running.process.poll() is not None, os.path.exists(running.socket_path))
+        print(child != os.getpid(), preloaded, script_code, running.process.poll() is not None)
+        print(os.path.exists(running.socket_path))
+        atexit.unregister(os._exit)
         """
     )
     (tmp_path / "warm_module.py").write_text(WARM_MODULE)
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=_environment(tmp_path), capture_output=True, text=True, timeout=60
-    )
-    assert result.stdout.split() == ["True", "True", "True", "False"], result.stderr
+    (tmp_path / "script.py").write_text("print('script ran')\n")
+    command = [sys.executable, "-c", script, str(tmp_path / "script.py")]
+    result = subprocess.run(command, env=_environment(tmp_path), capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["script", "ran", "True", "True", "0", "True", "False"], result.stderr
 
 
 def test_stop_child_stops_a_forked_child():

@@ -18,7 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mltoolkit.processes.warm_script import FREE_VARIABLES
 from mltoolkit.processes.zygote import RunningZygote, start_zygote, write_python_shim
+from mltoolkit.workdir.artifacts import LINEAGE_ENV
 
 SCRIPTS = {
     "atexit handlers run": "import atexit\natexit.register(print, 'bye')\nprint('hi')\n",
@@ -133,3 +135,11 @@ def test_scripts_in_the_zygotes_environment_do_run_warm_with_fresh_random_state(
     second = _both(script, tmp_path / "two", zygote, shim, {})[1][1].split()
     assert first[0] == second[0] == str(zygote.process.pid)
     assert first[1] != second[1] and first[2] != second[2]
+
+
+def test_a_steps_own_tags_and_lineage_do_not_send_it_to_the_real_interpreter(tmp_path, zygote, shim):
+    # the seed spec's steps each get their own lineage; their scripts must still run warm
+    tags = {LINEAGE_ENV: '{"files": {}}', "MLTOOLKIT_STEP_OWNER": "step-1", "MLTOOLKIT_RUN_TOKEN": "run-1"}
+    assert set(tags) <= FREE_VARIABLES
+    parent = _both("import os\nprint(os.getppid())\n", tmp_path, zygote, shim, tags)[1][1].strip()
+    assert parent == str(zygote.process.pid)
