@@ -66,7 +66,8 @@ def measure(scratch: Path, inputs: list[Path], cold: bool) -> list[tuple[float, 
     workdir = scratch / "workdir"
     with kept_server(scratch / "prefect-home", MLTOOLKIT_WARM_COMMANDS="0" if cold else "1") as env:
         warm_up = ["-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}", "-p", "classifiers=[decision_tree]"]
-        run_measured([sys.executable, "-m", "flows.ml_workflow", *warm_up, "--workdir", str(scratch / "warm-up")], env)
+        warm_up_command = [sys.executable, "-m", "flows.ml_workflow", *warm_up, "--workdir", str(scratch / "warm-up")]
+        run_measured(warm_up_command, env, memory=False)
         if not cold:
             wait_for_warm_commands(env)
         results = []
@@ -74,6 +75,7 @@ def measure(scratch: Path, inputs: list[Path], cold: bool) -> list[tuple[float, 
             elapsed, _, output = run_measured(
                 [sys.executable, "-m", "flows.ml_workflow", "--inputs", str(inputs_file), "--workdir", str(workdir)],
                 env,
+                memory=False,
             )
             results.append((elapsed, step_states(workdir), output.strip().splitlines()[-1]))
     return results

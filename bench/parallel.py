@@ -118,7 +118,7 @@ def _print_table(results: dict[str, tuple[float, float]], described: str) -> Non
 def _sequential(env: dict[str, str], scratch: Path, inputs: Path, label: str) -> tuple[float, float]:
     """(whole run, classification loop) seconds of the plain sequential baseline."""
     command = [sys.executable, "-c", SEQUENTIAL, str(inputs), str(scratch / f"sequential-{label}")]
-    elapsed, _, output = run_measured(command, env)
+    elapsed, _, output = run_measured(command, env, memory=False)
     return elapsed, json.loads(output.strip().splitlines()[-1])["phase"]
 
 
@@ -132,8 +132,9 @@ def _alternating(
     """
     flow = [sys.executable, "-m", "flows.ml_workflow"]
     warm_up = ["-p", f"dataset={REPO_ROOT / 'data' / 'moon.txt'}", "-p", "classifiers=[decision_tree]"]
-    run_measured([*flow, *warm_up, "--workdir", str(scratch / "warm-up")], env)
-    wait_for_warm_commands(env)  # its imports would compete with the first measured run
+    run_measured([*flow, *warm_up, "--workdir", str(scratch / "warm-up")], env, memory=False)
+    if env.get("MLTOOLKIT_WARM_COMMANDS") != "0":
+        wait_for_warm_commands(env)  # its imports would compete with the first measured run
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ["sequential", *runners]}
     for repeat in range(repeats):
         samples["sequential"].append(_sequential(env, scratch, inputs, str(repeat)))
@@ -142,7 +143,7 @@ def _alternating(
             workdir = scratch / f"run-{runner}-{threads}-{repeat}"
             command = [*flow, "--inputs", str(inputs), "--workdir", str(workdir), "--runner", runner]
             elapsed, _, _ = run_measured(
-                command, {**env, **dict.fromkeys(THREAD_VARIABLES if threads else (), threads)}
+                command, {**env, **dict.fromkeys(THREAD_VARIABLES if threads else (), threads)}, memory=False
             )
             samples[name].append((elapsed, classification_phase(workdir)))
     return {
@@ -160,6 +161,7 @@ def main() -> None:
     parser.add_argument("--runners", default="thread")
     parser.add_argument("--server", choices=("kept", "prefect"), default="kept")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of baseline and runners, in turns (medians)")
+    parser.add_argument("--cold", action="store_true", help="warm commands off (MLTOOLKIT_WARM_COMMANDS=0)")
     arguments = parser.parse_args()
     runners = [name for name in arguments.runners.split(",") if name]
 
@@ -167,7 +169,7 @@ def main() -> None:
     home = scratch / "prefect-home"
     inputs, described = write_inputs(scratch, arguments.workload, arguments.tasks, arguments.seconds, arguments.rows)
     if arguments.server == "kept":
-        with kept_server(home) as env:
+        with kept_server(home, MLTOOLKIT_WARM_COMMANDS="0" if arguments.cold else "1") as env:
             results = _alternating(env, scratch, inputs, runners, arguments.repeats)
     else:
         with prefect_server(base_env(home)) as url:
