@@ -24,6 +24,16 @@ PRELOADED_MODULES = (
     "flows.spec_step",
     "flows.reproduce",
     "mltoolkit.workdir.provenance",
+    # what a flow run imports on first use (found by diffing sys.modules after a run)
+    "prefect.engine",
+    "prefect.flow_engine",
+    "prefect.task_engine",
+    "prefect.telemetry.run_telemetry",
+    "prefect.utilities.visualization",
+    "prefect._internal.control_listener",
+    "anyio._backends._asyncio",
+    "graphviz",
+    "typer._adapters",
 )
 
 
@@ -31,6 +41,11 @@ def _preload() -> None:
     quiet_console_logging()  # as prepare_cli_process does, before Prefect reads its logging settings
     for name in (*PRELOADED_MODULES, *STEP_MODULES):
         importlib.import_module(name)
+    # The installed libraries' versions, read once per process: a fork finds them read. (An
+    # upgrade changes the files of the imported libraries, which retires the kept process.)
+    from flows.cache_keys import toolkit_libraries
+
+    toolkit_libraries()
 
 
 _preload()
