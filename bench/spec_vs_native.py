@@ -6,10 +6,11 @@
     the toolkit's step scripts, ``python`` served warm by the compute pool).
 
 Both in fresh processes and fresh work directories (nothing cached), against one
-``prefect server start`` on 127.0.0.1, alternating, medians of ``--repeats``.
-Target: s/n <= 1.15.
+``prefect server start`` on 127.0.0.1, alternating, medians of ``--repeats``; as
+warm commands (the default, after a warm-up run) or, with ``--cold``, each command
+importing everything itself. Target: s/n <= 1.15.
 
-Run: ``python bench/spec_vs_native.py [--repeats 3]``.
+Run: ``python bench/spec_vs_native.py [--repeats 3] [--cold]``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from _common import REPO_ROOT, base_env, prefect_server, time_command, wait_for_
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold", action="store_true", help="warm commands off (MLTOOLKIT_WARM_COMMANDS=0)")
     arguments = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-spec-"))
     home = scratch / "prefect-home"
@@ -61,9 +63,10 @@ def main() -> None:
 
     times: dict[str, list[float]] = {"native": [], "spec": []}
     with prefect_server(base_env(home)) as url:
-        env = base_env(home, PREFECT_API_URL=url)
+        env = base_env(home, PREFECT_API_URL=url, MLTOOLKIT_WARM_COMMANDS="0" if arguments.cold else "1")
         time_command(native(), env)  # warm-up: registers the flows, fills OS caches
-        wait_for_warm_commands(env)
+        if not arguments.cold:
+            wait_for_warm_commands(env)
         time_command(spec(), env)
         for _ in range(arguments.repeats):
             times["native"].append(time_command(native(), env))
