@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from flows.startup.server_state import STATE_FILE_NAME, ServerRecord, read_record, write_record
-from tests.constants import REPO_ROOT
+from tests.flows.startup.conftest import default_configuration
 
 pytestmark = pytest.mark.slow
 
@@ -74,16 +74,7 @@ SERVER_CLI = "from flows.cli.server import app; app()"
 
 
 def _environment(folder: Path, idle_timeout: float) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "MLTOOLKIT_"))}
-    env.update(
-        HOME=str(folder / "user"),
-        PREFECT_HOME=str(folder / "prefect-home"),
-        PREFECT_LOGGING_LEVEL="WARNING",
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
-        MLTOOLKIT_API_IDLE_TIMEOUT=str(idle_timeout),
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    return env
+    return default_configuration(folder, idle_timeout)
 
 
 def _run(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

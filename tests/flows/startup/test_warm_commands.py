@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from flows.startup import warm_commands
 from flows.startup.server_state import STATE_FILE_NAME, read_record
 from tests.constants import REPO_ROOT
+from tests.flows.startup.conftest import default_configuration
 
 SPEC = REPO_ROOT / "tests" / "specs" / "two_step"
 
@@ -48,17 +48,7 @@ def test_the_kept_process_is_per_environment_but_not_per_shell_bookkeeping(monke
 
 
 def _environment(folder: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "MLTOOLKIT_"))}
-    env.update(
-        HOME=str(folder / "user"),
-        PREFECT_HOME=str(folder / "prefect-home"),
-        PREFECT_LOGGING_LEVEL="WARNING",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
-        MLTOOLKIT_API_IDLE_TIMEOUT="120",
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    return env
+    return {**default_configuration(folder, idle_timeout=120), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
 class Commands:
