@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -81,13 +82,27 @@ def _kept_process_key() -> str:
 
 
 def _folder() -> Path:
+    """This user's folder of kept processes: created private, and refused unless it is.
+
+    Raises:
+        PermissionError: it is not a folder of this user that only this user can use (another
+            user could then serve our commands, and receive their streams and environment).
+    """
     folder = Path(tempfile.gettempdir()) / f"mltk-commands-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    status = os.lstat(folder)
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise PermissionError(f"{folder} is not a private folder of this user; warm commands are off")
     return folder
 
 
 def kept_process_paths(key: str | None = None) -> KeptProcessPaths:
-    """The paths of the kept process for this process's interpreter, paths, folder and environment."""
+    """The paths of the kept process for this process's interpreter, paths, folder and environment.
+
+    Raises:
+        PermissionError: the folder of kept processes is not private (see :func:`_folder`).
+    """
     key = key or _kept_process_key()
     folder = _folder()
     return KeptProcessPaths(folder / f"{key}.sock", folder / f"{key}.lock", folder / f"{key}.log")
@@ -134,7 +149,10 @@ def run_in_kept_process(function: str, args: list[Any], kwargs: dict[str, Any]) 
         return
     from mltoolkit.processes.zygote_wire import run_with_callers_stdio
 
-    paths = kept_process_paths()
+    try:
+        paths = kept_process_paths()
+    except PermissionError:
+        return
     request = {"kind": "main", "function": function, "args": args, "kwargs": kwargs, "argv": sys.argv}
     try:
         code = run_with_callers_stdio(str(paths.socket), request)
@@ -150,8 +168,12 @@ def stop_kept_processes() -> int:
     """Stop every kept command process of this user (each only saves imports); how many were running."""
     from mltoolkit.processes.kept_zygote import stop_kept_zygote
 
+    try:
+        locks = sorted(_folder().glob("*.lock"))
+    except PermissionError:
+        return 0
     stopped = 0
-    for lock in sorted(_folder().glob("*.lock")):
+    for lock in locks:
         stopped += stop_kept_zygote(str(lock))
         for leftover in (lock, lock.with_suffix(".sock")):
             leftover.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -45,6 +46,22 @@ def test_the_kept_process_is_per_environment_but_not_per_shell_bookkeeping(monke
     other = warm_commands.kept_process_paths()
     assert other != base and other.socket.parent == base.socket.parent
     assert base.socket.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_folder_of_kept_processes_others_can_use_turns_warm_commands_off(tmp_path, monkeypatch):
+    monkeypatch.setattr(warm_commands.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("MLTOOLKIT_API_IDLE_TIMEOUT", "60")
+    folder = tmp_path / f"mltk-commands-{os.getuid()}"
+    assert warm_commands.kept_process_paths().socket.parent == folder  # created private
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o777)  # as another user could have left it
+    with pytest.raises(PermissionError, match="not a private folder"):
+        warm_commands.kept_process_paths()
+    started = []
+    monkeypatch.setattr(warm_commands, "_start_kept_process", started.append)
+    assert warm_commands.run_in_kept_process("flows.cli:main", [["run"]], {"warm": True}) is None
+    assert started == [] and warm_commands.stop_kept_processes() == 0
+    assert list(folder.iterdir()) == []
 
 
 def _environment(folder: Path) -> dict[str, str]:
