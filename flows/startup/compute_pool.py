@@ -20,11 +20,10 @@ import atexit
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from mltoolkit.errors import StepFailedError, ZygoteTimeout
+from mltoolkit.errors import StepFailedError, ZygoteError, ZygoteTimeout
 from mltoolkit.processes.kept_zygote import fork_zygote
 from mltoolkit.processes.zygote import RunningZygote, ZygoteClient, start_zygote
 
@@ -66,10 +65,13 @@ class ComputePool:
 
 
 def _forked_zygote() -> RunningZygote | None:
-    """A zygote forked from this process, when it has imported the preload and runs no other thread."""
-    if threading.active_count() > 1 or not all(name in sys.modules for name in PRELOAD_MODULES):
+    """A zygote forked from this process, when it has imported the preload and may fork (no other thread)."""
+    if not all(name in sys.modules for name in PRELOAD_MODULES):
         return None
-    return fork_zygote()
+    try:
+        return fork_zygote()
+    except ZygoteError:  # other threads run: start a new interpreter instead
+        return None
 
 
 _active: ComputePool | None = None

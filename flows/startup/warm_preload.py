@@ -41,11 +41,8 @@ def _preload() -> None:
     quiet_console_logging()  # as prepare_cli_process does, before Prefect reads its logging settings
     for name in (*PRELOADED_MODULES, *STEP_MODULES):
         importlib.import_module(name)
-    # The installed libraries' versions, read once per process: a fork finds them read. (An
-    # upgrade changes the files of the imported libraries, which retires the kept process.)
-    from flows.cache_keys import toolkit_libraries
-
-    toolkit_libraries()
+    # Nothing that goes into a cache key is computed here (code digest, library versions):
+    # each command reads them itself, so a cached result never outlives what made it.
 
 
 _preload()
