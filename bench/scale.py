@@ -9,6 +9,10 @@ default configuration (the kept API server, left by a one-step warm-up run).
 Baseline, same run: a bare ``sh -c 'true x'`` spawn from Python (``subprocess.run``),
 the mean over ``--spawns`` spawns, measured before and after the scatters.
 
+Also, on the same kept server after the scatters, Prefect's own floor: ``N`` bare task
+runs (returning their argument, result persisted) mapped in one flow with the same
+runner (``bench/_prefect_floor.py``); the spec step's cost beyond it is ours.
+
 Printed: t(N); the marginal cost per step beyond the 100-step run,
 (t(N) - t(100)) / (N - 100), and its ratio to the spawn (target <= 10 at 1,000 and
 10,000); peak memory of the command and all its children (and of the kept command
@@ -47,6 +51,7 @@ from _common import (
     wait_for_warm_commands,
 )
 
+from flows.startup.server_state import read_record
 from mltoolkit.workdir.layout import WorkdirLayout
 
 SPEC = REPO_ROOT / "tests" / "specs" / "shell_scatter"
@@ -85,6 +90,19 @@ def run_scatter(
     return elapsed, peak
 
 
+def prefect_floor(env: dict[str, str], sizes: list[int], scratch: Path) -> dict[int, float]:
+    """Seconds of ``N`` bare Prefect task runs (result persisted) mapped in one flow, on ``env``'s kept server."""
+    record = read_record(Path(env["PREFECT_HOME"]) / "mltoolkit-api-server.json")
+    if record is None:
+        raise RuntimeError(f"no kept API server recorded in {env['PREFECT_HOME']}")
+    client = {**env, "PREFECT_API_URL": record.api_url, "PREFECT_API_AUTH_STRING": record.auth_string}
+    command = [sys.executable, str(REPO_ROOT / "bench" / "_prefect_floor.py"), str(scratch / "floor-results")]
+    output = subprocess.run([*command, *map(str, sizes)], env=client, capture_output=True, text=True, check=False)
+    if output.returncode != 0:
+        raise RuntimeError(f"the Prefect floor flow failed:\n{output.stderr[-2000:]}")
+    return {int(count): float(seconds) for count, seconds in (line.split() for line in output.stdout.splitlines())}
+
+
 def compare_progress(count: int, scratch: Path) -> tuple[float, float]:
     """Seconds of the ``count``-step scatter with the live progress on a terminal, and with ``--quiet``."""
     with kept_server(scratch / "home-progress", PREFECT_LOGGING_LEVEL="WARNING") as env:
@@ -97,8 +115,11 @@ def compare_progress(count: int, scratch: Path) -> tuple[float, float]:
 
 def _measure(
     sizes: list[int], scratch: Path, configurations: dict[str, dict[str, str]]
-) -> dict[str, dict[int, tuple[float, TreeMemory, float]]]:
-    """Per configuration and N: (seconds, peak memory, kept server's CPU seconds); configurations in turns."""
+) -> tuple[dict[str, dict[int, tuple[float, TreeMemory, float]]], dict[int, float]]:
+    """Per configuration and N: (seconds, peak memory, kept server's CPU seconds); configurations in turns.
+
+    Also Prefect's floor on the default configuration's kept server (:func:`prefect_floor`).
+    """
     results: dict[str, dict[int, tuple[float, TreeMemory, float]]] = {name: {} for name in configurations}
     with contextlib.ExitStack() as stack:
         envs = {
@@ -116,7 +137,23 @@ def _measure(
                 elapsed, peak = run_scatter(count, scratch, env, f"{count}-{name}")
                 results[name][count] = (elapsed, peak, kept_server_cpu(env) - before)
                 print(f"{name}, N={count}: {elapsed:.2f} s; {load_average()}", flush=True)
-    return results
+        floor = prefect_floor(envs["default"], sizes, scratch)
+    return results, floor
+
+
+def _print_floor(floor: dict[int, float], results: dict[int, tuple[float, TreeMemory, float]], spawn: float) -> None:
+    """Prefect's own per-task cost beside the spec step's, both beyond N = 100, in spawns."""
+    print("Prefect's floor: bare task runs (result persisted) mapped in one flow, same kept server and runner:")
+    for count, seconds in floor.items():
+        if count == SMALLEST:
+            continue
+        per_task = (seconds - floor[SMALLEST]) / (count - SMALLEST)
+        per_step = (results[count][0] - results[SMALLEST][0]) / (count - SMALLEST)
+        ours = per_step - per_task
+        print(
+            f"{count:7d} {per_task * 1000:7.2f} ms per task = {per_task / spawn:.1f} x spawn; "
+            f"the spec step beyond it: {ours * 1000:.2f} ms = {ours / spawn:.1f} x spawn"
+        )
 
 
 def _print_table(name: str, results: dict[int, tuple[float, TreeMemory, float]], spawn: float) -> None:
@@ -151,13 +188,14 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="mltoolkit-bench-scale-"))
     spawn = spawn_seconds(arguments.spawns)
-    results = _measure(sizes, scratch, configurations)
+    results, floor = _measure(sizes, scratch, configurations)
     spawn = (spawn + spawn_seconds(arguments.spawns)) / 2
 
     print(f"shell scatter through `python -m flows.spec_workflow`, kept server; one run each; {load_average()}")
     print(f"bare `sh -c 'true x'` spawn: {spawn * 1000:.2f} ms (mean of 2 x {arguments.spawns})")
     for name, measured in results.items():
         _print_table(name, measured, spawn)
+    _print_floor(floor, results["default"], spawn)
     print(f"target: per step beyond N={SMALLEST} <= 10 x spawn; memory (tree) <= 1024 MiB at 10,000")
 
 

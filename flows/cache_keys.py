@@ -36,6 +36,7 @@ __all__ = [
     "KeyNote",
     "KeyStore",
     "compute_step_key",
+    "forget_key_stores",
     "remember_stored_key",
     "take_key_note",
     "toolkit_code",
@@ -49,14 +50,14 @@ TOOLKIT_PACKAGES: dict[str, Path] = {
 }
 
 
-def _write_json(path: Path, value: Any) -> None:
+def _write_json(path: Path, value: Any, *, folder_exists: bool = False) -> None:
     """Write ``value`` as JSON atomically, without fsync.
 
     One fsync per step was the largest single cost of a 10,000-step scatter; a
     file lost by a power cut only costs the reason ("first run" instead of what
     changed), never a wrong reuse.
     """
-    with atomic_output(path) as temporary:
+    with atomic_output(path, folder_exists=folder_exists) as temporary:
         temporary.write_text(json.dumps(value, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -80,6 +81,17 @@ class KeyStore:
 
     def __init__(self, workdir: str | os.PathLike[str]) -> None:
         self.layout = WorkdirLayout(workdir)
+        # what this process already wrote or created, so a scatter's steps do not ask again each
+        self._kept_code: set[str] = set()
+        self._made: set[Path] = set()
+
+    def _folder(self, path: Path) -> Path:
+        """``path``'s folder, created (once per process and folder)."""
+        folder = path.parent
+        if folder not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
+        return folder
 
     def stored(self, step_id: str) -> tuple[str | None, KeyComponents | None]:
         """The key step ``step_id`` last stored a result under, and its parts (``None``s when unknown)."""
@@ -91,10 +103,14 @@ class KeyStore:
 
     def remember(self, key: str, components: KeyComponents, code: CodeDigest) -> None:
         """Keep ``components`` as step ``components.step``'s last stored key, and the code's file digests."""
-        code_path = self.layout.code_files(code.digest)
-        if not code_path.exists():
-            _write_json(code_path, dict(code.files))
-        _write_json(self.layout.step_key(components.step), {"key": key, "components": components.to_json()})
+        if code.digest not in self._kept_code:
+            code_path = self.layout.code_files(code.digest)
+            if not code_path.exists():
+                _write_json(code_path, dict(code.files))
+            self._kept_code.add(code.digest)
+        path = self.layout.step_key(components.step)
+        self._folder(path)
+        _write_json(path, {"key": key, "components": components.to_json()}, folder_exists=True)
 
     def code_files(self, digest: str) -> dict[str, str] | None:
         """The per-file digests of the code version ``digest``, if it was kept."""
@@ -125,7 +141,7 @@ class KeyStore:
     def note_reason(self, flow_run: str, step_id: str, reused: bool, reason: str) -> None:
         """Append why ``step_id`` ran or was reused in flow run ``flow_run`` (one short line, appended atomically)."""
         line = json.dumps({"flow_run": flow_run, "step": step_id, "reused": reused, "reason": reason}) + "\n"
-        self.layout.cache_reasons.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(self.layout.cache_reasons)
         descriptor = os.open(self.layout.cache_reasons, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(descriptor, line.encode())
@@ -153,6 +169,11 @@ class KeyStore:
 def _key_store(workdir: str) -> KeyStore:
     """One store per work directory and process: resolving its path once, not twice for every step."""
     return KeyStore(workdir)
+
+
+def forget_key_stores() -> None:
+    """At a run's start: forget the stores, and with them which folders they had created (they may be gone)."""
+    _key_store.cache_clear()
 
 
 @dataclass

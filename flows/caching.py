@@ -28,7 +28,7 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 
-from flows.cache_keys import TOOLKIT_PACKAGES, KeyStore, compute_step_key, toolkit_code
+from flows.cache_keys import TOOLKIT_PACKAGES, KeyStore, compute_step_key, forget_key_stores, toolkit_code
 from flows.cache_records import StepResultSerializer, prune_stale_cache
 from mltoolkit.preservation import CodeDigest, Fingerprinter, KeyComponents
 from mltoolkit.preservation.keys import REUSED
@@ -128,6 +128,7 @@ def begin_cached_run(workdir: str | os.PathLike[str], settings: CacheSettings) -
     if not settings.enabled:
         return {}
     removed = prune_stale_cache(workdir)
+    forget_key_stores()
     KeyStore(workdir).begin_run()
     return removed
 

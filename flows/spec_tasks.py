@@ -98,13 +98,19 @@ def _produced_files(planned: PlannedStep, published: Any, run_root: Path, hasher
     Raises:
         HashingTimeoutError: hashing ran past the step's deadline.
     """
-    candidates: list[Path] = []
-    for current, _, names in os.walk(planned.workdir):  # linked folders are not entered
-        candidates.extend(Path(current) / name for name in sorted(names))
-    candidates += [Path(text) for text in text_leaves(published) if len(text) < 4096 and os.path.isabs(text)]
+    candidates: list[str] = []
+    folder = os.path.realpath(planned.workdir)
+    if Path(folder).is_relative_to(run_root):
+        # Below a resolved folder only links need resolving (os.walk enters no linked folder):
+        # every lstat of a resolution is a wait for the interpreter lock in a busy flow process.
+        for current, _, names in os.walk(folder):
+            for name in sorted(names):
+                path = os.path.join(current, name)
+                candidates.append(os.path.realpath(path) if os.path.islink(path) else path)
+    published_paths = [text for text in text_leaves(published) if len(text) < 4096 and os.path.isabs(text)]
+    candidates += map(os.path.realpath, published_paths)
     files: dict[str, str] = {}
-    for path in candidates:
-        real = Path(os.path.realpath(path))  # realpath: a link loop is no error
+    for real in map(Path, candidates):  # resolved: realpath makes a link loop no error
         if not real.is_relative_to(run_root):
             continue
         digest = hasher.digest(real)

@@ -24,6 +24,7 @@ and a key must not change because the toolkit is installed elsewhere.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob as globbing
 import os
 import re
@@ -42,6 +43,20 @@ _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 LINK_OUT = "link leading out"
 SPECIAL = "not a regular file"
 UNREADABLE = "unreadable"
+
+
+def _inner(path: str, folder: str) -> str | None:
+    """``path`` below ``folder`` (``.`` for the folder itself), ``None`` when outside; both absolute and normalized."""
+    if path == folder:
+        return "."
+    prefix = folder if folder.endswith(os.sep) else folder + os.sep
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved_roots(roots: tuple[tuple[str, str], ...]) -> dict[str, Path]:
+    """The toolkit's package folders resolved, once per process (not once per step of a scatter)."""
+    return {name: Path(folder).resolve() for name, folder in roots}
 
 
 class Fingerprinter:
@@ -65,8 +80,12 @@ class Fingerprinter:
         code_roots: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> None:
         self.root = Path(workdir).resolve()
-        self.code_roots = {name: Path(folder).resolve() for name, folder in (code_roots or {}).items()}
+        roots = tuple((name, os.fspath(folder)) for name, folder in (code_roots or {}).items())
+        self.code_roots = _resolved_roots(roots)
         self.own = Path(os.path.normpath(own_dir)) if own_dir is not None else None
+        # the same as text: every absolute string of a step's parameters and spec is compared with them
+        self._own_text = str(self.own) if self.own is not None else None
+        self._code_texts = tuple((name, str(folder)) for name, folder in self.code_roots.items())
         self.named = tuple(Path(os.path.normpath(path)) for path in named if os.path.isabs(path))
         self.hasher = hasher or FileHasher()
         #: Every file whose content entered a fingerprint: place (workdir-relative or absolute) -> sha256.
@@ -128,12 +147,13 @@ class Fingerprinter:
     def _text(self, text: str) -> Any:
         if "://" in text or len(text) > 4096 or "\n" in text or "\x00" in text or not os.path.isabs(text):
             return text
-        path = Path(os.path.normpath(text))
-        if self.own is not None and path.is_relative_to(self.own):
+        normal = os.path.normpath(text)
+        path = Path(normal)
+        if self._own_text is not None and _inner(normal, self._own_text) is not None:
             return {"workdir_path": self._place(path)}
-        for name, folder in self.code_roots.items():
-            if path.is_relative_to(folder):
-                inner = path.relative_to(folder).as_posix()
+        for name, folder in self._code_texts:
+            inner = _inner(normal, folder)
+            if inner is not None:
                 return {"toolkit_path": name if inner == "." else f"{name}/{inner}"}
         inside = path.is_relative_to(self.root)
         if not inside and self._named_boundary(path) is None:

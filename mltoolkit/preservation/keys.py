@@ -55,14 +55,19 @@ class KeyComponents:
 
     def key(self, label: str) -> str:
         """The cache key: ``<label>-<40 hex digits>`` (label: the step's stage or task name)."""
-        payload = dataclasses.asdict(self)
+        payload = self.to_json()
         del payload["inputs"], payload["toolkit"]
         encoded = json.dumps(payload, sort_keys=True, default=repr).encode()
         return f"{label.replace('/', '_')}-{hashlib.sha256(encoded).hexdigest()[:40]}"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (what is kept beside the cache)."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict (what is kept beside the cache); its values are shared, not copied.
+
+        The fields hold plain JSON values already (fingerprints, versions), so the
+        deep copy of :func:`dataclasses.asdict` -- a tenth of a step's own work in a
+        large scatter -- would change nothing in the JSON.
+        """
+        return {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
 
     @classmethod
     def from_json(cls, data: Any) -> KeyComponents | None:

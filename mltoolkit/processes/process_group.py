@@ -18,8 +18,10 @@ refused (:func:`cancelling`) until :func:`reset_cancellation`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -44,14 +46,42 @@ _running: set[GroupProcess] = set()
 _cancelled = threading.Event()
 
 
+@functools.lru_cache(maxsize=64)
+def _found_on_path(name: str, search_path: str) -> str | None:
+    """Where the command ``name`` is on ``search_path`` (``None``: a path already, or not found), looked up once.
+
+    The new process then runs it at once instead of trying each folder of the
+    path in turn, while the thread that started it waits (a dozen failed
+    ``execve`` per step on a long ``PATH``). ``argv[0]`` stays as written.
+    """
+    return None if os.sep in name else shutil.which(name, path=search_path)
+
+
 class GroupProcess:
     """``argv`` started in a new session, stdout and stderr together on one pipe."""
 
     def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
         self.cancelled = False
         self.environment = step_environment(env)
-        self.process = subprocess.Popen(
+        executable = _found_on_path(argv[0], self.environment.get("PATH", os.defpath))
+        try:
+            self.process = self._start(argv, executable, cwd)
+        except FileNotFoundError:
+            if executable is None:
+                raise
+            _found_on_path.cache_clear()  # it was removed since: search the path again
+            self.process = self._start(argv, None, cwd)
+        self.pid = self.process.pid
+        self._wake_read, self._wake_write = os.pipe()
+        with _registry_lock:
+            _running.add(self)
+            if _cancelled.is_set():
+                self.cancel()
+
+    def _start(self, argv: list[str], executable: str | None, cwd: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             argv,
+            executable=executable,
             cwd=cwd,
             env=self.environment,
             stdin=subprocess.DEVNULL,
@@ -59,12 +89,6 @@ class GroupProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.pid = self.process.pid
-        self._wake_read, self._wake_write = os.pipe()
-        with _registry_lock:
-            _running.add(self)
-            if _cancelled.is_set():
-                self.cancel()
 
     @property
     def tag(self) -> str:

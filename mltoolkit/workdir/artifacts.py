@@ -130,13 +130,15 @@ class FileHasher:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike[str], *, folder_exists: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     On an exception the temporary file is removed and ``path`` is left as it was.
+    ``path``'s folder is created unless the caller knows it exists (``folder_exists``).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not folder_exists:
+        target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
     temporary_path = Path(temporary)

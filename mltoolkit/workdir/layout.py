@@ -208,16 +208,20 @@ def _within(root: Path, path: str | os.PathLike[str]) -> Path:
     return candidate if candidate.is_absolute() else root / candidate
 
 
-def inside_workdir(root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "path") -> Path:
+def inside_workdir(
+    root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "path", root_resolved: bool = False
+) -> Path:
     """``path`` resolved, after checking it lies strictly inside the work directory ``root``.
 
     A relative ``path`` is relative to ``root``. Symbolic links are resolved
     first, so a link cannot lead a deletion out of the work directory.
+    ``root_resolved``: ``root`` is already resolved (it came from this function
+    or :meth:`pathlib.Path.resolve`), which saves resolving it again.
 
     Raises:
         WorkdirError: ``path`` is the work directory itself or outside it.
     """
-    base = Path(root).resolve()
+    base = Path(root) if root_resolved else Path(root).resolve()
     resolved = _within(base, path).resolve()
     if resolved == base or not resolved.is_relative_to(base):
         raise WorkdirError(
@@ -240,10 +244,10 @@ def remove_tree(root: str | os.PathLike[str], path: str | os.PathLike[str], *, w
     target = _within(base, path)
     if target.is_symlink():
         if not target.parent.resolve().is_relative_to(base):
-            inside_workdir(base, target, what=what)  # raises, naming the path
+            inside_workdir(base, target, what=what, root_resolved=True)  # raises, naming the path
         target.unlink()
         return
-    resolved = inside_workdir(base, target, what=what)
+    resolved = inside_workdir(base, target, what=what, root_resolved=True)
     if resolved.is_dir():
         shutil.rmtree(resolved)
     elif resolved.exists():

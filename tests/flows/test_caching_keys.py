@@ -192,3 +192,24 @@ def test_the_capped_log_forwards_lines_until_the_limit_then_says_where_the_rest_
     assert logger.infos[1].endswith(f"[... 5 more characters in {tmp_path / 'step.run.log'}]")
     (notice,) = logger.warnings
     assert "beyond 3 lines" in notice and str(tmp_path / "step.run.log") in notice
+
+
+def test_a_new_run_makes_the_key_folders_again_after_they_were_removed(tmp_path):
+    # the store remembers the folders it made (a scatter's steps need not ask each time); a
+    # later run in the same process must not trust that once the folders are gone
+    import shutil
+
+    from flows.cache_keys import _key_store
+    from flows.caching import CacheSettings, begin_cached_run
+    from mltoolkit.preservation import CodeDigest, KeyComponents
+
+    components = KeyComponents("/stage/0", {"cmd": "true"}, {}, "code", {"python": "3.11"})
+    code = CodeDigest("code", {"mltoolkit/a.py": "ab" * 32})
+    for attempt in range(2):
+        begin_cached_run(tmp_path, CacheSettings())
+        store = _key_store(str(tmp_path))
+        store.remember(components.key("stage"), components, code)
+        store.note_reason("flow-run", "/stage/0", False, f"attempt {attempt}")
+        assert store.stored("/stage/0")[0] == components.key("stage")
+        assert store.reasons("flow-run") == {"/stage/0": (False, f"attempt {attempt}")}
+        shutil.rmtree(tmp_path / "_mltoolkit")

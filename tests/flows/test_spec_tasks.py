@@ -39,11 +39,19 @@ def _escaping_folder(case: str, root: Path, outside: Path) -> Path:
         return root / ".." / outside.name
     link = root / "link"  # inside the work directory, leading out of it
     link.symlink_to(outside, target_is_directory=True)
-    return link / "step"
+    # the step's folder behind the link: there already, or yet to be made (it must not be made there)
+    return link / ("step" if case == "a link leading out" else "new step")
 
 
 @pytest.mark.parametrize(
-    "case", ["a sibling folder", "the work directory itself", "a path with '..'", "a link leading out"]
+    "case",
+    [
+        "a sibling folder",
+        "the work directory itself",
+        "a path with '..'",
+        "a link leading out",
+        "a link leading out to a folder not made yet",
+    ],
 )
 def test_a_step_folder_outside_the_work_directory_is_refused_and_nothing_is_removed(
     case, prefect_api, snapshot, tmp_path

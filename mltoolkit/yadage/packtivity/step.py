@@ -50,7 +50,7 @@ class _Run:
 
     step: StepSpec
     parameters: Mapping[str, Any]
-    folder: Path
+    folder: Path  # resolved (by run_step)
     name: str
     label: str
     options: StepOptions
@@ -61,6 +61,8 @@ class _Run:
     text: str = ""
     resources: StepResources | None = None
     resource_env: dict[str, str] = field(default_factory=dict)
+    #: the private folder, resolved and created by the first :meth:`private_file`
+    checked_private: Path | None = None
 
     @property
     def kind(self) -> str:
@@ -80,9 +82,14 @@ class _Run:
         A link planted in place of the folder or the file (by an earlier step, or a
         name with ``..``) would otherwise make the runner write elsewhere.
         """
-        private = inside_workdir(self.folder, self.private, what=f"{self.label}: private folder")
-        private.mkdir(exist_ok=True)
-        return inside_workdir(private, private / f"{self.name}{suffix}", what=f"{self.label}: private file")
+        if self.checked_private is None:  # once per step run: each check resolves every folder on the way
+            where = f"{self.label}: private folder"
+            private = inside_workdir(self.folder, self.private, what=where, root_resolved=True)
+            private.mkdir(exist_ok=True)
+            self.checked_private = private
+        private = self.checked_private
+        where = f"{self.label}: private file"
+        return inside_workdir(private, private / f"{self.name}{suffix}", what=where, root_resolved=True)
 
     @property
     def process(self) -> StringInterpolatedCmd | InterpolatedScriptCmd:
@@ -197,6 +204,12 @@ def _fill_template(run: _Run) -> None:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _python_on(search_path: str | None) -> bool:
+    """Whether ``search_path`` (``None``: the default) has a ``python``; once per process and path, not per step."""
+    return shutil.which("python", path=search_path) is not None
+
+
 def _process_env(run: _Run) -> dict[str, str]:
     """The environment variables the step's process starts with."""
     env = dict(os.environ)
@@ -208,7 +221,7 @@ def _process_env(run: _Run) -> dict[str, str]:
         # a memory limit holds for the step's own processes, not for the warm zygote's children
         zygote = run.options.zygote_socket if run.options.memory_limit is None else None
         env["PATH"] = python_shim_dir(zygote) + os.pathsep + env.get("PATH", "")
-    elif shutil.which("python", path=env.get("PATH")) is None:
+    elif not _python_on(env.get("PATH")):
         # a spec's `python` must work even where only python3 is installed
         env["PATH"] = env.get("PATH", "") + os.pathsep + python_shim_dir(None)
     return env

@@ -23,7 +23,7 @@ def folder_name(stage: str, index: int | None) -> str:
 
 
 def step_folder(workdir: Path, scope_directory: Path, name: str, *, where: str) -> Path:
-    """The folder of step (or instance) ``name`` in a scope, checked to lie inside ``workdir``.
+    """The folder of step (or instance) ``name`` in a scope, checked to lie inside ``workdir`` (resolved).
 
     Raises:
         SpecError: ``name`` is not a single folder name, or the folder would be the work
@@ -33,7 +33,7 @@ def step_folder(workdir: Path, scope_directory: Path, name: str, *, where: str) 
         raise SpecError(f"{where}: step folder name {name!r} is not a single folder name; rename the stage")
     folder = scope_directory / name
     try:
-        inside_workdir(workdir, folder, what="step folder")
+        inside_workdir(workdir, folder, what="step folder", root_resolved=True)
     except WorkdirError as error:
         raise SpecError(f"{where}: {error}; rename the stage") from None
     return folder

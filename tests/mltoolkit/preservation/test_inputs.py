@@ -116,6 +116,10 @@ def test_the_toolkits_own_files_are_named_by_their_place_in_it(run, tmp_path):
     scripts.mkdir(parents=True)
     fingerprinter = Fingerprinter(run, named=[str(scripts)], code_roots={"mltoolkit": scripts.parents[1]})
     assert fingerprinter.of(str(scripts)) == {"toolkit_path": "mltoolkit/analysis/fun_with_ml"}
+    assert fingerprinter.of(f"{scripts.parents[1]}/") == {"toolkit_path": "mltoolkit"}
+    # a folder whose name only starts like the package's is not in it (and, not named, is just text)
+    assert fingerprinter.of(f"{scripts.parents[1]}-old/x.py") == f"{scripts.parents[1]}-old/x.py"
+    assert Fingerprinter(run, own_dir=run / "step_1").of(f"{run}/step_1/out.pkl") == {"workdir_path": "step_1/out.pkl"}
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,21 @@ def test_the_key_covers_everything_but_the_file_names():
         assert changed.key("merge") != key
 
 
+def test_the_key_of_given_components_never_changes():
+    # a changed key would make every stored result of earlier versions unreachable
+    given = KeyComponents(
+        "/stage1/0",
+        {"cmd": "echo {x}", "env": ["a", ("b", 1)]},
+        {"x": {"file_sha256": "ab" * 32}, "n": [1, 2.5, None, True]},
+        "c0de",
+        {"numpy": "2.0"},
+        image="sha256:1",
+        inputs={"x": {"in.txt": "ab" * 32}},
+        toolkit="t00l",
+    )
+    assert given.key("stage1") == "stage1-759380940a9c3a1c289849dc4694846c369f6137"
+
+
 def test_components_survive_json_and_damaged_records_are_unknown():
     assert KeyComponents.from_json(components().to_json()) == components()
     assert KeyComponents.from_json({"step": "/x"}) is None

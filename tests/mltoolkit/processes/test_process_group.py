@@ -8,8 +8,8 @@ from pathlib import Path
 from mltoolkit.processes.process_group import MAX_LINE, GroupProcess, OutputPump
 
 
-def _run(argv: list[str], tmp_path: Path, on_output=None) -> tuple[int, OutputPump]:
-    group = GroupProcess(argv, cwd=tmp_path, env=dict(os.environ))
+def _run(argv: list[str], tmp_path: Path, on_output=None, environment=None) -> tuple[int, OutputPump]:
+    group = GroupProcess(argv, cwd=tmp_path, env=dict(environment or os.environ))
     assert group.process.stdout is not None
     pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", on_output)
     pump.start()
@@ -58,3 +58,21 @@ def test_the_exit_is_seen_before_the_process_is_reaped(tmp_path):
     finally:
         group.close()
         group.process.stdout.close()
+
+
+def _tool(folder: Path, name: str, says: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(f"#!/bin/sh\necho {says}\n")
+    (folder / name).chmod(0o755)
+
+
+def test_a_command_is_looked_up_on_the_steps_path_once_and_keeps_its_name(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _tool(second, "mltk-tool", "second")
+    environment = {**os.environ, "PATH": f"{first}{os.pathsep}{second}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    assert _run(["mltk-tool"], tmp_path, environment=environment)[1].tail == ["second"]
+    (second / "mltk-tool").unlink()  # gone since it was looked up: the path is searched again
+    _tool(first, "mltk-tool", "first")
+    assert _run(["mltk-tool"], tmp_path, environment=environment)[1].tail == ["first"]
+    assert _run(["sh", "-c", "echo $0"], tmp_path)[1].tail == ["sh"]  # argv[0] as written, not the path found

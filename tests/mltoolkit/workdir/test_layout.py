@@ -104,6 +104,16 @@ def test_inside_workdir_accepts_relative_and_absolute_paths_inside(workdir):
     assert inside_workdir(workdir, workdir / "new" / "not yet written") == expected.parent / "new" / "not yet written"
 
 
+def test_inside_workdir_with_a_root_already_resolved_gives_the_same_answer_and_fails_closed(tmp_path, workdir):
+    base = workdir.resolve()
+    assert inside_workdir(base, "data_prep", root_resolved=True) == inside_workdir(workdir, "data_prep")
+    link = tmp_path / "link to work"
+    link.symlink_to(workdir)
+    # a root said to be resolved that is not: what is inside it resolves elsewhere, so it is refused
+    with pytest.raises(WorkdirError, match="not strictly inside"):
+        inside_workdir(link, link / "data_prep", root_resolved=True)
+
+
 def test_inside_workdir_resolves_a_symlink_that_points_out(workdir):
     (workdir / "escape").symlink_to(workdir.parent / "outside")
 
