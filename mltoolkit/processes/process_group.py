@@ -48,13 +48,18 @@ _cancelled = threading.Event()
 
 @functools.lru_cache(maxsize=64)
 def _found_on_path(name: str, search_path: str) -> str | None:
-    """Where the command ``name`` is on ``search_path`` (``None``: a path already, or not found), looked up once.
+    """Where the command ``name`` is on ``search_path``, looked up once; ``None``: let the new process search.
 
     The new process then runs it at once instead of trying each folder of the
     path in turn, while the thread that started it waits (a dozen failed
     ``execve`` per step on a long ``PATH``). ``argv[0]`` stays as written.
+    A name with a folder in it, or a path with a relative (or empty) entry --
+    which the new process would look up from the step's folder, not from ours --
+    is left to the new process.
     """
-    return None if os.sep in name else shutil.which(name, path=search_path)
+    if os.sep in name or not all(os.path.isabs(entry) for entry in search_path.split(os.pathsep)):
+        return None
+    return shutil.which(name, path=search_path)
 
 
 class GroupProcess:

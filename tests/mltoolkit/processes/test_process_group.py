@@ -61,7 +61,7 @@ def test_the_exit_is_seen_before_the_process_is_reaped(tmp_path):
 
 
 def _tool(folder: Path, name: str, says: str) -> None:
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(f"#!/bin/sh\necho {says}\n")
     (folder / name).chmod(0o755)
 
@@ -76,3 +76,11 @@ def test_a_command_is_looked_up_on_the_steps_path_once_and_keeps_its_name(tmp_pa
     _tool(first, "mltk-tool", "first")
     assert _run(["mltk-tool"], tmp_path, environment=environment)[1].tail == ["first"]
     assert _run(["sh", "-c", "echo $0"], tmp_path)[1].tail == ["sh"]  # argv[0] as written, not the path found
+
+
+def test_a_relative_folder_on_the_path_is_searched_from_the_steps_folder(tmp_path):
+    step_folder = tmp_path / "step"
+    _tool(step_folder / "bin", "mltk-tool", "step-own")
+    _tool(tmp_path / "elsewhere", "mltk-tool", "elsewhere")
+    environment = {**os.environ, "PATH": f"bin{os.pathsep}{tmp_path / 'elsewhere'}"}
+    assert _run(["mltk-tool"], step_folder, environment=environment)[1].tail == ["step-own"]
