@@ -25,6 +25,7 @@ __all__ = [
     "free_port",
     "kept_server",
     "kept_server_cpu",
+    "kept_server_record",
     "load_average",
     "median_time",
     "prefect_server",
@@ -203,18 +204,25 @@ def load_average() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
+def kept_server_record(env: dict[str, str]) -> Any:
+    """The record of the kept server of ``env``'s Prefect home (a ``ServerRecord``), ``None`` if none."""
+    from flows.startup.server_state import STATE_FILE_NAME, read_record
+
+    return read_record(Path(env["PREFECT_HOME"]) / STATE_FILE_NAME)
+
+
 def kept_server_cpu(env: dict[str, str]) -> float:
     """CPU seconds used so far by the kept server of ``env``'s Prefect home (keeper and app), 0 if none."""
-    import json
-
     import psutil
 
+    record = kept_server_record(env)
+    if record is None:
+        return 0.0
     try:
-        record = json.loads((Path(env["PREFECT_HOME"]) / "mltoolkit-api-server.json").read_text())
-        root = psutil.Process(record["pid"])
+        root = psutil.Process(record.pid)
         tree = [root, *root.children(recursive=True)]
         return sum(times.user + times.system for times in (process.cpu_times() for process in tree))
-    except (OSError, ValueError, KeyError, psutil.Error):
+    except psutil.Error:
         return 0.0
 
 

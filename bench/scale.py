@@ -46,12 +46,12 @@ from _common import (
     TreeMemory,
     kept_server,
     kept_server_cpu,
+    kept_server_record,
     load_average,
     run_measured,
     wait_for_warm_commands,
 )
 
-from flows.startup.server_state import read_record
 from mltoolkit.workdir.layout import WorkdirLayout
 
 SPEC = REPO_ROOT / "tests" / "specs" / "shell_scatter"
@@ -92,7 +92,7 @@ def run_scatter(
 
 def prefect_floor(env: dict[str, str], sizes: list[int], scratch: Path) -> dict[int, float]:
     """Seconds of ``N`` bare Prefect task runs (result persisted) mapped in one flow, on ``env``'s kept server."""
-    record = read_record(Path(env["PREFECT_HOME"]) / "mltoolkit-api-server.json")
+    record = kept_server_record(env)
     if record is None:
         raise RuntimeError(f"no kept API server recorded in {env['PREFECT_HOME']}")
     client = {**env, "PREFECT_API_URL": record.api_url, "PREFECT_API_AUTH_STRING": record.auth_string}

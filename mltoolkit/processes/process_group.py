@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from mltoolkit.processes.warden import OWNER_VARIABLE, step_environment, stop_tagged
 
-__all__ = ["GroupProcess", "OutputPump", "cancel_all", "cancelling", "reset_cancellation"]
+__all__ = ["GroupProcess", "OutputPump", "cancel_all", "cancelling", "find_command", "reset_cancellation"]
 
 #: Seconds between SIGTERM and SIGKILL when a group is stopped.
 STOP_GRACE = 2.0
@@ -47,19 +47,26 @@ _cancelled = threading.Event()
 
 
 @functools.lru_cache(maxsize=64)
-def _found_on_path(name: str, search_path: str) -> str | None:
-    """Where the command ``name`` is on ``search_path``, looked up once; ``None``: let the new process search.
+def find_command(name: str, search_path: str | None) -> str | None:
+    """Where the command ``name`` is on ``search_path`` (``None``: this process's ``PATH``), looked up once per process.
 
-    The new process then runs it at once instead of trying each folder of the
-    path in turn, while the thread that started it waits (a dozen failed
-    ``execve`` per step on a long ``PATH``). ``argv[0]`` stays as written.
-    A name with a folder in it, or a path with a relative (or empty) entry --
-    which the new process would look up from the step's folder, not from ours --
-    is left to the new process.
+    Every step would otherwise look again, one ``stat`` per folder of the path.
+    """
+    return shutil.which(name, path=search_path)
+
+
+def _found_on_path(name: str, search_path: str) -> str | None:
+    """Where a step's command is, for the new process to run at once; ``None``: let the new process search.
+
+    Without it the new process tries each folder of the path in turn, while the
+    thread that started it waits (a dozen failed ``execve`` per step on a long
+    ``PATH``). ``argv[0]`` stays as written. A name with a folder in it, or a
+    path with a relative (or empty) entry -- which the new process would look up
+    from the step's folder, not from ours -- is left to the new process.
     """
     if os.sep in name or not all(os.path.isabs(entry) for entry in search_path.split(os.pathsep)):
         return None
-    return shutil.which(name, path=search_path)
+    return find_command(name, search_path)
 
 
 class GroupProcess:
@@ -74,7 +81,7 @@ class GroupProcess:
         except FileNotFoundError:
             if executable is None:
                 raise
-            _found_on_path.cache_clear()  # it was removed since: search the path again
+            find_command.cache_clear()  # it was removed since: search the path again
             self.process = self._start(argv, None, cwd)
         self.pid = self.process.pid
         self._wake_read, self._wake_write = os.pipe()

@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import shlex
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mltoolkit.errors import EnvironmentUnavailableError, HumanStepError, SpecError
+from mltoolkit.processes.process_group import find_command
 from mltoolkit.workdir.layout import inside_workdir, step_private_dir
 from mltoolkit.yadage.model import (
     DockerEncapsulatedEnv,
@@ -204,12 +204,6 @@ def _fill_template(run: _Run) -> None:
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _python_on(search_path: str | None) -> bool:
-    """Whether ``search_path`` (``None``: the default) has a ``python``; once per process and path, not per step."""
-    return shutil.which("python", path=search_path) is not None
-
-
 def _process_env(run: _Run) -> dict[str, str]:
     """The environment variables the step's process starts with."""
     env = dict(os.environ)
@@ -221,7 +215,7 @@ def _process_env(run: _Run) -> dict[str, str]:
         # a memory limit holds for the step's own processes, not for the warm zygote's children
         zygote = run.options.zygote_socket if run.options.memory_limit is None else None
         env["PATH"] = python_shim_dir(zygote) + os.pathsep + env.get("PATH", "")
-    elif not _python_on(env.get("PATH")):
+    elif find_command("python", env.get("PATH")) is None:
         # a spec's `python` must work even where only python3 is installed
         env["PATH"] = env.get("PATH", "") + os.pathsep + python_shim_dir(None)
     return env
