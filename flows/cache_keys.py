@@ -26,7 +26,14 @@ from typing import Any
 
 from flows.cache_records import read_pruned
 from mltoolkit.errors import HashingTimeoutError
-from mltoolkit.preservation import CodeDigest, KeyComponents, code_digest, explain, library_versions
+from mltoolkit.preservation import (
+    CodeDigest,
+    KeyComponents,
+    code_digest,
+    code_digest_leaving_out,
+    explain,
+    library_versions,
+)
 from mltoolkit.preservation.keys import REUSED
 from mltoolkit.workdir.artifacts import FileHasher, atomic_output
 from mltoolkit.workdir.layout import WorkdirLayout
@@ -67,7 +74,9 @@ def toolkit_code(leave_out: frozenset[tuple[str, frozenset[str]]] = frozenset())
 
     ``leave_out``: ``(file, functions)`` pairs of top-level functions the step cannot run.
     """
-    return code_digest(TOOLKIT_PACKAGES, dict(leave_out))
+    if not leave_out:
+        return code_digest(TOOLKIT_PACKAGES)
+    return code_digest_leaving_out(toolkit_code(), TOOLKIT_PACKAGES, dict(leave_out))
 
 
 @cache

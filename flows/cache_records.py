@@ -35,6 +35,7 @@ __all__ = [
     "StepResultSerializer",
     "decode_result",
     "encode_result",
+    "prepare_result_types",
     "prune_stale_cache",
     "read_pruned",
     "result_files",
@@ -58,6 +59,12 @@ def _adapter(name: str) -> tuple[type, TypeAdapter[Any]]:
     module, _, attribute = RESULT_TYPES[name].partition(":")
     kind = getattr(importlib.import_module(module), attribute)
     return kind, TypeAdapter(kind)
+
+
+def prepare_result_types() -> None:
+    """Build the validators of every result type now (a kept process does, so that its forks need not)."""
+    for name in RESULT_TYPES:
+        _adapter(name)
 
 
 def encode_result(value: Any) -> bytes:

@@ -10,6 +10,7 @@ skipped. No Prefect here; :mod:`flows.ui_artifacts` publishes what this finds.
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import json
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mltoolkit.workdir.artifacts import atomic_output, sha256_file
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -94,8 +97,36 @@ def artifact_key(prefix: str, relative: str) -> str:
     return f"{prefix}-{slug}" if slug else prefix
 
 
-def image_data_uri(path: Path) -> str | None:
-    """A ``data:`` URI of the image (PNGs downscaled to :data:`PREVIEW_WIDTH`), ``None`` when too big."""
+def _kept_preview(path: Path, kept: Path | None) -> str:
+    """The base64 preview of a PNG: read from ``kept`` when it was made of the same file, else made (and kept).
+
+    Downscaling takes a worker process and matplotlib (~50 ms); a cached re-run
+    publishes the same figure again. The preview is only shown in the UI: the
+    artifact also names the figure's own sha256.
+    """
+    from flows.startup.compute_pool import run_in_pool
+    from mltoolkit.analysis.plotting import preview_png_base64
+
+    if kept is None:
+        return run_in_pool(preview_png_base64, str(path), PREVIEW_WIDTH)
+    facts = {"sha256": sha256_file(path), "width": PREVIEW_WIDTH}
+    with contextlib.suppress(OSError, ValueError):
+        record = json.loads(kept.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and {key: record.get(key) for key in facts} == facts:
+            return str(record["png_base64"])
+    preview = run_in_pool(preview_png_base64, str(path), PREVIEW_WIDTH)
+    # a read-only work directory: shown, not kept
+    with contextlib.suppress(OSError), atomic_output(kept) as temporary:
+        temporary.write_text(json.dumps({**facts, "png_base64": preview}), encoding="utf-8")
+    return preview
+
+
+def image_data_uri(path: Path, kept: Path | None = None) -> str | None:
+    """A ``data:`` URI of the image (PNGs downscaled to :data:`PREVIEW_WIDTH`), ``None`` when too big.
+
+    ``kept``: where the PNG's preview is kept for the next run
+    (:meth:`~mltoolkit.workdir.layout.WorkdirLayout.preview`).
+    """
     size = path.stat().st_size
     if path.suffix.lower() == ".svg":
         if size > MAX_SVG_BYTES:
@@ -103,10 +134,7 @@ def image_data_uri(path: Path) -> str | None:
         return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     if size > MAX_PNG_BYTES:
         return None
-    from flows.startup.compute_pool import run_in_pool
-    from mltoolkit.analysis.plotting import preview_png_base64
-
-    return "data:image/png;base64," + run_in_pool(preview_png_base64, str(path), PREVIEW_WIDTH)
+    return "data:image/png;base64," + _kept_preview(path, kept)
 
 
 def _is_scalar(value: Any) -> bool:

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from mltoolkit.preservation import installed_version
 from mltoolkit.workdir import record as run_records
 from mltoolkit.workdir.layout import RUN_RECORD_FILE
 from mltoolkit.workdir.record import RunEnvironment, RunRecord, RunStep
@@ -49,10 +49,7 @@ def software_versions() -> dict[str, str]:
     """Versions of the software that produced a run."""
     versions = {"python": platform.python_version()}
     for package in ("mltoolkit", "prefect", "scikit-learn", "numpy", "matplotlib", "cloudpickle"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "unknown"
+        versions[package] = installed_version(package) or "unknown"
     return versions
 
 

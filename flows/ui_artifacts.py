@@ -69,7 +69,7 @@ async def publish_scores(scores: Mapping[str, float]) -> None:
 async def publish_figure(workdir: str | os.PathLike[str], figure: str | os.PathLike[str]) -> None:
     """A markdown artifact ``ml-figure`` that shows the figure (embedded, downscaled) and where the original is."""
     root, path = Path(workdir), Path(figure)
-    uri = image_data_uri(path)
+    uri = image_data_uri(path, WorkdirLayout(root).preview(path))
     picture = f"![classifier comparison]({uri})" if uri else "(too large to show here)"
     markdown = f"# Decision surfaces\n\n{picture}\n\nFull-size figure: {_file_facts(root, path)}\n"
     await acreate_markdown_artifact(
@@ -171,11 +171,12 @@ async def publish_spec_results(steps: Iterable[Mapping[str, Any]], workdir: str 
         How many artifacts were created.
     """
     root = Path(workdir)
+    layout = WorkdirLayout(root)
     created = 0
     for path in published_result_files(step.get("published") for step in steps):
         relative = _relative(path, root)
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            uri = image_data_uri(path)
+            uri = image_data_uri(path, layout.preview(path))
             if uri is None:
                 continue
             markdown = f"# {relative}\n\n![published image]({uri})\n\nFull-size image: {_file_facts(root, path)}\n"

@@ -9,7 +9,10 @@ command's step zygote then has at once (:func:`~mltoolkit.processes.kept_zygote.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+
+import pydantic
 
 from flows.startup.compute_pool import PRELOAD_MODULES as STEP_MODULES
 from flows.startup.prefect_settings import quiet_console_logging
@@ -37,10 +40,34 @@ PRELOADED_MODULES = (
 )
 
 
+def _subclasses(model: type[pydantic.BaseModel]) -> list[type[pydantic.BaseModel]]:
+    found = []
+    for subclass in model.__subclasses__():
+        found += [subclass, *_subclasses(subclass)]
+    return found
+
+
+def _complete_prefect_models() -> None:
+    """Build now the validators Prefect's models would build on first use in every forked command.
+
+    Models with forward references are completed lazily, per process: a fork of a
+    kept process that never used them rebuilt ~250 of them in each command
+    (create_flow_run, artifacts, events, log records).
+    """
+    for model in _subclasses(pydantic.BaseModel):
+        if model.__module__.startswith("prefect.") and not model.__pydantic_complete__:
+            with contextlib.suppress(Exception):  # one that cannot be built now is left to its first use, as before
+                model.model_rebuild()
+
+
 def _preload() -> None:
     quiet_console_logging()  # as prepare_cli_process does, before Prefect reads its logging settings
     for name in (*PRELOADED_MODULES, *STEP_MODULES):
         importlib.import_module(name)
+    _complete_prefect_models()
+    from flows.cache_records import prepare_result_types
+
+    prepare_result_types()
     # Nothing that goes into a cache key is computed here (code digest, library versions):
     # each command reads them itself, so a cached result never outlives what made it.
 

@@ -21,6 +21,8 @@ from mltoolkit.preservation.fingerprint import (
     SCIENTIFIC_LIBRARIES,
     CodeDigest,
     code_digest,
+    code_digest_leaving_out,
+    installed_version,
     library_versions,
 )
 from mltoolkit.preservation.inputs import Fingerprinter
@@ -32,7 +34,9 @@ __all__ = [
     "Fingerprinter",
     "KeyComponents",
     "code_digest",
+    "code_digest_leaving_out",
     "explain",
+    "installed_version",
     "library_versions",
     "summary_line",
 ]

@@ -8,12 +8,13 @@
     _mltoolkit/archive.json         {"files": {relative path: sha256}} of every other file in the zip
     data_prep/..., classification_0/..., scores.json ...   the outputs (and step logs)
 
-Bookkeeping stays out: the cache (``_mltoolkit/cache``, ``_mltoolkit/cache-keys``)
-and the lock. The zip is written beside ``OUT.zip`` and renamed into place, under
-the work directory's lock (a running run is never archived half-way). Symbolic
-links are stored as the file they point to when that file lies inside the work
-directory, and left out otherwise (the summary names them): an archive carries the
-run's files, never some other file of the machine.
+Bookkeeping stays out: the cache (``_mltoolkit/cache``, ``_mltoolkit/cache-keys``),
+the UI's image previews (``_mltoolkit/previews``) and the lock. The zip is written
+beside ``OUT.zip`` and renamed into place, under the work directory's lock (a
+running run is never archived half-way). Symbolic links are stored as the file
+they point to when that file lies inside the work directory, and left out
+otherwise (the summary names them): an archive carries the run's files, never
+some other file of the machine.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from mltoolkit.workdir.layout import (
     CRATE_FILE,
     KEYS_DIR,
     LOCK_FILE,
+    PREVIEWS_DIR,
     WorkdirLayout,
 )
 from mltoolkit.workdir.locking import workdir_lock
@@ -41,7 +43,7 @@ from mltoolkit.workdir.record import RunRecord, read_run_record
 __all__ = ["EXCLUDED", "ArchiveSummary", "archive_members", "write_archive"]
 
 #: Paths (relative to the work directory) an archive leaves out, with everything below them.
-EXCLUDED = (CACHE_DIR, KEYS_DIR, LOCK_FILE, ARCHIVE_MANIFEST_FILE)
+EXCLUDED = (CACHE_DIR, KEYS_DIR, PREVIEWS_DIR, LOCK_FILE, ARCHIVE_MANIFEST_FILE)
 _CHUNK = 1 << 20
 
 

@@ -25,7 +25,9 @@ import stat
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from email.parser import HeaderParser
+from functools import cache, lru_cache
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from mltoolkit.workdir.artifacts import FileHasher
@@ -34,6 +36,8 @@ __all__ = [
     "SCIENTIFIC_LIBRARIES",
     "CodeDigest",
     "code_digest",
+    "code_digest_leaving_out",
+    "installed_version",
     "library_versions",
 ]
 
@@ -78,18 +82,28 @@ def _package_files(name: str, folder: Path) -> Iterable[tuple[str, Path]]:
 _AST_LOCK = threading.Lock()
 
 
-def _digest_without(path: Path, functions: Collection[str]) -> str:
-    """sha256 of a module's code with the named top-level functions left out (comments are no code either)."""
-    source = path.read_bytes()
+@lru_cache(maxsize=64)
+def _top_level_statements(source: bytes, filename: str) -> tuple[tuple[str | None, str], ...]:
+    """Each top-level statement of a module's code: (its name when a function, sha256 of its code)."""
     with _AST_LOCK:
-        tree = ast.parse(source, filename=str(path))
-        tree.body = [
-            node
-            for node in tree.body
-            if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in functions)
-        ]
-        code = ast.unparse(tree)
-    return hashlib.sha256(code.encode()).hexdigest()
+        body = ast.parse(source, filename=filename).body
+        return tuple(
+            (
+                node.name if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None,
+                hashlib.sha256(ast.unparse(node).encode()).hexdigest(),
+            )
+            for node in body
+        )
+
+
+def _digest_without(path: Path, functions: Collection[str]) -> str:
+    """sha256 of a module's code with the named top-level functions left out (comments are no code either).
+
+    A module is parsed once per content: each step of a flow leaves out other functions of the same file.
+    """
+    statements = _top_level_statements(path.read_bytes(), str(path))
+    kept = [digest for name, digest in statements if name is None or name not in functions]
+    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()
 
 
 def code_digest(
@@ -110,16 +124,47 @@ def code_digest(
             digest = _digest_without(path, functions) if functions else hasher.digest(path)
             if digest is not None:
                 files[relative] = digest
-    overall = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-    return CodeDigest(overall, files)
+    return _code_digest_of(files)
+
+
+def _code_digest_of(files: dict[str, str]) -> CodeDigest:
+    return CodeDigest(hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(), files)
+
+
+def code_digest_leaving_out(
+    whole: CodeDigest, packages: Mapping[str, str | os.PathLike[str]], leave_out: Mapping[str, Collection[str]]
+) -> CodeDigest:
+    """``code_digest(packages, leave_out)``, given ``whole = code_digest(packages)``: only the files named are read.
+
+    A flow's steps each leave out other functions of the same few files; this
+    spares them walking and hashing every package again.
+    """
+    files = dict(whole.files)
+    for relative, functions in leave_out.items():
+        package, _, inside = relative.partition("/")
+        if functions and relative in files and package in packages:
+            files[relative] = _digest_without(Path(packages[package]) / inside, functions)
+    return _code_digest_of(files)
+
+
+@cache
+def installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (read once per process), ``None`` when it is not installed.
+
+    Only the metadata's headers are parsed: ``importlib.metadata.version`` parses the
+    whole file, long description included (~2 ms for some libraries).
+    """
+    try:
+        found = distribution(name)
+    except PackageNotFoundError:
+        return None
+    text = found.read_text("METADATA") or found.read_text("PKG-INFO") or ""
+    return HeaderParser().parsestr(text).get("Version") or found.version
 
 
 def library_versions(names: Iterable[str] = SCIENTIFIC_LIBRARIES) -> dict[str, str]:
     """``{"python": "3.11.7", "numpy": ..., ...}``; a library that is not installed is ``"not installed"``."""
     versions = {"python": platform.python_version()}
     for name in names:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
+        versions[name] = installed_version(name) or "not installed"
     return versions

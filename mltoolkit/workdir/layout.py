@@ -50,6 +50,7 @@ __all__ = [
     "INIT_DIR",
     "KEYS_DIR",
     "LOCK_FILE",
+    "PREVIEWS_DIR",
     "RECORDS_DIR",
     "RUN_LOG_FILE",
     "RUN_RECORD_FILE",
@@ -80,6 +81,8 @@ LOCK_FILE = f"{RECORDS_DIR}/lock"
 CACHE_DIR = f"{RECORDS_DIR}/cache"
 #: What each step's last stored cache key covered, relative to the work directory.
 KEYS_DIR = f"{RECORDS_DIR}/cache-keys"
+#: The UI previews of the run's images, kept for the next run, relative to the work directory.
+PREVIEWS_DIR = f"{RECORDS_DIR}/previews"
 #: Exact copies of what a run was given, relative to the work directory.
 SUBMITTED_DIR = f"{RECORDS_DIR}/submitted"
 #: What the copies are (kind, files and their sha256...), relative to the work directory.
@@ -186,6 +189,10 @@ class WorkdirLayout:
     def reproduction_diffs(self) -> Path:
         """``_mltoolkit/reproduction-diffs/``: difference images of figures, beside the report."""
         return self.records / "reproduction-diffs"
+
+    def preview(self, image: str | os.PathLike[str]) -> Path:
+        """``_mltoolkit/previews/<hash of the image's path>.json``: the UI preview of an image, with its sha256."""
+        return self.root / PREVIEWS_DIR / f"{hashlib.sha256(os.fsencode(image)).hexdigest()[:32]}.json"
 
     def picture(self, suffix: str) -> Path:
         """``_mltoolkit/workflow.<suffix>`` (``png``, ``svg``, ``dot``)."""

@@ -87,6 +87,68 @@ def test_images_are_embedded_pngs_downscaled(tmp_path):
         assert preview.width == result_files.PREVIEW_WIDTH
 
 
+def _count_previews(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each preview made (they are made by ``preview_png_base64``)."""
+    from mltoolkit.analysis import plotting
+
+    made: list[str] = []
+    real = plotting.preview_png_base64
+
+    def counted(path: str, width: int) -> str:
+        made.append(path)
+        return real(path, width)
+
+    monkeypatch.setattr(plotting, "preview_png_base64", counted)
+    return made
+
+
+def test_a_pngs_preview_is_kept_and_made_again_only_when_the_png_changed(tmp_path, monkeypatch):
+    from PIL import Image
+
+    made = _count_previews(monkeypatch)
+    figure, kept = tmp_path / "figure.png", tmp_path / "records" / "preview.json"
+    Image.new("RGB", (2000, 100), (1, 2, 3)).save(figure)
+    first = image_data_uri(figure, kept)
+    assert json.loads(kept.read_text())["width"] == result_files.PREVIEW_WIDTH
+    assert image_data_uri(figure, kept) == first and len(made) == 1  # the same file: the kept preview
+
+    Image.new("RGB", (2000, 100), (9, 9, 9)).save(figure)
+    changed = image_data_uri(figure, kept)
+    assert changed != first and len(made) == 2
+    assert image_data_uri(figure) == changed and len(made) == 3  # nowhere to keep it: made each time
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda kept: kept.write_text("{not json"),
+        lambda kept: kept.write_text('{"sha256": "0", "width": 900, "png_base64": "AAAA"}'),
+        lambda kept: kept.write_text("[1, 2]"),
+    ],
+    ids=["unreadable", "of another file", "not a record"],
+)
+def test_a_damaged_kept_preview_is_made_again(tmp_path, monkeypatch, damage):
+    from PIL import Image
+
+    figure, kept = tmp_path / "figure.png", tmp_path / "preview.json"
+    Image.new("RGB", (2000, 100), (1, 2, 3)).save(figure)
+    expected = image_data_uri(figure, kept)
+    damage(kept)
+    made = _count_previews(monkeypatch)
+    assert image_data_uri(figure, kept) == expected and len(made) == 1
+    assert image_data_uri(figure, kept) == expected and len(made) == 1  # kept again
+
+
+def test_a_preview_that_cannot_be_kept_is_still_shown(tmp_path):
+    from PIL import Image
+
+    figure = tmp_path / "figure.png"
+    Image.new("RGB", (2000, 100), (1, 2, 3)).save(figure)
+    (tmp_path / "records").write_text("a file where the folder would be")
+    uri = image_data_uri(figure, tmp_path / "records" / "preview.json")
+    assert uri is not None and uri.startswith("data:image/png;base64,")
+
+
 def test_svgs_are_embedded_as_they_are_unless_too_big(tmp_path):
     svg = _write(tmp_path / "d.svg", '<svg xmlns="http://www.w3.org/2000/svg"/>')
     uri = image_data_uri(svg)

@@ -28,6 +28,7 @@ RUN_FILES = {
 BOOKKEEPING = {
     "_mltoolkit/cache/abc": b"{}",
     "_mltoolkit/cache-keys/steps/x.json": b"{}",
+    "_mltoolkit/previews/0123abcd.json": b"{}",
     "_mltoolkit/lock": b"",
     ARCHIVE_MANIFEST_FILE: b'{"files": {}}',
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mltoolkit.errors import HashingTimeoutError
-from mltoolkit.preservation import code_digest, library_versions
+from mltoolkit.preservation import code_digest, code_digest_leaving_out, installed_version, library_versions
 from mltoolkit.workdir.artifacts import FileHasher
 
 CLASSIFIERS_SOURCE = '''"""A registry."""
@@ -88,6 +88,40 @@ def test_functions_a_step_cannot_run_are_left_out_of_its_code(package):
 
     source.write_text(CLASSIFIERS_SOURCE.replace('SEED = {"nearest', 'EXTRA = 1\nSEED = {"nearest'))
     assert code_digest({"pkg": package}, others).digest != before.digest  # module-level code always counts
+
+
+def test_comments_are_no_code_of_a_module_with_functions_left_out(package):
+    others = {"pkg/analysis/classifiers.py": {"_linear_svm"}}
+    before = code_digest({"pkg": package}, others)
+    source = package / "analysis" / "classifiers.py"
+    source.write_text(CLASSIFIERS_SOURCE.replace("def _linear_svm", "# a comment\ndef _linear_svm"))
+    assert code_digest({"pkg": package}, others) == before
+    source.write_text(CLASSIFIERS_SOURCE.replace('"""A registry."""', '"""Another registry."""'))
+    assert code_digest({"pkg": package}, others) != before  # a docstring is part of the code
+
+
+@pytest.mark.parametrize(
+    "leave_out",
+    [
+        {},
+        {"pkg/analysis/classifiers.py": {"_linear_svm"}},
+        {"pkg/analysis/classifiers.py": {"_linear_svm", "_nearest_neighbours"}},
+        {"pkg/analysis/classifiers.py": set()},
+        {"pkg/analysis/missing.py": {"_linear_svm"}, "other/classifiers.py": {"_linear_svm"}},
+    ],
+    ids=["nothing", "one function", "both", "no function", "files not in the packages"],
+)
+def test_leaving_out_functions_from_the_whole_digest_is_the_same_as_digesting_again(package, leave_out):
+    whole = code_digest({"pkg": package})
+    assert code_digest_leaving_out(whole, {"pkg": package}, leave_out) == code_digest({"pkg": package}, leave_out)
+
+
+def test_installed_version_is_the_distributions_version():
+    from importlib.metadata import version
+
+    for name in ("numpy", "scikit-learn", "Scikit_Learn", "prefect"):
+        assert installed_version(name) == version(name)
+    assert installed_version("surely-not-an-installed-package") is None
 
 
 def test_library_versions_name_python_and_each_library():
