@@ -28,6 +28,7 @@ __all__ = [
     "kept_server_record",
     "load_average",
     "median_time",
+    "output_on_kept_server",
     "prefect_server",
     "run_measured",
     "time_command",
@@ -209,6 +210,22 @@ def kept_server_record(env: dict[str, str]) -> Any:
     from flows.startup.server_state import STATE_FILE_NAME, read_record
 
     return read_record(Path(env["PREFECT_HOME"]) / STATE_FILE_NAME)
+
+
+def output_on_kept_server(env: dict[str, str], command: list[str], what: str) -> str:
+    """Run ``command`` as a client of the kept server of ``env``'s Prefect home; its standard output.
+
+    Raises:
+        RuntimeError: no kept server is recorded, or the command failed (``what`` names it).
+    """
+    record = kept_server_record(env)
+    if record is None:
+        raise RuntimeError(f"no kept API server recorded in {env['PREFECT_HOME']}")
+    client = {**env, "PREFECT_API_URL": record.api_url, "PREFECT_API_AUTH_STRING": record.auth_string}
+    output = subprocess.run(command, env=client, capture_output=True, text=True, check=False)
+    if output.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{output.stderr[-2000:]}")
+    return output.stdout
 
 
 def kept_server_cpu(env: dict[str, str]) -> float:

@@ -11,6 +11,10 @@ commands off):
 (1) first run (nothing cached);
 (2) the same command again: every step should be CACHED; ratio (2)/(1), target <= 0.2
     for the seed;
+Also, on the same kept server, Prefect's own floor for run (2) (``bench/_prefect_cached_floor.py``):
+a bare flow of the seed's shape called again in an already-running process, every task
+cached; over run (1) it is the lowest ratio any Prefect flow of this shape could reach.
+
 (3) (busy workload) one classifier's parameters changed: exactly that classification
     step and the merge should run again; the states from run.json are printed, and
     the command's own summary line (which steps ran, and why).
@@ -29,7 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, kept_server, load_average, run_measured, wait_for_warm_commands
+from _common import (
+    REPO_ROOT,
+    kept_server,
+    load_average,
+    output_on_kept_server,
+    run_measured,
+    wait_for_warm_commands,
+)
 from _workload import busy_classifiers, iterations_per_second
 
 from mltoolkit.workdir.layout import WorkdirLayout
@@ -58,10 +69,21 @@ def write_inputs(scratch: Path, tasks: int, seconds: float, changed: int) -> tup
     return inputs, changed_inputs
 
 
-def measure(scratch: Path, inputs: list[Path], cold: bool) -> list[tuple[float, dict[str, str], str]]:
+def prefect_cached_floor(env: dict[str, str], scratch: Path) -> float:
+    """Seconds of a cached call of a bare flow of the seed's shape, on ``env``'s kept server."""
+    floor_env = {**env, "PREFECT_LOCAL_STORAGE_PATH": str(scratch / "floor-results")}
+    command = [sys.executable, str(REPO_ROOT / "bench" / "_prefect_cached_floor.py")]
+    output = output_on_kept_server(floor_env, command, "the Prefect floor flow")
+    return float(dict(line.split() for line in output.splitlines())["cached"])
+
+
+def measure(
+    scratch: Path, inputs: list[Path], cold: bool, floor: bool
+) -> tuple[list[tuple[float, dict[str, str], str]], float | None]:
     """Run the native flow with each inputs file in turn, in one work directory, after a warm-up run.
 
-    Returns each run's (seconds, step states, the summary line it printed).
+    Returns each run's (seconds, step states, the summary line it printed), and with
+    ``floor`` Prefect's floor for a cached run (:func:`prefect_cached_floor`).
     """
     workdir = scratch / "workdir"
     with kept_server(scratch / "prefect-home", MLTOOLKIT_WARM_COMMANDS="0" if cold else "1") as env:
@@ -78,7 +100,7 @@ def measure(scratch: Path, inputs: list[Path], cold: bool) -> list[tuple[float, 
                 memory=False,
             )
             results.append((elapsed, step_states(workdir), output.strip().splitlines()[-1]))
-    return results
+        return results, prefect_cached_floor(env, scratch) if floor else None
 
 
 def _print_busy_change(third: float, first: float, states: dict[str, str], said: str, changed: int) -> None:
@@ -107,7 +129,7 @@ def main() -> None:
         inputs, changed_inputs = write_inputs(scratch, arguments.tasks, arguments.seconds, arguments.changed)
         runs = [inputs, inputs, changed_inputs]
         described = f"{arguments.tasks} classifiers of ~{arguments.seconds:g} s CPU each"
-    results = measure(scratch, runs, arguments.cold)
+    results, floor = measure(scratch, runs, arguments.cold, floor=arguments.workload == "seed")
     (first, first_states, _), (second, second_states, said_2) = results[:2]
 
     configuration = "warm commands off" if arguments.cold else "warm commands (the default)"
@@ -118,6 +140,12 @@ def main() -> None:
         f"(2)/(1) = {second / first:.2f} (target <= 0.2 for the seed)"
     )
     print(f"    (2) said: {said_2}")
+    if floor is not None:
+        print(
+            f"Prefect's floor for (2): a bare flow of the seed's shape (1 + 5 + 1 tasks), called again in a "
+            f"running process, every task cached: {floor:.2f} s = {floor / first:.2f} of (1); "
+            f"ours beyond it {second - floor:.2f} s"
+        )
     if len(results) == 3:
         third, third_states, said_3 = results[2]
         _print_busy_change(third, first, third_states, said_3, arguments.changed)

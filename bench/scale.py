@@ -46,8 +46,8 @@ from _common import (
     TreeMemory,
     kept_server,
     kept_server_cpu,
-    kept_server_record,
     load_average,
+    output_on_kept_server,
     run_measured,
     wait_for_warm_commands,
 )
@@ -92,15 +92,9 @@ def run_scatter(
 
 def prefect_floor(env: dict[str, str], sizes: list[int], scratch: Path) -> dict[int, float]:
     """Seconds of ``N`` bare Prefect task runs (result persisted) mapped in one flow, on ``env``'s kept server."""
-    record = kept_server_record(env)
-    if record is None:
-        raise RuntimeError(f"no kept API server recorded in {env['PREFECT_HOME']}")
-    client = {**env, "PREFECT_API_URL": record.api_url, "PREFECT_API_AUTH_STRING": record.auth_string}
     command = [sys.executable, str(REPO_ROOT / "bench" / "_prefect_floor.py"), str(scratch / "floor-results")]
-    output = subprocess.run([*command, *map(str, sizes)], env=client, capture_output=True, text=True, check=False)
-    if output.returncode != 0:
-        raise RuntimeError(f"the Prefect floor flow failed:\n{output.stderr[-2000:]}")
-    return {int(count): float(seconds) for count, seconds in (line.split() for line in output.stdout.splitlines())}
+    output = output_on_kept_server(env, [*command, *map(str, sizes)], "the Prefect floor flow")
+    return {int(count): float(seconds) for count, seconds in (line.split() for line in output.splitlines())}
 
 
 def compare_progress(count: int, scratch: Path) -> tuple[float, float]:

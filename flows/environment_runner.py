@@ -6,12 +6,17 @@ Reading the environment there would make importing a flow module depend on it
 included). Instead the flows get an :class:`EnvironmentTaskRunner`: Prefect's
 engine runs each flow run with ``flow.task_runner.duplicate()``, and this
 runner's duplicate is the runner the environment names, built at that moment.
-The command lines pass their own runner with ``flow.with_options(task_runner=...)``.
+The command lines choose theirs with :func:`chosen_task_runner` around the flow
+call: the duplicate is then a duplicate of that runner. (``flow.with_options``
+would do as well, but builds the flow again: its parameter schema, ~30 ms of a
+cached re-run.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prefect.futures import PrefectFuture
@@ -19,7 +24,19 @@ from prefect.task_runners import TaskRunner
 
 from flows.runners import runner_from_environment
 
-__all__ = ["EnvironmentTaskRunner"]
+__all__ = ["EnvironmentTaskRunner", "chosen_task_runner"]
+
+_chosen: contextvars.ContextVar[TaskRunner[Any] | None] = contextvars.ContextVar("chosen_task_runner", default=None)
+
+
+@contextlib.contextmanager
+def chosen_task_runner(task_runner: TaskRunner[Any]) -> Iterator[None]:
+    """Flow runs started inside this block (in this context) run with ``task_runner``, not the environment's."""
+    token = _chosen.set(task_runner)
+    try:
+        yield
+    finally:
+        _chosen.reset(token)
 
 
 class EnvironmentTaskRunner(TaskRunner[PrefectFuture[Any]]):
@@ -34,12 +51,13 @@ class EnvironmentTaskRunner(TaskRunner[PrefectFuture[Any]]):
         return "environment"
 
     def duplicate(self) -> Any:
-        """The runner the environment names now (``thread`` when unset).
+        """The runner :func:`chosen_task_runner` chose, else the one the environment names now (``thread`` when unset).
 
         Raises:
             CommandLineError: the variables name an unknown runner or a bad Dask address.
         """
-        return runner_from_environment()
+        chosen = _chosen.get()
+        return chosen.duplicate() if chosen is not None else runner_from_environment()
 
     def submit(
         self,

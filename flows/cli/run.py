@@ -50,6 +50,7 @@ def run(
 ) -> None:
     """Run the seed's analysis: data_prep -> classify (one task per classifier) -> merge_and_plot."""
     # Imported here, not above: importing Prefect must wait for the start-up helpers (flows.cli).
+    from flows.environment_runner import chosen_task_runner
     from flows.ml_workflow import ml_workflow
     from flows.parameters import CustomClassifier, split_classifiers
     from flows.runners import make_task_runner
@@ -68,24 +69,25 @@ def run(
     run_in_pool(check_inputs, run_inputs)
     # registered names and {name, estimator, params} mappings: the flow takes them as two parameters
     names, custom = split_classifiers(run_inputs.classifiers)
-    scores = run_flow_from_cli(
-        context,
-        workdir,
-        lambda: ml_workflow.with_options(task_runner=task_runner)(
-            dataset=run_inputs.dataset,
-            classifiers=names,
-            custom_classifiers=[CustomClassifier.model_validate(entry) for entry in custom] or None,
-            workdir=str(workdir),
-            dataset_sha256=run_inputs.dataset_sha256,
-            use_cache=not no_cache,
-            refresh_cache=refresh,
-            retries=retries,
-            retry_delay_seconds=retry_delay,
-            step_timeout=step_timeout,
-            submission=Submission.from_command_line(inputs, parameter or []),
-        ),
-        quiet=quiet,
-    )
+    with chosen_task_runner(task_runner):
+        scores = run_flow_from_cli(
+            context,
+            workdir,
+            lambda: ml_workflow(
+                dataset=run_inputs.dataset,
+                classifiers=names,
+                custom_classifiers=[CustomClassifier.model_validate(entry) for entry in custom] or None,
+                workdir=str(workdir),
+                dataset_sha256=run_inputs.dataset_sha256,
+                use_cache=not no_cache,
+                refresh_cache=refresh,
+                retries=retries,
+                retry_delay_seconds=retry_delay,
+                step_timeout=step_timeout,
+                submission=Submission.from_command_line(inputs, parameter or []),
+            ),
+            quiet=quiet,
+        )
     typer.echo(format_scores(scores, workdir / MERGE_DIR / FIGURE_FILE))
     typer.echo(f"scores: {workdir / SCORES_FILE}")
     echo_cache_summary(workdir)

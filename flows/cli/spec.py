@@ -105,6 +105,7 @@ def spec(
     """
     if validate:  # only check (flows.cli.validate): no Prefect, nothing written
         raise typer.Exit(_check_only(context.params))
+    from flows.environment_runner import chosen_task_runner
     from flows.spec_workflow import spec_workflow
 
     task_runner, retries_by_stage = make_task_runner(runner, dask_address), parse_step_retries(step_retries or [])
@@ -114,9 +115,8 @@ def spec(
     warn_unquoted(unsafe_no_quoting)
     arguments = _flow_arguments(context.params, workdir, init, provided, retries_by_stage)
     arguments["submission"] = submission
-    summary = run_flow_from_cli(
-        context, workdir, lambda: spec_workflow.with_options(task_runner=task_runner)(**arguments), quiet=quiet
-    )
+    with chosen_task_runner(task_runner):
+        summary = run_flow_from_cli(context, workdir, lambda: spec_workflow(**arguments), quiet=quiet)
     echo_cache_summary(workdir)
     stubs = " (all stubs: nothing ran)" if stub else ""
     typer.echo(f"{summary['status']}: {summary['steps']} steps{stubs}; record: {summary['record']}")

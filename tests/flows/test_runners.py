@@ -91,6 +91,28 @@ def test_deployed_flows_choose_the_runner_by_environment_when_a_run_starts(flow_
         flow.task_runner.duplicate()
 
 
+def test_a_command_lines_runner_is_the_one_its_flow_runs_with(monkeypatch):
+    """The command lines choose the runner for the flow runs they start, whatever the environment says."""
+    import asyncio
+
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    from flows.environment_runner import chosen_task_runner
+    from flows.ml_workflow import ml_workflow
+
+    monkeypatch.setenv("MLTOOLKIT_TASK_RUNNER", "thread")
+    monkeypatch.delenv("MLTOOLKIT_DASK_ADDRESS", raising=False)
+
+    async def runner_of_a_run_started_here() -> object:
+        return ml_workflow.task_runner.duplicate()  # what Prefect's engine does when the run starts
+
+    with chosen_task_runner(ProcessPoolTaskRunner(max_workers=3)):
+        chosen = asyncio.run(runner_of_a_run_started_here())
+    assert isinstance(chosen, ProcessPoolTaskRunner) and chosen._max_workers == 3
+    after = ml_workflow.task_runner.duplicate()
+    assert isinstance(after, ThreadPoolTaskRunner)
+
+
 def test_unknown_runner_on_the_command_line_is_one_line_error(run_cli, offline_env, tmp_path):
     result = run_cli(
         ["-m", "flows.spec_workflow", str(tmp_path / "wd"), "workflow.yml", "--runner", "gpu"], offline_env
