@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import mimetypes
 
 import pydantic
 
@@ -68,6 +69,7 @@ def _preload() -> None:
     from flows.cache_records import prepare_result_types
 
     prepare_result_types()
+    mimetypes.init()  # the system's table of media types, which the run's RO-Crate looks up
     # Nothing that goes into a cache key is computed here (code digest, library versions):
     # each command reads them itself, so a cached result never outlives what made it.
 
