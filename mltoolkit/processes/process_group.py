@@ -6,8 +6,9 @@ process that started it. When the command's first process exits, whatever it
 left running in its group (``server &`` without ``wait``) is stopped too -- the
 exit is noticed without reaping the process (a pidfd), so the group id cannot
 be reused while it is signalled. :class:`OutputPump` copies the output to a log
-and a callback line by line, and stops reading shortly after the command ended
-even if a process outside the group still holds the pipe open.
+and a callback line by line, in the thread that waits for the command, and stops
+reading shortly after the command ended even if a process outside the group
+still holds the pipe open.
 
 :func:`cancel_all` stops every group started here that is still running (for
 Ctrl-C): each is sent SIGTERM at once, SIGKILL after a grace period, and the
@@ -40,6 +41,8 @@ STOP_GRACE = 2.0
 LEFTOVER_GRACE = 1.0
 #: A line longer than this is passed on in pieces (a step printing no newline at all).
 MAX_LINE = 1 << 20
+#: After the grace, reads of what a process outside the group already wrote (64 KiB each).
+_READS_AFTER_GRACE = 64
 
 _registry_lock = threading.Lock()
 _running: set[GroupProcess] = set()
@@ -107,8 +110,11 @@ class GroupProcess:
         """This command's own warden tag (its processes carry it in their environment)."""
         return self.environment[OWNER_VARIABLE]
 
-    def wait_exit(self, timeout: float | None) -> bool:
-        """Wait until the first process exits (not reaped), ``timeout`` passes or :meth:`cancel`; True if it exited."""
+    def wait_exit(self, timeout: float | None, output: OutputPump | None = None) -> bool:
+        """Wait until the first process exits (not reaped), ``timeout`` passes or :meth:`cancel`; True if it exited.
+
+        ``output`` is copied meanwhile, whenever its pipe has data.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             pidfd = os.pidfd_open(self.pid)
@@ -119,6 +125,8 @@ class GroupProcess:
             poller.register(self._wake_read, select.POLLIN)
             if pidfd is not None:
                 poller.register(pidfd, select.POLLIN)
+            if output is not None and not output.at_eof:
+                poller.register(output.pipe_fd, select.POLLIN)
             while not self._exited():
                 if self.cancelled:
                     return False
@@ -126,7 +134,11 @@ class GroupProcess:
                 if left is not None and left <= 0:
                     return False
                 step = 0.01 if pidfd is None else left
-                poller.poll(None if step is None else max(0, int(step * 1000)) + 1)
+                ready = poller.poll(None if step is None else max(0, int(step * 1000)) + 1)
+                if output is not None and any(fd == output.pipe_fd for fd, _ in ready):
+                    output.pump()
+                    if output.at_eof:
+                        poller.unregister(output.pipe_fd)
             return True
         finally:
             if pidfd is not None:
@@ -212,53 +224,71 @@ def reset_cancellation() -> None:
     _cancelled.clear()
 
 
-class OutputPump(threading.Thread):
-    """Copies a pipe to a log file and to ``on_output``, line by line, until EOF or :meth:`finish`."""
+class OutputPump:
+    """Copies a pipe to a log file and to ``on_output``, line by line; run by the thread that waits for the command.
+
+    No thread of its own: :meth:`GroupProcess.wait_exit` calls :meth:`pump` whenever
+    the pipe has data, and :meth:`finish` reads what is left. (A thread per step,
+    started and joined in a busy flow process, cost more than the copying.)
+    """
 
     def __init__(self, pipe_fd: int, log_path: Path, on_output: Callable[[str], None] | None) -> None:
-        super().__init__(daemon=True, name=f"output of {log_path.name}")
         self.pipe_fd = pipe_fd
-        self.log_path = log_path
         self.on_output = on_output
         self.tail: list[str] = []
-        self._stop_read, self._stop_write = os.pipe()
+        self.at_eof = False
+        self._log: BinaryIO | None = open(log_path, "ab")  # noqa: SIM115 -- closed by finish()
+        self._pending = b""
         self._callback_failed = False
 
-    def run(self) -> None:
-        """Read until EOF; after a stop request, read only what is already there."""
+    def pump(self) -> None:
+        """Copy what the pipe holds now (call it when the pipe is readable); at EOF, the last piece too."""
+        data = os.read(self.pipe_fd, 65536)
+        if data:
+            self._pending = self._emit_lines(self._pending + data)
+            return
+        self.at_eof = True
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+
+    def finish(self, grace: float) -> bool:
+        """Copy until EOF for up to ``grace`` s, then only what is already there (a process outside the group may
+        hold the pipe); close the log. Returns whether EOF was reached. Once finished, it only says so again.
+        """
+        if self._log is None:
+            return self.at_eof
         poller = select.poll()
         poller.register(self.pipe_fd, select.POLLIN)
-        poller.register(self._stop_read, select.POLLIN)
-        pending = b""
-        stopping = False
-        with open(self.log_path, "ab") as log:
-            while True:
-                ready = dict(poller.poll(0 if stopping else None))
-                if self._stop_read in ready:
-                    stopping = True
-                if self.pipe_fd not in ready:
-                    if stopping:
-                        break
-                    continue
-                data = os.read(self.pipe_fd, 65536)
-                if not data:
-                    break
-                pending = self._emit_lines(log, pending + data)
-            if pending:
-                self._emit(log, pending)
+        deadline = time.monotonic() + grace
+        while not self.at_eof and poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            self.pump()
+        for _ in range(_READS_AFTER_GRACE):
+            if self.at_eof or not poller.poll(0):
+                break
+            self.pump()
+        reached_eof = self.at_eof
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return reached_eof
 
-    def _emit_lines(self, log: BinaryIO, data: bytes) -> bytes:
+    def _emit_lines(self, data: bytes) -> bytes:
         *lines, rest = data.split(b"\n")
         for line in lines:
-            self._emit(log, line + b"\n")
+            self._emit(line + b"\n")
         while len(rest) > MAX_LINE:
-            self._emit(log, rest[:MAX_LINE])
+            self._emit(rest[:MAX_LINE])
             rest = rest[MAX_LINE:]
         return rest
 
-    def _emit(self, log: BinaryIO, raw: bytes) -> None:
-        log.write(raw)
-        log.flush()
+    def _emit(self, raw: bytes) -> None:
+        if self._log is not None:
+            self._log.write(raw)
+            self._log.flush()
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         self.tail.append(line)
         if len(self.tail) > 200:
@@ -268,19 +298,5 @@ class OutputPump(threading.Thread):
                 self.on_output(line)
             except Exception as error:  # a logging problem must not fail the analysis
                 self._callback_failed = True
-                log.write(f"[mltoolkit] output callback failed, no longer called: {error!r}\n".encode())
-
-    def finish(self, grace: float) -> bool:
-        """Wait up to ``grace`` s for EOF, then stop reading (a process outside the group holds the pipe).
-
-        Returns whether EOF was reached.
-        """
-        self.join(grace)
-        reached_eof = not self.is_alive()
-        if not reached_eof:
-            os.write(self._stop_write, b"x")
-            self.join(5.0)
-        if not self.is_alive():  # never close a pipe the thread may still poll
-            for fd in (self._stop_read, self._stop_write):
-                os.close(fd)
-        return reached_eof
+                if self._log is not None:
+                    self._log.write(f"[mltoolkit] output callback failed, no longer called: {error!r}\n".encode())

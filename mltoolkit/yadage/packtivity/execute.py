@@ -78,16 +78,19 @@ def execute(
             f"{label}: cannot start {argv[0]!r} ({error.strerror}); install it or fix the interpreter"
         ) from None
     assert group.process.stdout is not None
-    pump = OutputPump(group.process.stdout.fileno(), log_path, on_output)
-    pump.start()
+    try:
+        pump = OutputPump(group.process.stdout.fileno(), log_path, on_output)
+    except OSError as error:
+        group.close()  # stops the command: its output would have nowhere to go
+        group.process.stdout.close()
+        raise StepFailedError(f"{label}: cannot open its log {log_path} ({error.strerror}); check the folder") from None
     try:
         code = _wait(group, pump, timeout, label, log_path, on_kill)
     finally:
         if group.process.returncode is None:  # interrupted while waiting
             _stop(group, on_kill)
         group.close()
-        if pump.is_alive():
-            pump.finish(0)
+        pump.finish(0)  # closes the log (nothing is left to read when it was finished before)
         group.process.stdout.close()
     if code != 0:
         raise StepFailedError(
@@ -105,7 +108,7 @@ def _wait(
     on_kill: Callable[[], None] | None,
 ) -> int:
     """The exit code of ``group``'s command once it and its group are gone; raises on timeout or cancel."""
-    exited = group.wait_exit(timeout)
+    exited = group.wait_exit(timeout, pump)
     if not exited:
         _stop(group, on_kill)
         pump.finish(_OUTPUT_GRACE)

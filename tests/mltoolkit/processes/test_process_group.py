@@ -12,9 +12,8 @@ def _run(argv: list[str], tmp_path: Path, on_output=None, environment=None) -> t
     group = GroupProcess(argv, cwd=tmp_path, env=dict(environment or os.environ))
     assert group.process.stdout is not None
     pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", on_output)
-    pump.start()
     try:
-        assert group.wait_exit(60)
+        assert group.wait_exit(60, pump)
         code = group.finish()
         assert pump.finish(10)
     finally:
@@ -47,6 +46,32 @@ def test_a_line_without_end_is_passed_on_in_pieces(tmp_path):
     size = MAX_LINE * 2 + 10
     _run(["python3", "-c", f"import sys; sys.stdout.write('x' * {size})"], tmp_path, lines.append)
     assert [len(line) for line in lines] == [MAX_LINE, MAX_LINE, 10]
+
+
+def test_output_larger_than_the_pipe_is_copied_while_the_command_runs(tmp_path):
+    """The waiting thread copies the output: a writer blocked on a full pipe would never exit."""
+    lines: list[str] = []
+    code, pump = _run(["python3", "-c", "print('x' * 300000); print('y' * 500000)"], tmp_path, lines.append)
+    assert code == 0 and [len(line) for line in lines] == [300000, 500000]
+    assert (tmp_path / "log").stat().st_size == 800002
+    assert pump.finish(0) is True  # finished once; asked again, it only says so
+
+
+def test_a_process_holding_the_output_after_the_command_ended_is_read_only_for_the_grace(tmp_path):
+    # the command ends once the sleep has left its group (a new session) holding the pipe
+    command = "setsid sh -c 'touch left; exec sleep 30' & while [ ! -e left ]; do sleep 0.01; done; echo started"
+    group = GroupProcess(["sh", "-c", command], cwd=tmp_path, env=dict(os.environ))
+    assert group.process.stdout is not None
+    pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", None)
+    try:
+        assert group.wait_exit(60, pump)
+        assert group.finish() == 0
+        assert pump.finish(0.2) is False  # the sleep outside the group still holds the pipe
+        assert pump.tail == ["started"]
+    finally:
+        group.stop_escaped()
+        group.close()
+        group.process.stdout.close()
 
 
 def test_the_exit_is_seen_before_the_process_is_reaped(tmp_path):

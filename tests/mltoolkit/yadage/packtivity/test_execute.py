@@ -30,6 +30,23 @@ def test_missing_interpreter_is_reported(make_step, tmp_path):
         run_step(step, {}, tmp_path / "s", name="s")
 
 
+def test_a_log_that_cannot_be_opened_fails_the_step_in_one_line(make_step, tmp_path, monkeypatch):
+    from mltoolkit.processes import process_group
+
+    real_open = open
+
+    def refusing(path, *args, **kwargs):
+        if str(path).endswith(".run.log"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(process_group, "open", refusing, raising=False)
+    step = make_step("echo never")
+    expected = r"^step s: cannot open its log .*s\.run\.log \(Permission denied\); check the folder$"
+    with pytest.raises(StepFailedError, match=expected):
+        run_step(step, {}, tmp_path / "s", name="s")
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
