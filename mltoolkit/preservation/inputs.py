@@ -97,6 +97,17 @@ class Fingerprinter:
         Raises:
             HashingTimeoutError: the hasher's deadline passed.
         """
+        # Plain JSON values first (a step's spec is a few hundred of them), by exact type:
+        # the general checks below (dataclass, model, abstract Mapping) cost more than the work.
+        kind = type(value)
+        if kind is str:
+            return self._text(value)
+        if kind is dict:
+            return self._of_mapping(value)
+        if kind is list:
+            return [self.of(item) for item in value]
+        if kind is int or kind is float or kind is bool or value is None:
+            return value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             if hasattr(value, "sha256") and hasattr(value, "path"):  # a FileRef: its content is what counts
                 self.files[str(value.path)] = str(value.sha256)
@@ -106,7 +117,7 @@ class Fingerprinter:
         if hasattr(value, "model_dump"):
             return self.of(value.model_dump())
         if isinstance(value, Mapping):
-            return {str(key): self.of(item) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+            return self._of_mapping(value)
         if isinstance(value, (list, tuple, set, frozenset)):
             items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
             return [self.of(item) for item in items]
@@ -117,6 +128,9 @@ class Fingerprinter:
         if isinstance(value, (int, float, bool)) or value is None:
             return value
         return repr(value)
+
+    def _of_mapping(self, value: Mapping[Any, Any]) -> dict[str, Any]:
+        return {str(key): self.of(item) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
         """Each parameter's fingerprint, and the files behind each (``{name: {place: sha256}}``).

@@ -147,3 +147,15 @@ def test_parameters_are_fingerprinted_each_with_the_files_behind_it(run):
         {"type": "Output", "name": "knn", "score": 0.97, "result": {"file_sha256": "ab" * 32}}
     ]
     assert files == {"classifications": {"step_0/out.pkl": "ab" * 32}, "data": {"step_1/out.pkl": sha(b"result 1")}}
+
+
+def test_plain_json_values_and_their_general_forms_fingerprint_alike(tmp_path):
+    """The exact-type shortcut for plain JSON values gives what the general rules give."""
+    import collections
+
+    fingerprinter = Fingerprinter(tmp_path)
+    plain = {"b": [1, 2.5, True, None, "text", "/not/read"], "a": {"x": "y"}, 3: "three"}
+    general = collections.OrderedDict([("b", (1, 2.5, True, None, "text", Path("/not/read"))), ("a", {"x": "y"})])
+    general[3] = "three"
+    expected = {"3": "three", "a": {"x": "y"}, "b": [1, 2.5, True, None, "text", "/not/read"]}
+    assert fingerprinter.of(plain) == fingerprinter.of(general) == expected

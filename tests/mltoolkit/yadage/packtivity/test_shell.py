@@ -167,6 +167,23 @@ def test_the_same_positions_take_plain_values(template, value, position):
     assert plain in interpolate(template, {"v": plain})
 
 
+def test_a_template_is_lexed_once_and_each_value_still_judged_on_its_own(monkeypatch):
+    """Every step of a stage fills the same template: its lexing is kept, never what a value made of it."""
+    from mltoolkit.yadage.packtivity import shell
+
+    lexed: list[str] = []
+    real = shell.lex_shell
+    monkeypatch.setattr(shell, "lex_shell", lambda text, classify: lexed.append(text) or real(text, classify))
+    shell._lexed.cache_clear()
+    template = "X=1 ; eval {v}; cat <<EOF\n{v}\nEOF"
+    assert interpolate(template, {"v": "plain"}) == "X=1 ; eval plain; cat <<EOF\nplain\nEOF"
+    with pytest.raises(SpecError, match="parameter 'v'"):
+        interpolate(template, {"v": "a; rm -rf x"})
+    assert interpolate(template, {"v": "plain2"}) == "X=1 ; eval plain2; cat <<EOF\nplain2\nEOF"
+    assert len(lexed) == 1
+    shell._lexed.cache_clear()
+
+
 def test_a_cmd_is_read_by_the_same_rules(make_step, tmp_path):
     step = make_step("printf '%s|' {v} \"{v}\" '{v}' > out; {w} >/dev/null 2>&1; true")
     run_step(step, {"v": "a'b\"c $(x)", "w": "true"}, tmp_path / "s")
