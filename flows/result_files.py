@@ -113,7 +113,9 @@ def _kept_preview(path: Path, kept: Path | None) -> str:
     with contextlib.suppress(OSError, ValueError):
         record = json.loads(kept.read_text(encoding="utf-8"))
         if isinstance(record, dict) and {key: record.get(key) for key in facts} == facts:
-            return str(record["png_base64"])
+            kept_preview = record.get("png_base64")
+            if isinstance(kept_preview, str) and kept_preview:
+                return kept_preview
     preview = run_in_pool(preview_png_base64, str(path), PREVIEW_WIDTH)
     # a read-only work directory: shown, not kept
     with contextlib.suppress(OSError), atomic_output(kept) as temporary:

@@ -153,13 +153,19 @@ class GroupProcess:
             return True
         return found is not None
 
-    def finish(self) -> int:
-        """After the first process exited: stop what it left in its group; reap it; return its exit code."""
+    def finish(self, output: OutputPump | None = None) -> int:
+        """After the first process exited: stop what it left in its group; reap it; return its exit code.
+
+        ``output`` is copied while the leftovers stop (one writing as it stops must not block on a full pipe).
+        """
         self._signal_group(signal.SIGTERM)  # the leader is a zombie: the group id is still ours
         code = self.process.wait()
         deadline = time.monotonic() + LEFTOVER_GRACE
         while self._group_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+            if output is None:
+                time.sleep(0.01)
+            else:
+                output.pump_for(0.01)
         self._signal_group(signal.SIGKILL)
         return code
 
@@ -240,6 +246,9 @@ class OutputPump:
         self._log: BinaryIO | None = open(log_path, "ab")  # noqa: SIM115 -- closed by finish()
         self._pending = b""
         self._callback_failed = False
+        self._finished = False
+        #: Why the log could not be written (disk full...): the output is still copied to the callback.
+        self.log_error: OSError | None = None
 
     def pump(self) -> None:
         """Copy what the pipe holds now (call it when the pipe is readable); at EOF, the last piece too."""
@@ -256,25 +265,44 @@ class OutputPump:
         """Copy until EOF for up to ``grace`` s, then only what is already there (a process outside the group may
         hold the pipe); close the log. Returns whether EOF was reached. Once finished, it only says so again.
         """
-        if self._log is None:
+        if self._finished:
             return self.at_eof
+        self._finished = True
+        try:
+            poller = select.poll()
+            poller.register(self.pipe_fd, select.POLLIN)
+            deadline = time.monotonic() + grace
+            while not self.at_eof:
+                left = deadline - time.monotonic()
+                if left <= 0 or not poller.poll(int(left * 1000) + 1):
+                    break  # never past the grace: a writer outside the group may never stop
+                self.pump()
+            for _ in range(_READS_AFTER_GRACE):
+                if self.at_eof or not poller.poll(0):
+                    break
+                self.pump()
+            if self._pending:
+                self._emit(self._pending)
+                self._pending = b""
+        finally:
+            self._close_log()
+        return self.at_eof
+
+    def pump_for(self, seconds: float) -> None:
+        """Copy what arrives during ``seconds`` (instead of sleeping them: a stopping process may still write)."""
+        if self._finished or self.at_eof:
+            time.sleep(seconds)
+            return
         poller = select.poll()
         poller.register(self.pipe_fd, select.POLLIN)
-        deadline = time.monotonic() + grace
-        while not self.at_eof and poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+        if poller.poll(int(seconds * 1000) + 1):
             self.pump()
-        for _ in range(_READS_AFTER_GRACE):
-            if self.at_eof or not poller.poll(0):
-                break
-            self.pump()
-        reached_eof = self.at_eof
-        if self._pending:
-            self._emit(self._pending)
-            self._pending = b""
+
+    def _close_log(self) -> None:
         if self._log is not None:
-            self._log.close()
+            with contextlib.suppress(OSError):
+                self._log.close()
             self._log = None
-        return reached_eof
 
     def _emit_lines(self, data: bytes) -> bytes:
         *lines, rest = data.split(b"\n")
@@ -287,8 +315,12 @@ class OutputPump:
 
     def _emit(self, raw: bytes) -> None:
         if self._log is not None:
-            self._log.write(raw)
-            self._log.flush()
+            try:
+                self._log.write(raw)
+                self._log.flush()
+            except OSError as error:
+                self.log_error = error
+                self._close_log()
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         self.tail.append(line)
         if len(self.tail) > 200:
@@ -299,4 +331,5 @@ class OutputPump:
             except Exception as error:  # a logging problem must not fail the analysis
                 self._callback_failed = True
                 if self._log is not None:
-                    self._log.write(f"[mltoolkit] output callback failed, no longer called: {error!r}\n".encode())
+                    with contextlib.suppress(OSError):
+                        self._log.write(f"[mltoolkit] output callback failed, no longer called: {error!r}\n".encode())

@@ -124,8 +124,9 @@ def test_a_pngs_preview_is_kept_and_made_again_only_when_the_png_changed(tmp_pat
         lambda kept: kept.write_text("{not json"),
         lambda kept: kept.write_text('{"sha256": "0", "width": 900, "png_base64": "AAAA"}'),
         lambda kept: kept.write_text("[1, 2]"),
+        lambda kept: kept.write_text(json.dumps({**json.loads(kept.read_text()), "png_base64": None})),
     ],
-    ids=["unreadable", "of another file", "not a record"],
+    ids=["unreadable", "of another file", "not a record", "without its preview"],
 )
 def test_a_damaged_kept_preview_is_made_again(tmp_path, monkeypatch, damage):
     from PIL import Image

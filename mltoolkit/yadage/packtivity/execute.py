@@ -81,7 +81,8 @@ def execute(
     try:
         pump = OutputPump(group.process.stdout.fileno(), log_path, on_output)
     except OSError as error:
-        group.close()  # stops the command: its output would have nowhere to go
+        _stop(group, on_kill)  # its output would have nowhere to go
+        group.close()
         group.process.stdout.close()
         raise StepFailedError(f"{label}: cannot open its log {log_path} ({error.strerror}); check the folder") from None
     try:
@@ -95,6 +96,11 @@ def execute(
     if code != 0:
         raise StepFailedError(
             f"{label}: command exited with code {code} (log: {log_path}); last output: {_tail_text(pump.tail)}"
+        )
+    if pump.log_error is not None:
+        raise StepFailedError(
+            f"{label}: its output could not be written to its log {log_path} ({pump.log_error.strerror}); "
+            "free space on that disk, then run again"
         )
     return code
 
@@ -118,7 +124,7 @@ def _wait(
             f"{label}: timed out after {timeout:g} s and was killed (log: {log_path}); "
             f"last output: {_tail_text(pump.tail)}; raise the timeout or check the step"
         )
-    code = group.finish()
+    code = group.finish(pump)
     if not pump.finish(_OUTPUT_GRACE):
         group.stop_escaped()  # something left the group but still writes to the step's output
     if code != 0 and group.cancelled:  # it ended because it was stopped

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
+
+import pytest
 
 from mltoolkit.processes.process_group import MAX_LINE, GroupProcess, OutputPump
 
@@ -14,7 +17,7 @@ def _run(argv: list[str], tmp_path: Path, on_output=None, environment=None) -> t
     pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", on_output)
     try:
         assert group.wait_exit(60, pump)
-        code = group.finish()
+        code = group.finish(pump)
         assert pump.finish(10)
     finally:
         group.close()
@@ -57,6 +60,50 @@ def test_output_larger_than_the_pipe_is_copied_while_the_command_runs(tmp_path):
     assert pump.finish(0) is True  # finished once; asked again, it only says so
 
 
+def test_what_a_leftover_writes_while_it_stops_is_copied(tmp_path):
+    """A leftover that writes more than a pipe holds when told to stop is read meanwhile, not left blocked."""
+    leftover = (
+        "(trap 'yes | head -c 300000; exit 0' TERM; touch ready; while :; do sleep 0.01; done) & "
+        "while [ ! -e ready ]; do sleep 0.01; done; echo started"
+    )
+    code, pump = _run(["sh", "-c", leftover], tmp_path)
+    log = (tmp_path / "log").read_bytes()  # the shell may also say its sleep was "Terminated"
+    assert code == 0 and log.startswith(b"started\n") and log.endswith(b"y\n" * 150000)
+    assert pump.tail[-1] == "y"
+
+
+@pytest.mark.timeout(60)
+def test_a_writer_outside_the_group_is_read_no_longer_than_the_grace(tmp_path):
+    command = "setsid sh -c 'touch left; exec yes' & while [ ! -e left ]; do sleep 0.01; done; echo started"
+    group = GroupProcess(["sh", "-c", command], cwd=tmp_path, env=dict(os.environ))
+    assert group.process.stdout is not None
+    pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", None)
+    try:
+        assert group.wait_exit(60, pump)
+        group.finish(pump)
+        assert pump.finish(0.2) is False  # `yes` never stops writing: the copying does
+    finally:
+        group.stop_escaped()
+        group.close()
+        group.process.stdout.close()
+
+
+def test_a_log_that_cannot_be_written_is_noted_and_the_output_still_passed_on(tmp_path, monkeypatch):
+    import errno
+
+    from mltoolkit.processes import process_group
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(process_group, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    lines: list[str] = []
+    code, pump = _run(["sh", "-c", "echo one; echo two"], tmp_path, lines.append)
+    assert code == 0 and lines == ["one", "two"]
+    assert pump.log_error is not None and pump.log_error.errno == errno.ENOSPC
+
+
 def test_a_process_holding_the_output_after_the_command_ended_is_read_only_for_the_grace(tmp_path):
     # the command ends once the sleep has left its group (a new session) holding the pipe
     command = "setsid sh -c 'touch left; exec sleep 30' & while [ ! -e left ]; do sleep 0.01; done; echo started"
@@ -65,7 +112,7 @@ def test_a_process_holding_the_output_after_the_command_ended_is_read_only_for_t
     pump = OutputPump(group.process.stdout.fileno(), tmp_path / "log", None)
     try:
         assert group.wait_exit(60, pump)
-        assert group.finish() == 0
+        assert group.finish(pump) == 0
         assert pump.finish(0.2) is False  # the sleep outside the group still holds the pipe
         assert pump.tail == ["started"]
     finally:

@@ -47,6 +47,22 @@ def test_a_log_that_cannot_be_opened_fails_the_step_in_one_line(make_step, tmp_p
         run_step(step, {}, tmp_path / "s", name="s")
 
 
+def test_a_log_that_cannot_be_written_fails_the_step_in_one_line(make_step, tmp_path, monkeypatch):
+    import errno
+    import io
+
+    from mltoolkit.processes import process_group
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(process_group, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    expected = r"^step s: its output could not be written to its log .*s\.run\.log \(No space left on device\); free"
+    with pytest.raises(StepFailedError, match=expected):
+        run_step(make_step("echo some output"), {}, tmp_path / "s", name="s")
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
