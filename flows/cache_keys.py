@@ -16,8 +16,10 @@ within it gets no key, and its task body then fails with that message
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -44,10 +46,12 @@ __all__ = [
     "KeyStore",
     "compute_step_key",
     "forget_key_stores",
+    "prefetch_code_facts",
     "remember_stored_key",
     "take_key_note",
     "toolkit_code",
     "toolkit_libraries",
+    "wait_for_code_facts",
 ]
 
 #: The toolkit's own packages, whose every file is code a step can run (name -> folder).
@@ -83,6 +87,34 @@ def toolkit_code(leave_out: frozenset[tuple[str, frozenset[str]]] = frozenset())
 def toolkit_libraries() -> dict[str, str]:
     """Python's and the scientific libraries' versions, read once per process."""
     return library_versions()
+
+
+_prefetch: threading.Thread | None = None
+
+
+def _compute_code_facts() -> None:
+    with contextlib.suppress(Exception):  # a failure is met again, and reported, where the facts are used
+        toolkit_code()
+        toolkit_libraries()
+
+
+def prefetch_code_facts() -> None:
+    """Start reading the toolkit's code digest and the library versions in the background (once per process).
+
+    A command starts it as it begins, so that they are ready when its first step asks
+    (the flow's start mostly waits for the API). They are read from the files of this
+    command's own moment, as when the first step reads them itself.
+    """
+    global _prefetch
+    if _prefetch is None:
+        _prefetch = threading.Thread(target=_compute_code_facts, name="mltoolkit-code-facts", daemon=True)
+        _prefetch.start()
+
+
+def wait_for_code_facts() -> None:
+    """Let a started :func:`prefetch_code_facts` finish (rather than read the same files again alongside it)."""
+    if _prefetch is not None and _prefetch is not threading.current_thread():
+        _prefetch.join()
 
 
 class KeyStore:
@@ -233,6 +265,7 @@ def compute_step_key(
     task_run = task_ctx.task_run
     store = _key_store(workdir)
     hasher = FileHasher.within(timeout)
+    wait_for_code_facts()
     code = code or toolkit_code()
     try:
         components = build(hasher, code, toolkit_libraries())

@@ -28,7 +28,14 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 
-from flows.cache_keys import TOOLKIT_PACKAGES, KeyStore, compute_step_key, forget_key_stores, toolkit_code
+from flows.cache_keys import (
+    TOOLKIT_PACKAGES,
+    KeyStore,
+    compute_step_key,
+    forget_key_stores,
+    toolkit_code,
+    wait_for_code_facts,
+)
 from flows.cache_records import StepResultSerializer, prune_stale_cache
 from mltoolkit.preservation import CodeDigest, Fingerprinter, KeyComponents
 from mltoolkit.preservation.keys import REUSED
@@ -97,6 +104,7 @@ class StepCachePolicy(CachePolicy):
 
         timeout = flow_parameters.get("step_timeout")
         unused = self.unused_code(inputs) if self.unused_code else {}
+        wait_for_code_facts()
         return compute_step_key(
             task_ctx,
             self.workdir,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
 import typer.main
@@ -27,6 +28,14 @@ app.command("compare")(compare.compare)
 app.add_typer(server.app, name="server")
 
 
+@functools.cache
 def root_command() -> TyperGroup:
-    """The click group of :data:`app` (what ``mltoolkit`` runs; its ``commands`` are the subcommands)."""
+    """The click group of :data:`app` (what ``mltoolkit`` runs; its ``commands`` are the subcommands).
+
+    Built once per process, on import: the kept command process imports this module before it
+    forks commands, so they find it built.
+    """
     return cast(TyperGroup, typer.main.get_command(app))
+
+
+root_command()

@@ -168,10 +168,12 @@ def run_flow_from_cli(
     failure, already logged by Prefect, ends the command with one line too. Ctrl-C
     and SIGTERM stop the run quickly and resumably (see the module docstring).
     """
+    from flows.cache_keys import prefetch_code_facts
     from flows.startup import temporary_server
     from mltoolkit.processes.warden import start_warden
 
     install_expected_error_filter()  # where the run starts: our errors are logged as their one line
+    prefetch_code_facts()  # read while the flow run starts: its first cache key needs them
     start_warden()  # before any worker process starts, so that they share this run's token
     with holding_workdir_lock(workdir, command_line(context)):
         try:

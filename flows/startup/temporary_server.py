@@ -38,7 +38,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +64,7 @@ __all__ = [
     "api_url_configured",
     "current",
     "idle_timeout",
+    "plain_http_client_settings",
     "recorded_server",
     "start_early",
     "state_file",
@@ -106,9 +107,19 @@ def state_file() -> Path:
     return prefect_settings.prefect_home() / STATE_FILE_NAME
 
 
+def plain_http_client_settings(api_url: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings our commands give Prefect's client for ``api_url`` on top of ``environ``.
+
+    A plain-HTTP API gets :data:`PLAIN_HTTP_CA_BUNDLE` unless ``environ`` names a bundle
+    already; anything else gets nothing.
+    """
+    if api_url and api_url.startswith("http://") and not environ.get("PREFECT_API_SSL_CERT_FILE"):
+        return {"PREFECT_API_SSL_CERT_FILE": str(PLAIN_HTTP_CA_BUNDLE)}
+    return {}
+
+
 def _use_small_ca_bundle_for_plain_http(api_url: str | None) -> None:
-    if api_url and api_url.startswith("http://") and not os.environ.get("PREFECT_API_SSL_CERT_FILE"):
-        os.environ["PREFECT_API_SSL_CERT_FILE"] = str(PLAIN_HTTP_CA_BUNDLE)
+    os.environ.update(plain_http_client_settings(api_url, os.environ))
 
 
 def _prefect_version() -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import mimetypes
+import os
 
 import pydantic
 
 from flows.startup.compute_pool import PRELOAD_MODULES as STEP_MODULES
-from flows.startup.prefect_settings import quiet_console_logging
+from flows.startup.prefect_settings import configured_api_url, prebuild_root_settings, quiet_console_logging
 
 __all__ = ["PRELOADED_MODULES"]
 
@@ -61,6 +62,26 @@ def _complete_prefect_models() -> None:
                 model.model_rebuild()
 
 
+def _prebuild_prefect_settings() -> None:
+    """Prefect's settings as a fork will have them once its start-up has chosen the API server.
+
+    A guess of what :func:`~flows.startup.temporary_server.start_early` will add to the
+    environment (the kept server recorded now, or the configured API); a fork that ends
+    up with another environment builds its own, as before.
+    """
+    from flows.startup import temporary_server as server
+
+    if server.api_url_configured():
+        extra = server.plain_http_client_settings(configured_api_url(), os.environ)
+    else:
+        record = server.recorded_server() if server.idle_timeout() > 0 else None
+        if record is None:
+            return
+        extra = {"PREFECT_API_URL": record.api_url, "PREFECT_API_AUTH_STRING": record.auth_string}
+        extra.update(server.plain_http_client_settings(record.api_url, os.environ))
+    prebuild_root_settings(extra)
+
+
 def _preload() -> None:
     quiet_console_logging()  # as prepare_cli_process does, before Prefect reads its logging settings
     for name in (*PRELOADED_MODULES, *STEP_MODULES):
@@ -70,6 +91,7 @@ def _preload() -> None:
 
     prepare_result_types()
     mimetypes.init()  # the system's table of media types, which the run's RO-Crate looks up
+    _prebuild_prefect_settings()
     # Nothing that goes into a cache key is computed here (code digest, library versions):
     # each command reads them itself, so a cached result never outlives what made it.
 

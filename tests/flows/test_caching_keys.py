@@ -213,3 +213,45 @@ def test_a_new_run_makes_the_key_folders_again_after_they_were_removed(tmp_path)
         assert store.stored("/stage/0")[0] == components.key("stage")
         assert store.reasons("flow-run") == {"/stage/0": (False, f"attempt {attempt}")}
         shutil.rmtree(tmp_path / "_mltoolkit")
+
+
+def test_the_code_facts_read_ahead_are_those_a_step_would_read(monkeypatch):
+    import threading
+
+    from flows import cache_keys
+    from mltoolkit.preservation import code_digest, library_versions
+
+    monkeypatch.setattr(cache_keys, "_prefetch", None)
+    cache_keys.toolkit_code.cache_clear()
+    cache_keys.toolkit_libraries.cache_clear()
+    reads: list[str] = []
+    whole = cache_keys.code_digest
+
+    def counted(*args, **kwargs):
+        reads.append(threading.current_thread().name)
+        return whole(*args, **kwargs)
+
+    monkeypatch.setattr(cache_keys, "code_digest", counted)
+    cache_keys.prefetch_code_facts()
+    cache_keys.prefetch_code_facts()  # once per process
+    cache_keys.wait_for_code_facts()
+    assert cache_keys.toolkit_code() == code_digest(cache_keys.TOOLKIT_PACKAGES)
+    assert cache_keys.toolkit_libraries() == library_versions()
+    assert reads == ["mltoolkit-code-facts"]  # read once, in the background, not again by the step
+
+
+def test_a_failure_while_reading_ahead_is_met_again_where_the_facts_are_used(monkeypatch):
+    from flows import cache_keys
+
+    monkeypatch.setattr(cache_keys, "_prefetch", None)
+    cache_keys.toolkit_code.cache_clear()
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError("mltoolkit/analysis/data.py")
+
+    monkeypatch.setattr(cache_keys, "code_digest", unreadable)
+    cache_keys.prefetch_code_facts()
+    cache_keys.wait_for_code_facts()  # the background thread ended quietly
+    with pytest.raises(PermissionError, match=r"data\.py"):
+        cache_keys.toolkit_code()
+    cache_keys.toolkit_code.cache_clear()

@@ -209,3 +209,66 @@ def test_the_profiles_file_in_the_default_home_is_read_like_prefect(tmp_path):
     answer = _ask(tmp_path, [case])["default home"]
     assert answer["ours"] == answer["prefect"]
     assert answer["ours"]["url"] == "http://profile:1/api"
+
+
+_PREBUILT_PROBE = """
+import json, os
+import prefect.context
+import prefect.settings
+from flows.startup import prefect_settings as ours
+
+os.environ.pop("PREFECT_API_URL", None)
+ours.prebuild_root_settings({"PREFECT_API_URL": "http://127.0.0.1:1/api", "PREFECT_API_AUTH_STRING": "a:b"})
+prebuilt = ours._prebuilt[1]
+report = {"environment_restored": "PREFECT_API_URL" not in os.environ}
+for case, environment in {
+    "same": {"PREFECT_API_URL": "http://127.0.0.1:1/api", "PREFECT_API_AUTH_STRING": "a:b", "KMP_OTHER": "x"},
+    "other url": {"PREFECT_API_URL": "http://127.0.0.1:2/api", "PREFECT_API_AUTH_STRING": "a:b"},
+    "other setting": {
+        "PREFECT_API_URL": "http://127.0.0.1:1/api", "PREFECT_API_AUTH_STRING": "a:b", "prefect_logging_level": "ERROR"
+    },
+}.items():
+    saved = dict(os.environ)
+    os.environ.update(environment)
+    ours.refresh_imported_prefect()
+    taken = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    settings = prefect.settings.get_current_settings()
+    rebuilt = prefect.context.root_settings_context().settings  # what Prefect itself reads now
+    report[case] = {
+        "prebuilt taken": taken is prebuilt,
+        "url": settings.api.url,
+        "logging level": settings.logging.level,
+        "equals Prefect's own": settings.model_dump() == rebuilt.model_dump(),
+    }
+    os.environ.clear()
+    os.environ.update(saved)
+print(json.dumps(report))
+"""
+
+
+def test_settings_built_ahead_are_taken_only_for_the_environment_they_were_built_from(tmp_path: Path):
+    environment = {key: value for key, value in os.environ.items() if not key.upper().startswith("PREFECT_")}
+    environment.update(PREFECT_HOME=str(tmp_path / "home"), HOME=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", _PREBUILT_PROBE],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["environment_restored"]
+    # a variable no Prefect setting reads (the kept process has a few of its own) does not matter
+    assert report["same"] == {
+        "prebuilt taken": True,
+        "url": "http://127.0.0.1:1/api",
+        "logging level": report["same"]["logging level"],
+        "equals Prefect's own": True,
+    }
+    assert report["other url"]["prebuilt taken"] is False
+    assert report["other url"]["url"] == "http://127.0.0.1:2/api"
+    assert report["other setting"]["prebuilt taken"] is False  # PREFECT_* in any case is a setting
+    assert report["other setting"]["logging level"] == "ERROR"
+    assert all(report[case]["equals Prefect's own"] for case in ("same", "other url", "other setting"))

@@ -373,3 +373,26 @@ def test_a_kept_server_survives_its_command_being_killed(env):
     assert not _gone(server_pid, timeout=2)
     record = read_record(Path(env["PREFECT_HOME"]) / STATE_FILE_NAME)
     assert _post(f"{record.api_url}/flow_runs/filter", _authorization(record)) == 200
+
+
+@pytest.mark.parametrize(
+    ("api_url", "environ", "expected"),
+    [
+        ("http://127.0.0.1:4200/api", {}, "the small bundle"),
+        ("http://127.0.0.1:4200/api", {"PREFECT_API_SSL_CERT_FILE": "/etc/mine.pem"}, None),
+        ("https://prefect.example.org/api", {}, None),
+        (None, {}, None),
+    ],
+    ids=["plain-http", "bundle-named-already", "https", "no-url"],
+)
+def test_plain_http_clients_get_the_small_ca_bundle_and_nothing_else_is_touched(api_url, environ, expected):
+    import ssl
+
+    from flows.startup.temporary_server import PLAIN_HTTP_CA_BUNDLE, plain_http_client_settings
+
+    settings = plain_http_client_settings(api_url, environ)
+    if expected is None:
+        assert settings == {}
+    else:
+        assert settings == {"PREFECT_API_SSL_CERT_FILE": str(PLAIN_HTTP_CA_BUNDLE)}
+        ssl.create_default_context(cafile=settings["PREFECT_API_SSL_CERT_FILE"])  # a bundle TLS can load
