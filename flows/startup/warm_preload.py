@@ -91,7 +91,8 @@ def _preload() -> None:
 
     prepare_result_types()
     mimetypes.init()  # the system's table of media types, which the run's RO-Crate looks up
-    _prebuild_prefect_settings()
+    with contextlib.suppress(Exception):  # a fork then reads them itself, and meets the same problem there
+        _prebuild_prefect_settings()
     # Nothing that goes into a cache key is computed here (code digest, library versions):
     # each command reads them itself, so a cached result never outlives what made it.
 
