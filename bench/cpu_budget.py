@@ -10,7 +10,8 @@ beyond N = 100, each also as a ratio to a bare ``sh -c 'true x'`` spawn measured
 same run:
 
 * the wall time;
-* the CPU of the command's process tree (``resource.RUSAGE_CHILDREN``);
+* the CPU of the command's process tree (``resource.RUSAGE_CHILDREN``: the processes
+  waited for, so a helper nobody waits for, such as the run's warden, is left out);
 * the kept server's CPU (read once it has recorded the run: its CPU time stops rising);
 * half their sum: the least wall time two fully used cores allow for that much CPU.
 

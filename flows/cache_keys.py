@@ -45,6 +45,7 @@ __all__ = [
     "KeyNote",
     "KeyStore",
     "compute_step_key",
+    "forget_code_facts",
     "forget_key_stores",
     "prefetch_code_facts",
     "remember_stored_key",
@@ -115,6 +116,19 @@ def wait_for_code_facts() -> None:
     """Let a started :func:`prefetch_code_facts` finish (rather than read the same files again alongside it)."""
     if _prefetch is not None and _prefetch is not threading.current_thread():
         _prefetch.join()
+
+
+def forget_code_facts() -> None:
+    """Forget the code digest and library versions read so far (the next use reads them again).
+
+    For a process that outlives a change of the toolkit's files (tests): a read
+    started ahead is finished first, so that it cannot store the old digest afterwards.
+    """
+    global _prefetch
+    wait_for_code_facts()
+    _prefetch = None
+    toolkit_code.cache_clear()
+    toolkit_libraries.cache_clear()
 
 
 class KeyStore:

@@ -48,7 +48,8 @@ def prepare_cli_process(*, compute_pool: bool = True, warm: bool = False) -> Non
     that imported it with the same environment: Prefect then reads its settings
     again once the API server is chosen.
     """
-    from flows.startup.prefect_settings import quiet_console_logging, refresh_imported_prefect
+    from flows.startup.prebuilt_settings import refresh_imported_prefect
+    from flows.startup.prefect_settings import quiet_console_logging
     from flows.startup.temporary_server import start_early
 
     quiet_console_logging()  # before Prefect reads its logging settings

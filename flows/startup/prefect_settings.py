@@ -38,7 +38,6 @@ This module must not import Prefect.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +46,8 @@ __all__ = [
     "CONSOLE_LEVEL_VARIABLE",
     "configured_api_url",
     "ephemeral_server_allowed",
-    "prebuild_root_settings",
     "prefect_home",
     "quiet_console_logging",
-    "refresh_imported_prefect",
     "settings_files",
 ]
 
@@ -206,47 +203,3 @@ def settings_files() -> list[Path]:
     logging_file = os.environ.get("PREFECT_LOGGING_SETTINGS_PATH") or str(prefect_home() / "logging.yml")
     candidates = [folder / ".env", folder / "prefect.toml", folder / "pyproject.toml", _profiles_path(folder)]
     return [*candidates, Path(logging_file).expanduser()]
-
-
-#: Prefect's root settings context built ahead by :func:`prebuild_root_settings`, with the
-#: environment it was built from (as :func:`_settings_environment` sees it).
-_prebuilt: tuple[dict[str, str], Any] | None = None
-
-
-def _settings_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables of ``environ`` Prefect's settings come from: ``PREFECT_*`` (any case) and ``HOME`` (``~``)."""
-    return {name: value for name, value in environ.items() if name.upper().startswith("PREFECT_") or name == "HOME"}
-
-
-def prebuild_root_settings(extra: Mapping[str, str]) -> None:
-    """Build now the settings an imported Prefect would read with ``extra`` added to the environment.
-
-    For the kept command process, before it forks: a fork whose environment is then
-    exactly that (its start-up chose the same API server) takes them in
-    :func:`refresh_imported_prefect` instead of building them again (~45 ms). The
-    settings files are the same as well: the kept process retires when one changes.
-    """
-    import prefect.context
-
-    global _prebuilt
-    previous = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        _prebuilt = (_settings_environment(os.environ), prefect.context.root_settings_context())
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def refresh_imported_prefect() -> None:
-    """Make an imported Prefect read its settings again (a warm command changed ``PREFECT_API_URL``)."""
-    import prefect.context
-
-    if _prebuilt is not None and _prebuilt[0] == _settings_environment(os.environ):
-        # what refresh_global_settings_context() would build: same environment, same files
-        prefect.context.GLOBAL_SETTINGS_CONTEXT = _prebuilt[1]
-    else:
-        prefect.context.refresh_global_settings_context()

@@ -17,7 +17,8 @@ import os
 import pydantic
 
 from flows.startup.compute_pool import PRELOAD_MODULES as STEP_MODULES
-from flows.startup.prefect_settings import configured_api_url, prebuild_root_settings, quiet_console_logging
+from flows.startup.prebuilt_settings import prebuild_root_settings
+from flows.startup.prefect_settings import configured_api_url, quiet_console_logging
 
 __all__ = ["PRELOADED_MODULES"]
 

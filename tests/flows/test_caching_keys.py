@@ -221,9 +221,7 @@ def test_the_code_facts_read_ahead_are_those_a_step_would_read(monkeypatch):
     from flows import cache_keys
     from mltoolkit.preservation import code_digest, library_versions
 
-    monkeypatch.setattr(cache_keys, "_prefetch", None)
-    cache_keys.toolkit_code.cache_clear()
-    cache_keys.toolkit_libraries.cache_clear()
+    cache_keys.forget_code_facts()
     reads: list[str] = []
     whole = cache_keys.code_digest
 
@@ -238,13 +236,14 @@ def test_the_code_facts_read_ahead_are_those_a_step_would_read(monkeypatch):
     assert cache_keys.toolkit_code() == code_digest(cache_keys.TOOLKIT_PACKAGES)
     assert cache_keys.toolkit_libraries() == library_versions()
     assert reads == ["mltoolkit-code-facts"]  # read once, in the background, not again by the step
+    monkeypatch.undo()
+    cache_keys.forget_code_facts()
 
 
 def test_a_failure_while_reading_ahead_is_met_again_where_the_facts_are_used(monkeypatch):
     from flows import cache_keys
 
-    monkeypatch.setattr(cache_keys, "_prefetch", None)
-    cache_keys.toolkit_code.cache_clear()
+    cache_keys.forget_code_facts()
 
     def unreadable(*args, **kwargs):
         raise PermissionError("mltoolkit/analysis/data.py")
@@ -254,4 +253,5 @@ def test_a_failure_while_reading_ahead_is_met_again_where_the_facts_are_used(mon
     cache_keys.wait_for_code_facts()  # the background thread ended quietly
     with pytest.raises(PermissionError, match=r"data\.py"):
         cache_keys.toolkit_code()
-    cache_keys.toolkit_code.cache_clear()
+    monkeypatch.undo()
+    cache_keys.forget_code_facts()

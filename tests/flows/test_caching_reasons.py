@@ -83,10 +83,10 @@ def edited_code(monkeypatch, tmp_path):
         assert text.count(old) == 1, (relative, old)
         source.write_text(text.replace(old, new))
         monkeypatch.setattr(cache_keys, "TOOLKIT_PACKAGES", {**cache_keys.TOOLKIT_PACKAGES, "mltoolkit": copy})
-        cache_keys.toolkit_code.cache_clear()
+        cache_keys.forget_code_facts()
 
     yield edit
-    cache_keys.toolkit_code.cache_clear()
+    cache_keys.forget_code_facts()
 
 
 def test_spec_first_run_then_reused_then_changed_parameter_names_itself(run_params):

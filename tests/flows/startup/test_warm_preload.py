@@ -39,12 +39,14 @@ _SETTINGS_REPORT = """
 import json
 import flows.startup.warm_preload
 from flows.cli.app import root_command
-from flows.startup import prefect_settings
-prebuilt = prefect_settings._prebuilt
+from flows.startup import prebuilt_settings
+prebuilt = prebuilt_settings._prebuilt
 print(json.dumps({
     "click commands built": root_command.cache_info().currsize,
     "prebuilt from": None if prebuilt is None else {
-        name: value for name, value in prebuilt[0].items() if name in ("PREFECT_API_URL", "PREFECT_API_SSL_CERT_FILE")
+        name: value
+        for name, value in prebuilt.environment.items()
+        if name in ("PREFECT_API_URL", "PREFECT_API_SSL_CERT_FILE")
     },
 }))
 """
