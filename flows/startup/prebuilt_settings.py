@@ -23,27 +23,25 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flows.startup.prefect_settings import prefect_home, settings_files
+from mltoolkit.processes.kept_zygote import FileStamps
 
 __all__ = ["prebuild_root_settings", "refresh_imported_prefect"]
 
-#: A settings file changed more recently than this before it was read is not trusted to its times.
-SETTLED_NS = 2_000_000_000
-
-_Stamp = tuple[int, int, int, int] | None
+#: Seconds: a settings file changed this recently before it was read is not trusted to its times.
+SETTLED_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class _Prebuilt:
     environment: dict[str, str]
-    stamps: dict[str, _Stamp]
+    stamps: FileStamps
     context: Any  # prefect.context.SettingsContext
 
 
@@ -53,22 +51,6 @@ _prebuilt: _Prebuilt | None = None
 def _settings_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The variables of ``environ`` Prefect's settings come from: ``PREFECT_*`` (any case) and ``HOME`` (``~``)."""
     return {name: value for name, value in environ.items() if name.upper().startswith("PREFECT_") or name == "HOME"}
-
-
-def _stamps(paths: Iterable[str | os.PathLike[str]]) -> dict[str, _Stamp]:
-    stamps: dict[str, _Stamp] = {}
-    for path in paths:
-        try:
-            info = os.stat(path)
-        except OSError:
-            stamps[str(path)] = None
-        else:
-            stamps[str(path)] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    return stamps
-
-
-def _settled(stamps: Mapping[str, _Stamp], now_ns: int) -> bool:
-    return all(stamp is None or now_ns - max(stamp[2], stamp[3]) > SETTLED_NS for stamp in stamps.values())
 
 
 def _build(extra: Mapping[str, str]) -> tuple[Any, dict[str, str], bool]:
@@ -102,12 +84,12 @@ def prebuild_root_settings(extra: Mapping[str, str]) -> None:
     _prebuilt = None
     # load_profiles() reads the profiles file named by the settings Prefect has now, not by those being built
     files = [*settings_files(), get_current_settings().profiles_path]
-    before = _stamps(files)
+    before = FileStamps(files)
     home_existed = prefect_home().exists()
     context, environment, said = _build(extra)
-    stamps = _stamps([*files, context.settings.profiles_path])
-    unchanged = all(stamps[name] == stamp for name, stamp in before.items())
-    if not said and home_existed and unchanged and _settled(stamps, time.time_ns()):
+    unchanged = before.first_changed() is None
+    stamps = FileStamps([*files, context.settings.profiles_path])
+    if not said and home_existed and unchanged and not stamps.changed_within(SETTLED_SECONDS):
         _prebuilt = _Prebuilt(environment, stamps, context)
 
 
@@ -122,7 +104,7 @@ def refresh_imported_prefect() -> None:
     if (
         prebuilt is not None
         and prebuilt.environment == _settings_environment(os.environ)
-        and _stamps(prebuilt.stamps) == prebuilt.stamps
+        and prebuilt.stamps.first_changed() is None
         and Path(prebuilt.context.settings.home).exists()
     ):
         # what refresh_global_settings_context() would build: same environment, same files

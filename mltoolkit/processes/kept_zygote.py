@@ -60,7 +60,7 @@ __all__ = [
     "stop_kept_zygote",
 ]
 
-_Stamp = tuple[int, int] | None
+_Stamp = tuple[int, int, int, int] | None  # inode, size, modification and change times (ns)
 
 
 def _stamp(path: str) -> _Stamp:
@@ -68,14 +68,15 @@ def _stamp(path: str) -> _Stamp:
         status = os.stat(path)
     except OSError:
         return None
-    return status.st_mtime_ns, status.st_size
+    return status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 class FileStamps:
-    """The modification time and size of some files, to tell later whether one changed."""
+    """The inode, size and times of some files, to tell later whether one changed."""
 
-    def __init__(self, paths: Iterable[str]) -> None:
-        self._stamps = {path: _stamp(path) for path in paths}
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self._taken = time.time_ns()
+        self._stamps = {str(path): _stamp(str(path)) for path in paths}
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -83,6 +84,14 @@ class FileStamps:
     def first_changed(self) -> str | None:
         """A file that changed, appeared or disappeared since the stamps were taken; ``None`` if none did."""
         return next((path for path, stamp in self._stamps.items() if _stamp(path) != stamp), None)
+
+    def changed_within(self, seconds: float) -> bool:
+        """Whether a file had changed in the ``seconds`` before it was stamped.
+
+        Its times would not show another change made in the same tick of the clock.
+        """
+        recent = self._taken - seconds * 1e9
+        return any(stamp is not None and max(stamp[2], stamp[3]) >= recent for stamp in self._stamps.values())
 
 
 def loaded_module_files() -> list[str]:

@@ -247,6 +247,8 @@ class OutputPump:
         self._pending = b""
         self._callback_failed = False
         self._finished = False
+        self._poller = select.poll()  # for finish() and pump_for(): whether the pipe has data
+        self._poller.register(pipe_fd, select.POLLIN)
         #: Why the log could not be written (disk full...): the output is still copied to the callback.
         self.log_error: OSError | None = None
 
@@ -269,8 +271,7 @@ class OutputPump:
             return self.at_eof
         self._finished = True
         try:
-            poller = select.poll()
-            poller.register(self.pipe_fd, select.POLLIN)
+            poller = self._poller
             deadline = time.monotonic() + grace
             while not self.at_eof:
                 left = deadline - time.monotonic()
@@ -293,9 +294,7 @@ class OutputPump:
         if self._finished or self.at_eof:
             time.sleep(seconds)
             return
-        poller = select.poll()
-        poller.register(self.pipe_fd, select.POLLIN)
-        if poller.poll(int(seconds * 1000) + 1):
+        if self._poller.poll(int(seconds * 1000) + 1):
             self.pump()
 
     def _close_log(self) -> None:
